@@ -1,0 +1,180 @@
+"""From a wav file to 1-s windows at 8 kHz: read, check, mix to mono, resample, cut.
+
+Copies of the corpora come at any rate, channel count and sample format, so the
+rate, channels and depth are read from each file and nothing assumes the native
+format. Signal functions are pure; :func:`read_wav` and :func:`load_windows` are the
+only ones that touch the disk, and they turn every unusable file into a
+:class:`~mser.errors.SkipFile` naming the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy import signal as sps
+
+from mser.errors import SkipFile
+
+#: Sample rate of every model input, in Hz (paper, section 4.1).
+TARGET_RATE = 8_000
+#: Samples in one window: one second at :data:`TARGET_RATE`.
+WINDOW = 8_000
+#: A file whose peak is below this level (dB full scale) is taken as silent.
+SILENCE_DBFS = -60.0
+# scipy.signal.decimate asks for factors of at most 13 per call.
+_MAX_DECIMATE = 13
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """The format of one file as read from its header."""
+
+    rate: int
+    channels: int
+    subtype: str
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.rate
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Average the channels of a ``(frames, channels)`` array; 1-D input is returned as is."""
+    samples = np.asarray(samples, dtype=np.float64)
+    return samples.mean(axis=1) if samples.ndim == 2 else samples
+
+
+def _decimation_steps(factor: int) -> list[int] | None:
+    """Split an integer factor into steps of at most 13, or ``None`` if it has a larger prime."""
+    steps, rest = [], factor
+    while rest > 1:
+        step = max(d for d in range(1, _MAX_DECIMATE + 1) if rest % d == 0)
+        if step == 1:
+            return None
+        steps.append(step)
+        rest //= step
+    return steps
+
+
+def resample(samples: np.ndarray, rate: int, *, target_rate: int = TARGET_RATE) -> np.ndarray:
+    """Resample a mono signal with an anti-aliasing filter.
+
+    An integer ratio goes through ``scipy.signal.decimate`` (the paper's choice; in
+    steps of at most 13), any other ratio through the polyphase
+    ``scipy.signal.resample_poly``.
+    """
+    if rate <= 0 or target_rate <= 0:
+        raise ValueError(f"sample rates must be positive, got {rate} -> {target_rate}")
+    samples = np.asarray(samples, dtype=np.float64)
+    if rate == target_rate:
+        return samples.copy()
+    steps = _decimation_steps(rate // target_rate) if rate % target_rate == 0 else None
+    if steps:
+        for step in steps:
+            samples = sps.decimate(samples, step, zero_phase=True)
+        return samples
+    common = gcd(rate, target_rate)
+    return sps.resample_poly(samples, target_rate // common, rate // common)
+
+
+def frame_windows(samples: np.ndarray, *, length: int = WINDOW) -> np.ndarray:
+    """Cut into non-overlapping windows of ``length`` samples, dropping the short remainder.
+
+    Returns:
+        Array ``(n_windows, length)``; ``n_windows`` is 0 for a signal shorter than one window.
+    """
+    samples = np.asarray(samples)
+    count = len(samples) // length
+    return samples[: count * length].reshape(count, length)
+
+
+def peak_dbfs(samples: np.ndarray) -> float:
+    """Peak level in dB relative to full scale (``-inf`` for digital silence)."""
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    return 20 * np.log10(peak) if peak > 0 else float("-inf")
+
+
+def _check_riff_length(path: Path) -> None:
+    """Refuse a RIFF/WAVE file whose data chunk promises more bytes than the file holds.
+
+    libsndfile reads such a file silently as a shorter one, so the header is walked
+    here (12-byte RIFF header, then ``id, size`` chunks) to tell a truncated copy.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return  # not plain RIFF (RF64, AIFF, ...): libsndfile judges it
+        offset = 12
+        while offset + 8 <= size:
+            handle.seek(offset)
+            chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+            if chunk_id == b"data":
+                available = size - offset - 8
+                if chunk_size not in (0, 0xFFFFFFFF) and chunk_size > available:
+                    raise SkipFile(
+                        f"truncated: the header promises {chunk_size} bytes of audio, the file holds "
+                        f"{available}; copy the file again from the original"
+                    )
+                return
+            offset += 8 + chunk_size + (chunk_size & 1)
+
+
+def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, AudioInfo]:
+    """Read a wav file of any rate, channel count and sample format.
+
+    Returns:
+        Samples as ``(frames, channels)`` float64 in [-1, 1], and the file's format.
+
+    Raises:
+        SkipFile: The file is empty, truncated, unreadable or holds no audio frames.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise SkipFile("empty file (0 bytes)")
+    _check_riff_length(path)
+    try:
+        with sf.SoundFile(path) as handle:
+            info = AudioInfo(handle.samplerate, handle.channels, handle.subtype, handle.frames)
+            samples = handle.read(dtype="float64", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise SkipFile(f"unreadable as audio ({error}); check that it is a wav file") from None
+    if len(samples) == 0:
+        raise SkipFile("holds no audio frames")
+    return samples, info
+
+
+def load_windows(
+    path: str | os.PathLike,
+    *,
+    target_rate: int = TARGET_RATE,
+    window: int = WINDOW,
+    silence_dbfs: float = SILENCE_DBFS,
+) -> tuple[np.ndarray, AudioInfo]:
+    """Read a file and turn it into model windows: mono, ``target_rate``, ``window`` samples.
+
+    Returns:
+        Windows ``(n, window)`` as float32 (at least one), and the file's format.
+
+    Raises:
+        SkipFile: The file is unusable (see :func:`read_wav`), silent, or shorter than one window.
+    """
+    samples, info = read_wav(path)
+    mono = to_mono(samples)
+    level = peak_dbfs(mono)
+    if level < silence_dbfs:
+        raise SkipFile(f"silent: peak level {level:.0f} dBFS is below {silence_dbfs:.0f} dBFS")
+    windows = frame_windows(resample(mono, info.rate, target_rate=target_rate), length=window)
+    if len(windows) == 0:
+        raise SkipFile(
+            f"too short: {info.duration:.2f} s, one window needs {window / target_rate:.2f} s"
+        )
+    return windows.astype(np.float32), info

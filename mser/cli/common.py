@@ -1,0 +1,94 @@
+"""What every command shares: data-root options, the demo default, progress and errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from tqdm import tqdm
+
+from mser.cache import default_cache_dir
+from mser.dataset import Dataset, load_dataset
+from mser.errors import MserError
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--data-root``, ``--cache-dir``, ``--no-cache`` and the demo corpus's seed and scale."""
+    group = parser.add_argument_group("data")
+    group.add_argument("--data-root", type=Path, metavar="DIR",
+                       help="folder holding your EMOVO, EmoDB and/or RAVDESS copies, in any layout "
+                            "(default: the built-in demo corpus, generated on first use)")
+    group.add_argument("--cache-dir", type=Path, metavar="DIR",
+                       help="where prepared datasets and the demo corpus are kept "
+                            "(default: $MSER_CACHE_DIR or ~/.cache/mser-search)")
+    group.add_argument("--no-cache", action="store_true",
+                       help="prepare the data from the audio again and store nothing")
+    group.add_argument("--demo-scale", default="small", choices=("tiny", "small", "full"),
+                       help="size of the demo corpus used without --data-root (default: small)")
+    group.add_argument("--demo-seed", type=int, default=0, metavar="N",
+                       help="seed of the demo corpus used without --data-root (default: 0)")
+
+
+def data_root(args: argparse.Namespace) -> Path:
+    """The ``--data-root`` given, or the demo corpus in the cache, written if missing."""
+    if args.data_root is not None:
+        return args.data_root
+    from mser.demo import write_demo_corpus
+
+    cache_dir = args.cache_dir or default_cache_dir()
+    root = cache_dir / "demo" / f"{args.demo_scale}-seed{args.demo_seed}"
+    with progress_bar("writing the demo corpus", "files") as progress:
+        summary = write_demo_corpus(root, seed=args.demo_seed, scale=args.demo_scale, progress=progress)
+    note(f"no --data-root given: using the demo corpus at {summary.root} "
+         f"(scale {args.demo_scale}, seed {args.demo_seed})")
+    return root
+
+
+def prepare(args: argparse.Namespace) -> Dataset:
+    """Load the dataset the data options describe, with a progress bar and one line per skipped file."""
+    root = data_root(args)
+    with progress_bar("preparing audio", "files") as progress:
+        dataset = load_dataset(root, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                               progress=progress)
+    for row in dataset.skipped.itertuples():
+        note(f"skipped {row.path}: {row.reason}")
+    return dataset
+
+
+@contextmanager
+def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a bar on stderr (only on a terminal)."""
+    bar: tqdm | None = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=description, unit=f" {unit}", file=sys.stderr,
+                       disable=None, leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def note(message: str) -> None:
+    """One line for the user on stderr, so stdout stays clean for tables and JSON."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None, prog: str) -> int:
+    """Run a command's body, turning a :class:`MserError` into one line and exit status 2."""
+    try:
+        return main(argv)
+    except MserError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

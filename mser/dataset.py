@@ -1,0 +1,278 @@
+"""The prepared dataset: every usable 1-s window, its features and labels, cached on disk.
+
+:func:`load_dataset` discovers the corpora under a root, then loads the windows and
+features from the cache when the audio files' contents and the preprocessing
+parameters are unchanged, and otherwise builds them (read, mono, 8 kHz, windows,
+features) and stores them. Files that cannot be used are skipped, each with its
+reason, and never stop the build. Windows are kept unscaled: the [0, 1] scaler is
+fitted later on training speakers only (:meth:`Dataset.fit_scaler`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import librosa
+import numpy as np
+import pandas as pd
+import scipy
+import soundfile
+from sklearn.preprocessing import MinMaxScaler
+
+from mser.audio import SILENCE_DBFS, TARGET_RATE, WINDOW, load_windows
+from mser.cache import default_cache_dir, digest_json, file_digests, publish_dir, staging_dir
+from mser.corpora import CORPORA, EMOTIONS
+from mser.discovery import Discovery, Skipped, discover
+from mser.errors import DataError, SkipFile
+from mser.features import FeatureParams, window_features
+
+#: Bumped whenever the stored layout or the meaning of a stored value changes.
+CACHE_FORMAT = 1
+_FEATURE_BATCH = 256
+_INT_COLUMNS = ("label", "window", "rate", "channels", "frames", "windows")
+_FLOAT_COLUMNS = ("duration",)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PrepParams:
+    """Everything that shapes the prepared windows and features (part of the cache key)."""
+
+    target_rate: int = TARGET_RATE
+    window: int = WINDOW
+    silence_dbfs: float = SILENCE_DBFS
+    features: FeatureParams = field(default_factory=FeatureParams)
+
+    def __post_init__(self) -> None:
+        if self.target_rate <= 0 or self.window <= 0:
+            raise ValueError(f"target_rate and window must be positive, got {self.target_rate}, {self.window}")
+
+
+@dataclass
+class Dataset:
+    """Windows, features and their metadata for the utterances of a data root.
+
+    Attributes:
+        root: The data root the audio came from.
+        key: Cache key: digest of the audio contents, parameters and library versions.
+        params: Preprocessing parameters.
+        windows: ``(n, window)`` float32, 8 kHz, unscaled.
+        features: ``(n, 41, 16)`` float32 (with default parameters).
+        meta: One row per window: utterance, corpus, language, speaker, gender,
+            emotion, label, sentence, split (the paper's), window (index in its file).
+        utterances: One row per usable file, with its format and window count.
+        skipped: Files left out because they cannot be used, with the reason.
+        excluded: Files the paper's protocol leaves out, with the reason.
+    """
+
+    root: Path
+    key: str
+    params: PrepParams
+    windows: np.ndarray
+    features: np.ndarray
+    meta: pd.DataFrame
+    utterances: pd.DataFrame
+    skipped: pd.DataFrame
+    excluded: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Integer label per window: index into :data:`mser.corpora.EMOTIONS`."""
+        return self.meta["label"].to_numpy()
+
+    @property
+    def speakers(self) -> np.ndarray:
+        """Speaker id per window."""
+        return self.meta["speaker"].to_numpy()
+
+    def genders(self) -> dict[str, str]:
+        """Gender of each speaker id."""
+        return dict(zip(self.utterances["speaker"], self.utterances["gender"]))
+
+    def select(self, rows: np.ndarray) -> "Dataset":
+        """The windows at ``rows`` (positions or a boolean mask), with their utterances."""
+        meta = self.meta.iloc[rows] if rows.dtype != bool else self.meta[rows]
+        kept = set(meta["utterance"])
+        return Dataset(
+            self.root, self.key, self.params, self.windows[rows], self.features[rows],
+            meta.reset_index(drop=True),
+            self.utterances[self.utterances["utterance"].isin(kept)].reset_index(drop=True),
+            self.skipped, self.excluded,
+        )
+
+    def for_languages(self, languages: Iterable[str]) -> "Dataset":
+        """Only the windows of the given languages (``it``, ``de``, ``en``)."""
+        languages = list(languages)
+        missing = sorted(set(languages) - set(self.meta["language"]))
+        if missing:
+            have = ", ".join(sorted(set(self.meta["language"]))) or "none"
+            raise DataError(f"no data for language {', '.join(missing)} under {self.root} (found: {have})")
+        return self.select(self.meta["language"].isin(languages).to_numpy())
+
+    def fit_scaler(self, speakers: Iterable[str]) -> MinMaxScaler:
+        """A [0, 1] min-max scaler fitted on the windows of ``speakers`` only.
+
+        One minimum and maximum over all their samples (not one per sample position),
+        so the waveform keeps its shape; values beyond the fitted range are clipped.
+        """
+        rows = np.isin(self.speakers, list(speakers))
+        if not rows.any():
+            raise ValueError("cannot fit the scaler: none of the given speakers has windows")
+        return MinMaxScaler(clip=True).fit(np.asarray(self.windows[rows]).reshape(-1, 1))
+
+    def scaled_windows(self, scaler: MinMaxScaler, rows: np.ndarray | None = None) -> np.ndarray:
+        """Windows (all, or ``rows``) scaled to [0, 1] with ``scaler``, as float32."""
+        windows = np.asarray(self.windows if rows is None else self.windows[rows], dtype=np.float32)
+        return scaler.transform(windows.reshape(-1, 1)).reshape(windows.shape).astype(np.float32)
+
+
+def load_dataset(
+    root: str | Path,
+    *,
+    params: PrepParams = PrepParams(),
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> Dataset:
+    """Discover the corpora under ``root`` and return their prepared dataset.
+
+    Args:
+        root: Folder holding the corpora (any layout, see :mod:`mser.discovery`).
+        params: Preprocessing parameters.
+        cache_dir: Cache folder (default :func:`mser.cache.default_cache_dir`).
+        use_cache: Read and write the cache; ``False`` always rebuilds and stores nothing.
+        progress: Called with ``(files done, files total)`` while building.
+
+    Raises:
+        DataError: Nothing under ``root`` is usable (see :func:`mser.discovery.discover`).
+    """
+    found = discover(root)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = dataset_key(found, params, cache_dir)
+    entry = cache_dir / "datasets" / key[:24]
+    if use_cache and (entry / "dataset.json").is_file():
+        return _read(entry, found.root, key, params)
+    dataset = _build(found, params, key, progress)
+    if use_cache:
+        _write(dataset, entry)
+    return dataset
+
+
+def dataset_key(found: Discovery, params: PrepParams, cache_dir: Path) -> str:
+    """Digest of what determines a dataset: file contents, names, parameters, library versions."""
+    digests = file_digests([u.path for u in found.utterances], cache_dir)
+    return digest_json({
+        "format": CACHE_FORMAT,
+        "params": asdict(params),
+        "versions": {m.__name__: m.__version__ for m in (librosa, scipy, np, soundfile)},
+        "files": [(u.relpath, digests[u.path]) for u in found.utterances],
+        "excluded": [u.relpath for u, _ in found.excluded],
+        "skipped": [(s.relpath, s.reason) for s in found.skipped],
+    })
+
+
+def _utterance_row(utterance, info, n_windows: int) -> dict:
+    parsed = utterance.parsed
+    corpus = CORPORA[parsed.corpus]
+    return {
+        "utterance": utterance.utterance_id, "path": utterance.relpath, "corpus": corpus.name,
+        "language": corpus.language, "speaker": parsed.speaker_id, "gender": parsed.gender,
+        "emotion_code": parsed.emotion_code, "emotion": parsed.emotion,
+        "label": EMOTIONS.index(parsed.emotion), "sentence": parsed.sentence,
+        "intensity": parsed.intensity or "", "repetition": parsed.repetition or "",
+        "split": corpus.split_of(parsed.speaker), "rate": info.rate, "channels": info.channels,
+        "subtype": info.subtype, "frames": info.frames, "duration": round(info.duration, 4),
+        "windows": n_windows,
+    }
+
+
+def _build(found: Discovery, params: PrepParams, key: str, progress: Progress | None) -> Dataset:
+    chunks, rows, skipped = [], [], list(found.skipped)
+    total = len(found.utterances)
+    for done, utterance in enumerate(found.utterances, start=1):
+        try:
+            windows, info = load_windows(utterance.path, target_rate=params.target_rate,
+                                         window=params.window, silence_dbfs=params.silence_dbfs)
+        except SkipFile as skip:
+            skipped.append(Skipped(utterance.relpath, skip.reason, utterance.parsed.corpus))
+        else:
+            chunks.append(windows)
+            rows.append(_utterance_row(utterance, info, len(windows)))
+        if progress:
+            progress(done, total)
+    if not rows:
+        raise DataError(f"none of the {total} corpus files under {found.root} could be read; "
+                        f"e.g. {skipped[-1].relpath}: {skipped[-1].reason}")
+    windows = np.concatenate(chunks)
+    features = np.concatenate([
+        window_features(windows[i:i + _FEATURE_BATCH], params.target_rate, params=params.features)
+        for i in range(0, len(windows), _FEATURE_BATCH)
+    ])
+    utterances = pd.DataFrame(rows)
+    meta = _window_meta(utterances)
+    return Dataset(found.root, key, params, windows, features, meta, utterances,
+                   _skipped_frame(skipped), _excluded_frame(found))
+
+
+def _window_meta(utterances: pd.DataFrame) -> pd.DataFrame:
+    columns = ["utterance", "corpus", "language", "speaker", "gender", "emotion", "label",
+               "sentence", "split"]
+    meta = utterances.loc[utterances.index.repeat(utterances["windows"]), columns]
+    meta["window"] = meta.groupby("utterance").cumcount()
+    return meta.reset_index(drop=True)
+
+
+def _skipped_frame(skipped: list[Skipped]) -> pd.DataFrame:
+    return pd.DataFrame([(s.relpath, s.corpus, s.reason) for s in skipped],
+                        columns=["path", "corpus", "reason"])
+
+
+def _excluded_frame(found: Discovery) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(u.relpath, u.parsed.corpus, u.parsed.speaker_id, u.parsed.emotion_code, reason)
+         for u, reason in found.excluded],
+        columns=["path", "corpus", "speaker", "emotion_code", "reason"],
+    )
+
+
+_TABLES = ("meta", "utterances", "skipped", "excluded")
+
+
+def _write(dataset: Dataset, entry: Path) -> None:
+    staging = staging_dir(entry)
+    np.save(staging / "windows.npy", dataset.windows)
+    np.save(staging / "features.npy", dataset.features)
+    for name in _TABLES:
+        getattr(dataset, name).to_csv(staging / f"{name}.csv", index=False)
+    (staging / "dataset.json").write_text(json.dumps({
+        "key": dataset.key, "format": CACHE_FORMAT, "params": asdict(dataset.params),
+        "root": str(dataset.root), "windows": len(dataset), "created": time.time(),
+    }, indent=2))
+    publish_dir(staging, entry)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in table.columns.intersection(_INT_COLUMNS):
+        table[column] = table[column].astype(int)
+    for column in table.columns.intersection(_FLOAT_COLUMNS):
+        table[column] = table[column].astype(float)
+    return table
+
+
+def _read(entry: Path, root: Path, key: str, params: PrepParams) -> Dataset:
+    tables = {name: _read_table(entry / f"{name}.csv") for name in _TABLES}
+    return Dataset(
+        root, key, params,
+        np.load(entry / "windows.npy", mmap_mode="r"),
+        np.load(entry / "features.npy", mmap_mode="r"),
+        **tables,
+    )

@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from mser.features import FeatureParams, reference_features, window_features
+
+
+def _windows() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    t = np.arange(8000) / 8000
+    voiced = [0.3 * np.sin(2 * np.pi * f * t * (1 + 0.1 * t)) * np.hanning(8000) for f in (110, 190, 260)]
+    noise = [0.05 * rng.standard_normal(8000), 1e-4 * rng.standard_normal(8000)]
+    mixed = [voiced[0] + noise[0], np.zeros(8000)]
+    return np.stack(voiced + noise + mixed).astype(np.float32)
+
+
+def test_shape_is_41_by_16():
+    assert window_features(_windows(), 8000).shape == (7, 41, 16)
+    assert FeatureParams().rows == 41 and FeatureParams().frames(8000) == 16
+
+
+@pytest.mark.filterwarnings("ignore:Trying to estimate tuning")
+def test_equal_to_four_plain_librosa_calls():
+    windows = _windows()
+    fast = window_features(windows, 8000)
+    for window, row in zip(windows, fast):
+        plain = reference_features(window, 8000)
+        np.testing.assert_allclose(row, plain, rtol=1e-5, atol=1e-4)
+
+
+def test_a_window_does_not_change_with_its_batch():
+    # top_db clipping and chroma tuning are per window, so only float rounding may differ.
+    windows = _windows()
+    alone = window_features(windows[1:2], 8000)
+    in_batch = window_features(windows, 8000)[1:2]
+    np.testing.assert_allclose(alone, in_batch, rtol=1e-6, atol=1e-5)
+
+
+def test_bad_params_are_refused():
+    with pytest.raises(ValueError, match="n_mels must be positive"):
+        FeatureParams(n_mels=0)
