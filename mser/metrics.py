@@ -1,0 +1,118 @@
+"""Scores on held-out speakers: Cohen's kappa, unweighted average recall, accuracy, confusion.
+
+Metric names are defined once here and used by training, tracking and search alike.
+Scores are computed per window and per utterance (the windows of one file averaged
+or voted), overall and per language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, confusion_matrix
+from sklearn.utils.class_weight import compute_class_weight
+
+from mser.corpora import EMOTIONS
+
+KAPPA = "kappa"
+UAR = "uar"
+ACCURACY = "accuracy"
+VAL_KAPPA = "val_kappa"
+TEST_KAPPA = "test_kappa"
+TRAIN_KAPPA = "train_kappa"
+LOSS = "loss"
+VAL_LOSS = "val_loss"
+SAE_LOSS = "sae_loss"
+SAE_VAL_LOSS = "sae_val_loss"
+#: Class weighting modes for training.
+CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
+#: How an utterance's window scores become one prediction.
+VOTES = ("mean", "majority")
+LABELS = np.arange(len(EMOTIONS))
+
+
+def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
+    """Per-class weights from ``compute_class_weight('balanced')``, their square root, or none."""
+    if mode not in CLASS_WEIGHTINGS:
+        raise ValueError(f"unknown class weighting {mode!r}: expected one of {', '.join(CLASS_WEIGHTINGS)}")
+    if mode == "none":
+        return None
+    present = np.unique(labels)
+    weights = compute_class_weight("balanced", classes=present, y=labels)
+    if mode == "sqrt":
+        weights = np.sqrt(weights)
+    return {int(c): float(w) for c, w in zip(present, weights)}
+
+
+def sample_weights(labels: np.ndarray, mode: str) -> np.ndarray | None:
+    """The class weight of each sample, for estimators that take ``sample_weight``."""
+    weights = class_weights(labels, mode)
+    return None if weights is None else np.array([weights[int(y)] for y in labels])
+
+
+def kappa(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Cohen's kappa; 0.0 (chance) where it is undefined, e.g. a single class on both sides."""
+    return float(cohen_kappa_score(truth, predicted, labels=LABELS, replace_undefined_by=0.0))
+
+
+def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Kappa, UAR and accuracy of predicted labels."""
+    return {KAPPA: kappa(truth, predicted), UAR: float(balanced_accuracy_score(truth, predicted)),
+            ACCURACY: float(accuracy_score(truth, predicted))}
+
+
+def per_utterance(probabilities: np.ndarray, utterances: np.ndarray, labels: np.ndarray,
+                  *, vote: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pool window scores into one prediction per utterance.
+
+    Returns:
+        ``(utterance ids, true labels, predicted labels)`` in first-seen order.
+    """
+    if vote not in VOTES:
+        raise ValueError(f"unknown vote {vote!r}: expected one of {', '.join(VOTES)}")
+    frame = pd.DataFrame(probabilities)
+    frame["utterance"], frame["label"] = utterances, labels
+    grouped = frame.groupby("utterance", sort=False)
+    truth = grouped["label"].first().to_numpy()
+    if vote == "mean":
+        predicted = grouped[list(range(probabilities.shape[1]))].mean().to_numpy().argmax(axis=1)
+    else:
+        frame["vote"] = probabilities.argmax(axis=1)
+        predicted = grouped["vote"].agg(lambda v: np.bincount(v, minlength=len(EMOTIONS)).argmax()).to_numpy()
+    return grouped["label"].first().index.to_numpy(), truth, predicted
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of one model on one side of a split.
+
+    Attributes:
+        windows: Kappa, UAR, accuracy per window.
+        utterances: The same per utterance.
+        confusion: Utterance-level confusion matrix, rows true, columns predicted.
+        languages: Utterance-level scores per language.
+        predictions: One row per utterance: utterance, language, true and predicted label.
+    """
+
+    windows: dict[str, float]
+    utterances: dict[str, float]
+    confusion: np.ndarray
+    languages: dict[str, dict[str, float]]
+    predictions: pd.DataFrame
+
+
+def evaluate(probabilities: np.ndarray, meta: pd.DataFrame, *, vote: str = "mean") -> Evaluation:
+    """Score window probabilities against ``meta`` (one row per window: utterance, language, label)."""
+    labels = meta["label"].to_numpy()
+    window_scores = scores(labels, probabilities.argmax(axis=1))
+    ids, truth, predicted = per_utterance(probabilities, meta["utterance"].to_numpy(), labels, vote=vote)
+    language = meta.groupby("utterance", sort=False)["language"].first().loc[ids].to_numpy()
+    predictions = pd.DataFrame({"utterance": ids, "language": language, "label": truth, "predicted": predicted})
+    languages = {
+        lang: scores(part["label"].to_numpy(), part["predicted"].to_numpy())
+        for lang, part in predictions.groupby("language")
+    }
+    return Evaluation(window_scores, scores(truth, predicted),
+                      confusion_matrix(truth, predicted, labels=LABELS), languages, predictions)

@@ -1,0 +1,131 @@
+"""Classifiers on the code, the features, or both (paper, sections 5.1, 5.2 and 6).
+
+Keras builders return compiled models whose output is one score per emotion; sklearn
+builders return unfitted estimators with ``predict_proba``. Every hyperparameter is a
+keyword with the paper's value as its default.
+"""
+
+from __future__ import annotations
+
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from mser.models._keras import keras, layers, make_optimizer
+
+N_CLASSES = 6
+
+
+def _check(**sizes: float) -> None:
+    bad = {name: value for name, value in sizes.items() if value < 1}
+    if bad:
+        raise ValueError(f"sizes must be at least 1, got {bad}")
+
+
+def _head(x, n_classes: int, dropout: float, output_activation: str):
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    x = layers.Flatten(name="flatten")(x)
+    return layers.Dense(n_classes, activation=output_activation, name="emotion")(x)
+
+
+def _compile(model: keras.Model, optimizer: str, learning_rate: float) -> keras.Model:
+    # categorical_crossentropy normalises the scores, so the paper's sigmoid output trains too.
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="categorical_crossentropy")
+    return model
+
+
+def build_code_cnn(
+    *,
+    input_length: int = 2000,
+    n_classes: int = N_CLASSES,
+    filters: int = 16,
+    kernel: int = 100,
+    stride: int = 10,
+    dropout: float = 0.5,
+    pool: int = 3,
+    output_activation: str = "sigmoid",
+    optimizer: str = "adam",
+    learning_rate: float = 1e-3,
+) -> keras.Model:
+    """1-D CNN on the flattened code (paper 6.2): Conv1D, Dropout, MaxPool, Dense."""
+    _check(filters=filters, kernel=kernel, stride=stride, pool=pool)
+    if kernel > input_length:
+        raise ValueError(f"kernel {kernel} is longer than the code ({input_length} values)")
+    inputs = keras.Input((input_length, 1), name="code")
+    x = layers.Conv1D(filters, kernel, strides=stride, activation="relu", name="conv")(inputs)
+    x = layers.Dropout(dropout, name="drop")(x)
+    x = layers.MaxPooling1D(pool, padding="same", name="pool")(x)
+    model = keras.Model(inputs, _head(x, n_classes, dropout, output_activation), name="code_cnn")
+    return _compile(model, optimizer, learning_rate)
+
+
+def build_matrix_cnn(
+    *,
+    input_shape: tuple[int, int] = (166, 16),
+    n_classes: int = N_CLASSES,
+    filters: int = 16,
+    kernel: int = 3,
+    stride: int = 1,
+    dropout: float = 0.5,
+    pool: int = 3,
+    output_activation: str = "sigmoid",
+    optimizer: str = "adam",
+    learning_rate: float = 1e-3,
+) -> keras.Model:
+    """2-D CNN on a rows x frames matrix: code + features stacked (166 x 16, paper 6.2.2)
+    or the features alone (41 x 16, paper 5.2)."""
+    _check(filters=filters, kernel=kernel, stride=stride, pool=pool)
+    inputs = keras.Input((*input_shape, 1), name="matrix")
+    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", activation="relu", name="conv")(inputs)
+    x = layers.Dropout(dropout, name="drop")(x)
+    x = layers.MaxPooling2D(pool, padding="same", name="pool")(x)
+    model = keras.Model(inputs, _head(x, n_classes, dropout, output_activation), name="matrix_cnn")
+    return _compile(model, optimizer, learning_rate)
+
+
+def build_dnn(
+    *,
+    input_shape: tuple[int, int] = (41, 16),
+    n_classes: int = N_CLASSES,
+    units: int = 128,
+    layers_count: int = 2,
+    dropout: float = 0.3,
+    output_activation: str = "softmax",
+    optimizer: str = "adam",
+    learning_rate: float = 1e-3,
+) -> keras.Model:
+    """Dense network on the features (paper 5.1; its sizes are not given, these are ours)."""
+    _check(units=units, layers_count=layers_count)
+    inputs = keras.Input(input_shape, name="features")
+    x = layers.Flatten(name="flat_in")(inputs)
+    for i in range(layers_count):
+        x = layers.Dense(max(units // 2**i, N_CLASSES), activation="relu", name=f"dense{i}")(x)
+        x = layers.Dropout(dropout, name=f"drop{i}")(x)
+    model = keras.Model(inputs, _head(x, n_classes, dropout, output_activation), name="dnn")
+    return _compile(model, optimizer, learning_rate)
+
+
+def build_svm(*, C: float = 1.0, gamma: str | float = "scale", seed: int = 0) -> Pipeline:
+    """RBF support vector machine on the standardised code (paper 6.1)."""
+    if C <= 0:
+        raise ValueError(f"C must be positive, got {C}")
+    return make_pipeline(StandardScaler(), SVC(kernel="rbf", C=C, gamma=gamma, probability=True,
+                                               random_state=seed))
+
+
+def build_mlp(
+    *,
+    hidden: tuple[int, ...] = (6, 6),
+    activation: str = "relu",
+    alpha: float = 1e-4,
+    learning_rate_init: float = 1e-3,
+    max_iter: int = 200,
+    seed: int = 0,
+) -> Pipeline:
+    """Multi-layer perceptron on the standardised code: two ReLU layers of 6, adam, 200 iterations."""
+    _check(max_iter=max_iter, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+    return make_pipeline(StandardScaler(), MLPClassifier(
+        hidden_layer_sizes=tuple(hidden), activation=activation, solver="adam", alpha=alpha,
+        learning_rate_init=learning_rate_init, max_iter=max_iter, random_state=seed))

@@ -1,0 +1,205 @@
+"""A trained model as one object from raw audio to emotion: the whole preprocessing inside.
+
+:class:`EmotionPipeline` holds the [0, 1] window scaler and the feature standardiser
+(both fitted on training speakers), the encoder, the classifier and the settings
+that made them, so a file of any rate and channel count is classified exactly as
+the training windows were prepared. It saves to and loads from a folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from mser.audio import frame_windows, read_wav, resample, to_mono
+from mser.corpora import EMOTIONS
+from mser.dataset import PrepParams
+from mser.errors import SkipFile
+from mser.features import FeatureParams, window_features
+from mser.metrics import VOTES
+from mser.models import get_model, model_inputs
+from mser.models._keras import keras
+
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The emotion of one recording and the probability of each emotion."""
+
+    emotion: str
+    probabilities: dict[str, float]
+    windows: int
+
+
+@dataclass
+class Standardizer:
+    """Mean and scale along one axis (feature rows, code units), fitted on training windows."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, values: np.ndarray, *, axis: int) -> "Standardizer":
+        """Fit on ``values`` ``(n, ...)``, one mean and scale per index of ``axis``."""
+        values = np.asarray(values, dtype=np.float64)
+        others = tuple(a for a in range(values.ndim) if a != axis)
+        mean = values.mean(axis=others, keepdims=True)[0]
+        scale = values.std(axis=others, keepdims=True)[0]
+        return cls(mean.astype(np.float32), np.where(scale > 0, scale, 1.0).astype(np.float32))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return ((np.asarray(values, dtype=np.float32) - self.mean) / self.scale).astype(np.float32)
+
+
+@dataclass
+class EmotionPipeline:
+    """Everything needed to classify raw audio with one trained model.
+
+    Attributes:
+        model: Model name (see :data:`mser.models.MODELS`).
+        params: Preprocessing parameters the training data was prepared with.
+        window_range: Min and max of the training speakers' samples ([0, 1] scaling).
+        standardizer: Feature standardiser (per row), when the model reads features.
+        encoder: Trained encoder, when the model reads the code.
+        code_standardizer: Code standardiser (per latent unit), when the model reads the code.
+        classifier: Trained Keras model or sklearn estimator.
+        vote: How window scores are pooled per recording (``mean`` or ``majority``).
+    """
+
+    model: str
+    params: PrepParams
+    window_range: tuple[float, float]
+    standardizer: Standardizer | None
+    encoder: keras.Model | None
+    classifier: object
+    vote: str = "mean"
+    code_standardizer: Standardizer | None = None
+
+    @property
+    def spec(self):
+        return get_model(self.model)
+
+    def scale_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Windows scaled to [0, 1] with the training range, clipped."""
+        low, high = self.window_range
+        span = high - low if high > low else 1.0
+        return np.clip((np.asarray(windows, dtype=np.float32) - low) / span, 0.0, 1.0).astype(np.float32)
+
+    def encode(self, windows: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        """The code of raw (unscaled) windows."""
+        scaled = self.scale_windows(windows)[..., None]
+        return np.asarray(self.encoder.predict(scaled, batch_size=batch_size, verbose=0))
+
+    def inputs(self, windows: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """The classifier's inputs for raw windows (features computed if not given)."""
+        spec = self.spec
+        code = None
+        if spec.uses_code:
+            code = self.encode(windows)
+            if self.code_standardizer is not None:
+                code = self.code_standardizer.transform(code)
+        if spec.uses_features:
+            if features is None:
+                features = window_features(windows, self.params.target_rate, params=self.params.features)
+            features = self.standardizer.transform(features)
+        return model_inputs(spec, code, features)
+
+    def window_probabilities(self, windows: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """Probability of each emotion per window, rows summing to 1."""
+        return classifier_probabilities(self.classifier, self.inputs(windows, features))
+
+    def predict_signal(self, samples: np.ndarray, rate: int) -> Prediction:
+        """Classify a signal, ``(frames,)`` or ``(frames, channels)``, at any rate.
+
+        Raises:
+            SkipFile: The signal is shorter than one window.
+        """
+        mono = to_mono(samples)
+        windows = frame_windows(resample(mono, rate, target_rate=self.params.target_rate),
+                                length=self.params.window)
+        if len(windows) == 0:
+            seconds = len(mono) / rate
+            raise SkipFile(f"too short: {seconds:.2f} s, one window needs "
+                           f"{self.params.window / self.params.target_rate:.2f} s")
+        probabilities = self.window_probabilities(windows.astype(np.float32))
+        if self.vote == "mean":
+            pooled = probabilities.mean(axis=0)
+        else:
+            pooled = np.bincount(probabilities.argmax(axis=1), minlength=len(EMOTIONS)) / len(probabilities)
+        return Prediction(EMOTIONS[int(pooled.argmax())],
+                          {e: round(float(p), 6) for e, p in zip(EMOTIONS, pooled)}, len(windows))
+
+    def predict_file(self, path: str | os.PathLike) -> Prediction:
+        """Classify a wav file of any rate, depth and channel count.
+
+        Raises:
+            SkipFile: The file is unusable (empty, truncated, unreadable, too short).
+        """
+        samples, info = read_wav(path)
+        return self.predict_signal(samples, info.rate)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the pipeline to ``folder`` (created): JSON settings, Keras and joblib files."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = {"format": _FORMAT, "model": self.model, "params": asdict(self.params),
+                    "window_range": list(self.window_range), "vote": self.vote}
+        (folder / "pipeline.json").write_text(json.dumps(settings, indent=2))
+        for name in ("standardizer", "code_standardizer"):
+            if getattr(self, name) is not None:
+                np.savez(folder / f"{name}.npz", mean=getattr(self, name).mean, scale=getattr(self, name).scale)
+        if self.encoder is not None:
+            self.encoder.save(folder / "encoder.keras")
+        if isinstance(self.classifier, keras.Model):
+            self.classifier.save(folder / "classifier.keras")
+        else:
+            joblib.dump(self.classifier, folder / "classifier.joblib")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "EmotionPipeline":
+        """Read a pipeline written by :meth:`save`."""
+        folder = Path(folder)
+        settings = json.loads((folder / "pipeline.json").read_text())
+        if settings.get("format") != _FORMAT:
+            raise ValueError(f"{folder} holds a pipeline of format {settings.get('format')}, "
+                             f"this version reads {_FORMAT}: train the model again")
+        params = settings["params"]
+        params = PrepParams(**{**params, "features": FeatureParams(**params["features"])})
+        standardizers = {}
+        for name in ("standardizer", "code_standardizer"):
+            if (folder / f"{name}.npz").exists():
+                stored = np.load(folder / f"{name}.npz")
+                standardizers[name] = Standardizer(stored["mean"], stored["scale"])
+        encoder = keras.models.load_model(folder / "encoder.keras") if (folder / "encoder.keras").exists() else None
+        if (folder / "classifier.keras").exists():
+            classifier = keras.models.load_model(folder / "classifier.keras")
+        else:
+            classifier = joblib.load(folder / "classifier.joblib")
+        vote = settings.get("vote", "mean")
+        if vote not in VOTES:
+            raise ValueError(f"{folder}: unknown vote {vote!r}")
+        return cls(settings["model"], params, tuple(settings["window_range"]), standardizers.get("standardizer"),
+                   encoder, classifier, vote, standardizers.get("code_standardizer"))
+
+
+def classifier_probabilities(classifier, inputs: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """Per-row emotion probabilities of a Keras or sklearn classifier, normalised to sum 1.
+
+    A Keras model with the paper's sigmoid output gives independent scores; they are
+    normalised here. An sklearn estimator's classes may miss an emotion absent from
+    training; its column stays 0.
+    """
+    if isinstance(classifier, keras.Model):
+        scores = np.asarray(classifier.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64)
+    else:
+        scores = np.zeros((len(inputs), len(EMOTIONS)))
+        scores[:, classifier.classes_] = classifier.predict_proba(inputs)
+    totals = scores.sum(axis=1, keepdims=True)
+    return np.divide(scores, totals, out=np.full_like(scores, 1 / len(EMOTIONS)), where=totals > 0)

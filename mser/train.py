@@ -1,0 +1,245 @@
+"""Train one model of the paper on training speakers and judge it on held-out speakers.
+
+``train(dataset, config) -> TrainResult`` reads top to bottom: choose the languages,
+split speakers (validation drawn from training speakers), fit the scalers on training
+speakers, train the autoencoder, train the classifier with Cohen's kappa on the
+validation speakers every epoch (early stopping on it, best weights restored), then
+score validation and test. Test speakers are used for that last score only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from mser.corpora import CORPORA, EMOTIONS, LANGUAGES
+from mser.dataset import Dataset
+from mser.errors import MserError
+from mser.metrics import (
+    CLASS_WEIGHTINGS, LOSS, SAE_LOSS, SAE_VAL_LOSS, TRAIN_KAPPA, VAL_KAPPA, VOTES, Evaluation, class_weights,
+    evaluate, kappa, sample_weights,
+)
+from mser.models import build_autoencoder, classifier_shape_kwargs, get_model
+from mser.models._keras import keras
+from mser.pipeline import EmotionPipeline, Standardizer, classifier_probabilities
+from mser.splits import Split, paper_split, with_validation
+
+#: ``on_epoch(stage, epoch, metrics)``: stage is ``sae`` or ``classifier``, epoch counts from 0.
+EpochCallback = Callable[[str, int, Mapping[str, float]], None]
+LANGUAGE_CHOICES = (*LANGUAGES, "all")
+
+
+class TrainingDiverged(MserError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: model, language and every setting that is not a model size.
+
+    Attributes:
+        model: Model name (see :data:`mser.models.MODELS`).
+        language: ``it``, ``de``, ``en`` or ``all`` (every language jointly).
+        sae: Keywords of :func:`mser.models.sae.build_autoencoder`.
+        classifier: Keywords of the model's classifier builder.
+        sae_epochs: Autoencoder epochs at most (paper: 100).
+        epochs: Classifier epochs at most (paper: 100 per language, 300 jointly).
+        batch_size: Batch size of both (paper: 16).
+        patience: Epochs without improvement before early stopping.
+        class_weighting: ``none``, ``balanced`` or ``sqrt``.
+        validation_fraction: Share of each corpus's training speakers used for validation.
+        vote: Pooling of window scores per utterance: ``mean`` or ``majority``.
+        seed: Seed of the validation draw, weight initialisation and shuffling.
+    """
+
+    model: str = "sae_cnn_features"
+    language: str = "all"
+    sae: Mapping = field(default_factory=dict)
+    classifier: Mapping = field(default_factory=dict)
+    sae_epochs: int = 100
+    epochs: int = 100
+    batch_size: int = 16
+    patience: int = 10
+    class_weighting: str = "balanced"
+    validation_fraction: float = 0.25
+    vote: str = "mean"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        get_model(self.model)
+        if self.language not in LANGUAGE_CHOICES:
+            raise ValueError(f"unknown language {self.language!r}: expected one of {', '.join(LANGUAGE_CHOICES)}")
+        if self.class_weighting not in CLASS_WEIGHTINGS:
+            raise ValueError(f"unknown class weighting {self.class_weighting!r}: "
+                             f"expected one of {', '.join(CLASS_WEIGHTINGS)}")
+        if self.vote not in VOTES:
+            raise ValueError(f"unknown vote {self.vote!r}: expected one of {', '.join(VOTES)}")
+        for name in ("sae_epochs", "epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return LANGUAGES if self.language == "all" else (self.language,)
+
+
+@dataclass
+class TrainResult:
+    """A trained pipeline, its curves and its scores on validation and test speakers."""
+
+    config: TrainConfig
+    split: Split
+    pipeline: EmotionPipeline
+    history: dict[str, list[float]]
+    best_epoch: int | None
+    validation: Evaluation
+    test: Evaluation
+    seconds: dict[str, float]
+
+    def metrics(self) -> dict[str, float]:
+        """Flat final metrics: ``val_kappa``, ``test_uar``, ``test_kappa_de``, ``test_window_kappa``..."""
+        flat = {}
+        for side, result in (("val", self.validation), ("test", self.test)):
+            for name, value in result.utterances.items():
+                flat[f"{side}_{name}"] = value
+            for name, value in result.windows.items():
+                flat[f"{side}_window_{name}"] = value
+            if len(result.languages) > 1:
+                for language, values in result.languages.items():
+                    for name, value in values.items():
+                        flat[f"{side}_{name}_{language}"] = value
+        return flat
+
+
+class _EpochReporter(keras.callbacks.Callback):
+    """Adds kappa on training and validation windows to the logs, then reports the epoch."""
+
+    def __init__(self, stage: str, on_epoch: EpochCallback | None, names: Mapping[str, str],
+                 kappa_data: tuple | None = None, vote: str = "mean") -> None:
+        super().__init__()
+        self.stage, self.on_epoch, self.names, self.kappa_data, self.vote = stage, on_epoch, names, kappa_data, vote
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        if self.kappa_data is not None:
+            train_x, train_y, val_x, val_meta = self.kappa_data
+            logs[TRAIN_KAPPA] = kappa(train_y, classifier_probabilities(self.model, train_x).argmax(axis=1))
+            val = evaluate(classifier_probabilities(self.model, val_x), val_meta, vote=self.vote)
+            logs[VAL_KAPPA] = val.utterances["kappa"]
+        values = {ours: float(logs[theirs]) for theirs, ours in self.names.items() if theirs in logs}
+        if not all(np.isfinite(v) for v in values.values()):
+            self.model.stop_training = True
+        if self.on_epoch:
+            self.on_epoch(self.stage, epoch, values)
+
+
+def _check_finite(history: Mapping[str, list[float]], stage: str) -> None:
+    for name, values in history.items():
+        if values and not np.all(np.isfinite(values)):
+            raise TrainingDiverged(f"{stage} {name} became {values[-1]} at epoch {len(values)}: "
+                                   "try a lower learning rate")
+
+
+def make_split(dataset: Dataset, config: TrainConfig) -> Split:
+    """The paper's split over the corpora present, with validation drawn from training speakers."""
+    present = [name for name in CORPORA if name in set(dataset.meta["corpus"])]
+    split = with_validation(paper_split(present), fraction=config.validation_fraction, seed=config.seed,
+                            genders=dataset.genders())
+    if not split.validation:
+        raise MserError("no validation speakers: every corpus needs at least two training speakers")
+    return split
+
+
+def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray, config: TrainConfig,
+                      on_epoch: EpochCallback | None = None) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Fit the autoencoder on scaled training windows; early stopping on validation reconstruction."""
+    autoencoder, encoder = build_autoencoder(input_length=windows_train.shape[1], **config.sae)
+    fitted = autoencoder.fit(
+        windows_train[..., None], windows_train[..., None],
+        validation_data=(windows_val[..., None], windows_val[..., None]),
+        epochs=config.sae_epochs, batch_size=config.batch_size, verbose=0,
+        callbacks=[_EpochReporter("sae", on_epoch, {"loss": SAE_LOSS, "val_loss": SAE_VAL_LOSS}),
+                   keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True)],
+    )
+    history = {SAE_LOSS: fitted.history["loss"], SAE_VAL_LOSS: fitted.history["val_loss"]}
+    _check_finite(history, "autoencoder")
+    return encoder, history
+
+
+def _fit_classifier(spec, inputs: dict, labels: dict, meta_val, config: TrainConfig,
+                    on_epoch: EpochCallback | None) -> tuple[object, dict[str, list[float]], int | None]:
+    x_train, y_train = inputs["train"], labels["train"]
+    if not spec.keras:
+        estimator = spec.builder(**{"seed": config.seed, **config.classifier})
+        weights = sample_weights(y_train, config.class_weighting)
+        step = estimator.steps[-1][0]
+        estimator.fit(x_train, y_train, **({f"{step}__sample_weight": weights} if weights is not None else {}))
+        return estimator, {}, None
+    model = spec.builder(n_classes=len(EMOTIONS), **classifier_shape_kwargs(spec, x_train), **config.classifier)
+    reporter = _EpochReporter("classifier", on_epoch,
+                              {"loss": LOSS, TRAIN_KAPPA: TRAIN_KAPPA, VAL_KAPPA: VAL_KAPPA},
+                              kappa_data=(x_train, y_train, inputs["validation"], meta_val), vote=config.vote)
+    stopper = keras.callbacks.EarlyStopping(VAL_KAPPA, mode="max", patience=config.patience,
+                                            restore_best_weights=True)
+    fitted = model.fit(x_train, keras.utils.to_categorical(y_train, len(EMOTIONS)), epochs=config.epochs,
+                       batch_size=config.batch_size, class_weight=class_weights(y_train, config.class_weighting),
+                       callbacks=[reporter, stopper], verbose=0)
+    history = {name: fitted.history[name] for name in (LOSS, TRAIN_KAPPA, VAL_KAPPA) if name in fitted.history}
+    _check_finite({LOSS: history.get(LOSS, [])}, "classifier")
+    best = int(np.argmax(history[VAL_KAPPA])) if history.get(VAL_KAPPA) else None
+    return model, history, best
+
+
+def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
+          on_epoch: EpochCallback | None = None, encoder: keras.Model | None = None) -> TrainResult:
+    """Train ``config.model`` on ``dataset`` and score it on validation and test speakers.
+
+    Args:
+        dataset: Prepared windows and features (see :func:`mser.dataset.load_dataset`).
+        config: Model, language and training settings.
+        split: Speakers per side; default :func:`make_split`.
+        on_epoch: Called after every epoch of the autoencoder and the classifier.
+        encoder: An already trained encoder for these training speakers, to skip that step.
+    """
+    keras.utils.set_random_seed(config.seed)
+    spec = get_model(config.model)
+    data = dataset.for_languages(config.languages)
+    split = split or make_split(data, config)
+    rows = {side: split.indices(data.speakers, side) for side in ("train", "validation", "test")}
+    for side, index in rows.items():
+        if len(index) == 0:
+            raise MserError(f"no {side} windows for language {config.language} under the split {split.name}")
+    train_windows = np.asarray(data.windows[rows["train"]])
+    pipeline = EmotionPipeline(config.model, data.params,
+                               (float(train_windows.min()), float(train_windows.max())), None, None, None,
+                               config.vote)
+    history: dict[str, list[float]] = {}
+    seconds = {}
+    started = time.perf_counter()
+    if spec.uses_code:
+        if encoder is None:
+            scaled = {side: pipeline.scale_windows(data.windows[rows[side]]) for side in ("train", "validation")}
+            encoder, sae_history = train_autoencoder(scaled["train"], scaled["validation"], config, on_epoch)
+            history.update(sae_history)
+        pipeline.encoder = encoder
+        if spec.keras:  # SVM and MLP standardise the flat code in their own sklearn pipeline
+            pipeline.code_standardizer = Standardizer.fit(pipeline.encode(train_windows), axis=2)
+    seconds["sae"] = time.perf_counter() - started
+    if spec.uses_features:
+        pipeline.standardizer = Standardizer.fit(data.features[rows["train"]], axis=1)
+    inputs = {side: pipeline.inputs(np.asarray(data.windows[index]), np.asarray(data.features[index]))
+              for side, index in rows.items()}
+    labels = {side: data.labels[index] for side, index in rows.items()}
+    meta = {side: data.meta.iloc[index].reset_index(drop=True) for side, index in rows.items()}
+
+    started = time.perf_counter()
+    pipeline.classifier, clf_history, best = _fit_classifier(spec, inputs, labels, meta["validation"],
+                                                             config, on_epoch)
+    history.update(clf_history)
+    seconds["classifier"] = time.perf_counter() - started
+    scored = {side: evaluate(classifier_probabilities(pipeline.classifier, inputs[side]), meta[side],
+                             vote=config.vote) for side in ("validation", "test")}
+    return TrainResult(config, split, pipeline, history, best, scored["validation"], scored["test"], seconds)

@@ -1,0 +1,76 @@
+"""Each model trains on the tiny demo corpus and is judged on held-out speakers (slow)."""
+
+import numpy as np
+import pytest
+
+from mser.dataset import load_dataset
+from mser.models import MODELS
+from mser.pipeline import EmotionPipeline
+from mser.train import TrainConfig, make_split, train
+
+pytestmark = pytest.mark.slow
+QUICK = dict(sae_epochs=3, epochs=12, patience=6, seed=1)
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny_demo, tmp_path_factory):
+    return load_dataset(tiny_demo, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_each_model_trains_and_scores_held_out_speakers(dataset, model):
+    epochs = []
+    result = train(dataset, TrainConfig(model=model, language="all", **QUICK),
+                   on_epoch=lambda stage, epoch, values: epochs.append((stage, epoch, dict(values))))
+    metrics = result.metrics()
+    assert set(result.split.test).isdisjoint(result.split.train + result.split.validation)
+    assert -1 <= metrics["test_kappa"] <= 1 and -1 <= metrics["val_kappa"] <= 1
+    assert {"test_kappa_it", "test_kappa_de", "test_kappa_en"} <= set(metrics)
+    assert result.test.confusion.sum() == result.test.predictions.shape[0]
+    if MODELS[model].uses_code:
+        assert any(stage == "sae" and "sae_val_loss" in values for stage, _, values in epochs)
+    if MODELS[model].keras:
+        assert result.history["val_kappa"] and result.best_epoch == int(np.argmax(result.history["val_kappa"]))
+        assert any(stage == "classifier" and "val_kappa" in values for stage, _, values in epochs)
+
+
+@pytest.mark.parametrize("model", ["cnn_features", "dnn_features"])
+def test_feature_models_beat_chance_on_held_out_speakers(dataset, model):
+    result = train(dataset, TrainConfig(model=model, language="all", **{**QUICK, "epochs": 30, "patience": 10}))
+    assert result.metrics()["test_kappa"] > 0.1
+
+
+def test_per_language_training_uses_that_language_only(dataset):
+    result = train(dataset, TrainConfig(model="cnn_features", language="de", **QUICK))
+    assert set(result.test.predictions["language"]) == {"de"}
+    assert all(s.startswith("emodb-") for s in result.split.train + result.split.test + result.split.validation)
+
+
+def test_test_speakers_never_influence_a_choice(dataset):
+    """Scramble the test speakers' audio and labels: every choice made must stay the same."""
+    config = TrainConfig(model="sae_cnn_features", language="all", **QUICK)
+    split = make_split(dataset, config)
+    test_rows = split.indices(dataset.speakers, "test")
+    scrambled = dataset.select(np.arange(len(dataset)))
+    rng = np.random.default_rng(7)
+    scrambled.windows = np.array(scrambled.windows)
+    scrambled.features = np.array(scrambled.features)
+    scrambled.windows[test_rows] = rng.uniform(-1, 1, scrambled.windows[test_rows].shape)
+    scrambled.features[test_rows] = rng.normal(size=scrambled.features[test_rows].shape)
+    scrambled.meta.loc[test_rows, "label"] = rng.integers(0, 6, len(test_rows))
+    original, other = train(dataset, config), train(scrambled, config)
+    assert other.best_epoch == original.best_epoch
+    assert other.history == original.history
+    assert other.validation.utterances == original.validation.utterances
+    assert other.pipeline.window_range == original.pipeline.window_range
+    assert other.test.utterances != original.test.utterances
+
+
+def test_saved_pipeline_predicts_the_same(dataset, tiny_demo, tmp_path):
+    result = train(dataset, TrainConfig(model="sae_cnn_features", language="all", **QUICK))
+    loaded = EmotionPipeline.load(result.pipeline.save(tmp_path / "model"))
+    rows = np.arange(20)
+    np.testing.assert_allclose(loaded.window_probabilities(np.asarray(dataset.windows[rows])),
+                               result.pipeline.window_probabilities(np.asarray(dataset.windows[rows])), atol=1e-6)
+    path = tiny_demo / "EmoDB/wav" / sorted(p.name for p in (tiny_demo / "EmoDB/wav").iterdir())[0]
+    assert loaded.predict_file(path) == result.pipeline.predict_file(path)
