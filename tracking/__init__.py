@@ -2,3 +2,11 @@
 
 The only package that imports mlflow; :mod:`mser` never does.
 """
+
+import os as _os
+
+import mser as _mser  # noqa: F401 - quiets TensorFlow before MLflow may import it
+
+# Progress bars of artifact downloads (MLflow validates every logged model's input
+# example) would interleave with the commands' own output.
+_os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from mser.cache import default_cache_dir
 from mser.dataset import Dataset, load_dataset
-from mser.errors import MserError
+from mser.errors import DataError, MserError
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +40,11 @@ def data_root(args: argparse.Namespace) -> Path:
 
     cache_dir = args.cache_dir or default_cache_dir()
     root = cache_dir / "demo" / f"{args.demo_scale}-seed{args.demo_seed}"
-    with progress_bar("writing the demo corpus", "files") as progress:
-        summary = write_demo_corpus(root, seed=args.demo_seed, scale=args.demo_scale, progress=progress)
+    try:
+        with progress_bar("writing the demo corpus", "files") as progress:
+            summary = write_demo_corpus(root, seed=args.demo_seed, scale=args.demo_scale, progress=progress)
+    except ValueError as error:
+        raise DataError(f"{error} (or delete {root} to have it written again)") from None
     note(f"no --data-root given: using the demo corpus at {summary.root} "
          f"(scale {args.demo_scale}, seed {args.demo_seed})")
     return root

@@ -59,7 +59,7 @@ def test_paper_classifier_defaults():
     assert cnn.get_layer("emotion").activation.__name__ == "sigmoid"
     mlp = build_mlp().steps[-1][1]
     assert mlp.hidden_layer_sizes == (6, 6) and mlp.activation == "relu" and mlp.max_iter == 200
-    assert build_svm().steps[-1][1].kernel == "rbf"
+    assert build_svm().steps[-1][1].estimator.kernel == "rbf"
     assert build_dnn().output_shape == (None, 6)
 
 

@@ -1,0 +1,77 @@
+import json
+
+import pytest
+
+from mser import testing
+from mser.cli.data import main
+
+
+def test_help_of_every_command(capsys):
+    for argv in (["--help"], ["demo", "--help"], ["inspect", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--data-root" in out and "--scale" in out and "--json" in out
+
+
+def test_inspect_json_prints_the_papers_protocol(tiny_demo, capsys):
+    assert main(["inspect", "--data-root", str(tiny_demo), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["emotion"] for row in report["emotions"]] == ["neutral", "sad", "angry", "happy", "fear", "disgust"]
+    corpora = {row["corpus"]: row for row in report["corpora"]}
+    assert {corpora[c]["language"] for c in ("EMOVO", "EmoDB", "RAVDESS")} == {"it", "de", "en"}
+    assert corpora["EMOVO"]["speakers"] == 6 and corpora["EmoDB"]["speakers"] == 10
+    assert corpora["RAVDESS"]["speakers"] == 12
+    assert set(report["split"]["test"]) == {"emovo-f3", "emovo-m3", "emodb-08", "emodb-03", "ravdess-09",
+                                            "ravdess-10", "ravdess-11", "ravdess-12"}
+    train_windows = sum(r["windows"] for r in report["counts"] if r["split"] == "train")
+    assert train_windows == corpora["all"]["train_windows"] > 0
+    assert {r["reason"].split(" ")[0] for r in report["excluded"]} >= {"emotion", "RAVDESS"}
+    assert report["skipped"] == []
+
+
+def test_inspect_text_table(tiny_demo, capsys):
+    assert main(["inspect", "--data-root", str(tiny_demo)]) == 0
+    out = capsys.readouterr().out
+    for heading in ("Per corpus", "Per emotion", "Per speaker", "Split: train", "Left out by the protocol",
+                    "Skipped files: 0"):
+        assert heading in out
+    assert "6 emotions, 3 languages" in out
+
+
+def test_inspect_reports_each_skipped_file_in_one_line(tmp_path, capsys):
+    testing.write_tone_files(tmp_path, ["wav/03a01Fa.wav", "wav/09a01Wa.wav"], rate=16_000)
+    testing.write_truncated(tmp_path / "wav/10a01Ta.wav")
+    (tmp_path / "wav/oops.wav").write_bytes(b"")
+    assert main(["inspect", "--data-root", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    err_lines = [line for line in captured.err.splitlines() if line.startswith("skipped")]
+    assert len(err_lines) == 2
+    assert any("wav/10a01Ta.wav: truncated" in line for line in err_lines)
+    assert "Skipped files: 2" in captured.out
+
+
+def test_bad_data_root_is_one_line_and_status_2(tmp_path, capsys):
+    assert main(["inspect", "--data-root", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not exist" in err[0] and "--data-root" in err[0]
+
+
+def test_wrong_option_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["inspect", "--data-rot", "x"])
+    assert exit_info.value.code == 2
+    assert "--data-rot" in capsys.readouterr().err
+
+
+def test_demo_command_and_default_data_root(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--scale", "tiny", "--seed", "3"]) == 0
+    assert "next: mser-data inspect" in capsys.readouterr().out
+    assert main(["demo", "--out", str(out), "--scale", "small", "--seed", "3"]) == 2
+    assert "demo" in capsys.readouterr().err
+    assert main(["inspect", "--demo-scale", "tiny", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "using the demo corpus" in captured.err
+    assert json.loads(captured.out)["root"].endswith("tiny-seed0")

@@ -1,0 +1,102 @@
+"""Runs in MLflow: statuses, curves, artifacts and a model that predicts as in memory (slow)."""
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from mser.dataset import load_dataset
+from mser.train import TrainConfig, train
+from tracking.runs import CURVE_PREFIX, EpochLogger, log_result, tracked_run
+from tracking.store import ensure_store, experiment_id
+from tracking.train_cli import main
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny_demo, tmp_path_factory):
+    return load_dataset(tiny_demo, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def _client(uri):
+    client = ensure_store(uri)
+    return client, experiment_id(client, "test")
+
+
+def test_a_failing_run_ends_failed_and_an_interrupted_one_killed(tracking_uri):
+    client, experiment = _client(tracking_uri)
+    with pytest.raises(RuntimeError):
+        with tracked_run(client, experiment, run_name="boom") as run_id:
+            raise RuntimeError("boom")
+    assert client.get_run(run_id).info.status == "FAILED"
+    with pytest.raises(KeyboardInterrupt):
+        with tracked_run(client, experiment, run_name="stop") as run_id:
+            raise KeyboardInterrupt
+    assert client.get_run(run_id).info.status == "KILLED"
+
+
+@pytest.mark.slow
+def test_logged_model_predicts_what_the_pipeline_predicts(tracking_uri, dataset, tiny_demo):
+    client, experiment = _client(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    config = TrainConfig(model="sae_cnn_features", language="all", sae_epochs=2, epochs=4, patience=3)
+    with tracked_run(client, experiment, run_name="t") as run_id:
+        result = train(dataset, config, on_epoch=EpochLogger(client, run_id))
+        log_result(client, run_id, result, dataset_key=dataset.key)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["val_kappa"] == pytest.approx(result.metrics()["val_kappa"])
+    steps = [m.step for m in client.get_metric_history(run_id, f"{CURVE_PREFIX}val_kappa")]
+    assert steps == list(range(len(result.history["val_kappa"])))
+    assert len(client.get_metric_history(run_id, f"{CURVE_PREFIX}sae_loss")) == len(result.history["sae_loss"])
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"confusion_test.png", "confusion_test.json", "confusion_validation.png", "curves.png",
+            "split.json"} <= artifacts
+    matrix = json.loads(open(client.download_artifacts(run_id, "confusion_test.json")).read())["matrix"]
+    assert np.array_equal(matrix, result.test.confusion)
+
+    [logged] = mlflow.search_logged_models(experiment_ids=[experiment], output_format="list")
+    assert logged.source_run_id == run_id
+    model = mlflow.pyfunc.load_model(logged.model_uri)
+    files = sorted((tiny_demo / "RAVDESS" / "Actor_09").glob("*.wav"))[:3]
+    by_path = model.predict(pd.DataFrame({"path": [str(f) for f in files]}))
+    by_bytes = model.predict(pd.DataFrame({"audio": [f.read_bytes() for f in files]}))
+    for row, bytes_row, path in zip(by_path.itertuples(), by_bytes.itertuples(), files):
+        expected = result.pipeline.predict_file(path)
+        assert row.emotion == bytes_row.emotion == expected.emotion
+        assert row.p_angry == pytest.approx(expected.probabilities["angry"], abs=1e-5)
+    bad = model.predict(pd.DataFrame({"audio": [b"not a wav"]}))
+    assert bad.loc[0, "emotion"] == "" and "not a readable wav" in bad.loc[0, "error"]
+    assert model.metadata.signature.inputs.input_names() == ["audio", "path"]
+
+
+@pytest.mark.slow
+def test_mser_train_command_prints_json_and_records_the_run(tracking_uri, tiny_demo, capsys):
+    assert main(["--model", "cnn_features", "--language", "de", "--data-root", str(tiny_demo),
+                 "--max-epochs", "2", "--json", "--experiment", "cli"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    client, _ = _client(tracking_uri)
+    run = client.get_run(report["run_id"])
+    assert run.info.status == "FINISHED" and run.data.params["language"] == "de"
+    assert run.data.metrics["test_kappa"] == pytest.approx(report["metrics"]["test_kappa"])
+    assert report["speakers"]["test"] == ["emodb-08", "emodb-03"]
+
+
+@pytest.mark.slow
+def test_reproduce_prints_table4_beside_the_paper(tracking_uri, tiny_demo, capsys):
+    assert main(["--reproduce", "--data-root", str(tiny_demo), "--max-epochs", "1", "--patience", "1",
+                 "--experiment", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "AE + CNN (encoded signal + features)" in out and "0.542" in out and "all here" in out
+    client, experiment = _client(tracking_uri)
+    assert len(client.search_runs([experiment])) == 20
+
+
+def test_bad_options_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["--model", "svm"])
+    assert "invalid choice: 'svm'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--max-epochs", "0"])
+    assert "--max-epochs must be at least 1" in capsys.readouterr().err

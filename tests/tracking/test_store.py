@@ -1,0 +1,41 @@
+import pytest
+
+from mser.errors import MserError
+from tracking.store import (
+    EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, artifact_root, ensure_store, experiment_id, resolve_tracking_uri,
+)
+
+
+def test_default_store_is_sqlite_under_mlruns(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_tracking_uri() == f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    assert artifact_root(resolve_tracking_uri()) == (tmp_path / "mlruns" / "artifacts").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://localhost:5000")
+    assert resolve_tracking_uri() == "http://localhost:5000"
+    assert resolve_tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
+    assert artifact_root("http://localhost:5000") is None
+
+
+def test_plain_file_store_is_refused(tmp_path):
+    with pytest.raises(MserError, match="plain file store.*sqlite"):
+        ensure_store(str(tmp_path / "mlruns"))
+
+
+def test_unreachable_server_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with pytest.raises(MserError, match="cannot open the MLflow tracking store http://127.0.0.1:9"):
+        ensure_store("http://127.0.0.1:9")
+
+
+def test_experiments_are_created_as_model_training_ones(tracking_uri):
+    client = ensure_store(tracking_uri)
+    first = experiment_id(client, "trials")
+    assert experiment_id(client, "trials") == first
+    experiment = client.get_experiment(first)
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
+    assert experiment.artifact_location.endswith("mlruns/artifacts")
+    client.delete_experiment(first)
+    with pytest.raises(MserError, match="is deleted"):
+        experiment_id(client, "trials")

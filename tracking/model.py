@@ -1,0 +1,106 @@
+"""The trained pipeline as an MLflow model that takes raw audio and returns the emotion.
+
+Input: a table with, per row, either ``audio`` (the bytes of a wav file, base64 in
+JSON requests) or ``path`` (a wav file on the machine that serves). Output: per row,
+the emotion, the probability of each emotion, and the number of 1-s windows read. A
+row whose audio cannot be used gets an empty emotion and the reason in ``error``,
+so one bad file does not fail a whole request.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+import mser
+from mser.corpora import EMOTIONS
+from mser.errors import SkipFile
+
+PROBABILITY_COLUMNS = [f"p_{emotion}" for emotion in EMOTIONS]
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("binary", "audio", required=False), ColSpec("string", "path", required=False)]),
+    outputs=Schema([ColSpec("string", "emotion"), *[ColSpec("double", c) for c in PROBABILITY_COLUMNS],
+                    ColSpec("long", "windows"), ColSpec("string", "error")]),
+)
+
+
+class EmotionModel(mlflow.pyfunc.PythonModel):
+    """MLflow wrapper of :class:`mser.pipeline.EmotionPipeline`."""
+
+    def load_context(self, context) -> None:
+        from mser.pipeline import EmotionPipeline
+
+        self.pipeline = EmotionPipeline.load(context.artifacts["pipeline"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return pd.DataFrame([self._one(row) for row in model_input.to_dict("records")])
+
+    def _one(self, row: dict) -> dict:
+        audio, path = row.get("audio"), row.get("path")
+        try:
+            if audio is not None and not (isinstance(audio, float) and np.isnan(audio)):
+                samples, rate = _decode(audio)
+                prediction = self.pipeline.predict_signal(samples, rate)
+            elif isinstance(path, str) and path:
+                prediction = self.pipeline.predict_file(path)
+            else:
+                raise SkipFile("the row has neither 'audio' (wav bytes) nor 'path'")
+        except (SkipFile, FileNotFoundError) as error:
+            return {"emotion": "", **{c: float("nan") for c in PROBABILITY_COLUMNS}, "windows": 0,
+                    "error": getattr(error, "reason", str(error))}
+        return {"emotion": prediction.emotion,
+                **{f"p_{e}": p for e, p in prediction.probabilities.items()},
+                "windows": prediction.windows, "error": ""}
+
+
+def _decode(audio) -> tuple[np.ndarray, int]:
+    if isinstance(audio, str):
+        import base64
+
+        audio = base64.b64decode(audio)
+    try:
+        samples, rate = sf.read(io.BytesIO(bytes(audio)), dtype="float64", always_2d=True)
+    except sf.LibsndfileError as error:
+        raise SkipFile(f"the audio bytes are not a readable wav file ({error})") from None
+    if len(samples) == 0:
+        raise SkipFile("the audio holds no frames")
+    return samples, rate
+
+
+def example_wav(seconds: float = 1.5, rate: int = 16_000) -> bytes:
+    """A short voiced-like wav as bytes, the logged model's input example."""
+    t = np.arange(int(seconds * rate)) / rate
+    tone = 0.2 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 4 * t))
+    buffer = io.BytesIO()
+    sf.write(buffer, tone, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def log_pipeline(pipeline, *, name: str = "model") -> "mlflow.models.model.ModelInfo":
+    """Log ``pipeline`` to the active run as a pyfunc model carrying the ``mser`` code."""
+    with tempfile.TemporaryDirectory() as folder:
+        saved = pipeline.save(Path(folder) / "pipeline")
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=EmotionModel(),
+            artifacts={"pipeline": str(saved)},
+            code_paths=[str(Path(mser.__file__).parent)],
+            signature=SIGNATURE,
+            input_example=pd.DataFrame({"audio": [example_wav()]}),
+            pip_requirements=_requirements(),
+        )
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{package}=={version(package)}" for package in
+            ("tensorflow", "keras", "librosa", "scipy", "scikit-learn", "pandas", "soundfile", "numpy", "mlflow")]

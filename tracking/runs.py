@@ -1,0 +1,124 @@
+"""One training run in MLflow: params, per-epoch curves, final metrics, pictures, the model.
+
+A run is opened in a ``with`` block that always ends it: FINISHED when training
+returns, KILLED when interrupted (Ctrl-C or SIGTERM), FAILED on any error, so no run
+is ever left RUNNING.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Iterator, Mapping
+
+import matplotlib.pyplot as plt
+import mlflow
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+
+from mser.corpora import EMOTIONS
+from mser.plots import confusion_figure, curves_figure
+from mser.train import TrainConfig, TrainResult
+from tracking.model import log_pipeline
+
+#: Per-epoch curves are logged under this prefix, so the final ``val_kappa`` (at the
+#: restored best epoch) is not mistaken for the last epoch's.
+CURVE_PREFIX = "epoch/"
+
+
+def config_params(config: TrainConfig) -> dict[str, object]:
+    """Flat parameters of a run: ``model``, ``language``, ``sae.depth``, ``classifier.kernel``..."""
+    params = {k: v for k, v in asdict(config).items() if k not in ("sae", "classifier")}
+    params.update({f"sae.{k}": v for k, v in config.sae.items()})
+    params.update({f"classifier.{k}": v for k, v in config.classifier.items()})
+    return params
+
+
+class EpochLogger:
+    """``on_epoch`` callback for :func:`mser.train.train` that logs each epoch to a run."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client, self.run_id = client, run_id
+
+    def __call__(self, stage: str, epoch: int, values: Mapping[str, float]) -> None:
+        timestamp = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[
+            Metric(f"{CURVE_PREFIX}{name}", float(value), timestamp, epoch) for name, value in values.items()
+        ])
+
+
+@contextmanager
+def tracked_run(client: MlflowClient, experiment_id: str, *, run_name: str, tags: Mapping[str, str] | None = None,
+                parent_run_id: str | None = None) -> Iterator[str]:
+    """Start a run and always end it: FINISHED, KILLED on interrupt or SIGTERM, FAILED on error."""
+    tags = dict(tags or {})
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    run_id = run.info.run_id
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main_thread = _in_main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    status = RunStatus.to_string(RunStatus.FAILED)
+    try:
+        yield run_id
+        status = RunStatus.to_string(RunStatus.FINISHED)
+    except KeyboardInterrupt:
+        status = RunStatus.to_string(RunStatus.KILLED)
+        raise
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        client.set_terminated(run_id, status)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, dataset_key: str) -> None:
+    """Log the final metrics, split, confusion matrices, curves and model of ``result`` to ``run_id``."""
+    client.log_batch(run_id, metrics=[
+        Metric(name, float(value), int(time.time() * 1000), 0)
+        for name, value in result.metrics().items()
+    ])
+    for key, value in {"dataset_key": dataset_key, "best_epoch": str(result.best_epoch),
+                       "speakers.train": " ".join(result.split.train),
+                       "speakers.validation": " ".join(result.split.validation),
+                       "speakers.test": " ".join(result.split.test)}.items():
+        client.set_tag(run_id, key, value)
+    client.log_dict(run_id, result.split.as_dict(), "split.json")
+    client.log_dict(run_id, {k: [float(x) for x in v] for k, v in result.history.items()}, "history.json")
+    for side, evaluation in (("validation", result.validation), ("test", result.test)):
+        client.log_dict(run_id, {"labels": list(EMOTIONS), "rows": "true", "columns": "predicted",
+                                 "matrix": evaluation.confusion.tolist()}, f"confusion_{side}.json")
+        figure = confusion_figure(evaluation.confusion, title=(
+            f"{result.config.model}, {result.config.language}, {side} speakers "
+            f"(kappa {evaluation.utterances['kappa']:.3f})"))
+        client.log_figure(run_id, figure, f"confusion_{side}.png")
+        plt.close(figure)
+        client.log_text(run_id, evaluation.predictions.to_csv(index=False), f"predictions_{side}.csv")
+    if result.history:
+        figure = curves_figure(result.history, title=f"{result.config.model}, {result.config.language}",
+                               best_epoch=result.best_epoch)
+        client.log_figure(run_id, figure, "curves.png")
+        plt.close(figure)
+    with mlflow.start_run(run_id=run_id, nested=True):
+        log_pipeline(result.pipeline)
+
+
+def log_params(client: MlflowClient, run_id: str, params: Mapping[str, object]) -> None:
+    """Log parameters, JSON-encoding lists and dicts so they read back unambiguously."""
+    client.log_batch(run_id, params=[
+        Param(key, json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value))
+        for key, value in params.items()
+    ])

@@ -1,0 +1,183 @@
+"""``mser-train``: train one of the paper's models, print its kappa table, record it in MLflow.
+
+    mser-train --model sae_cnn_features --language de [--data-root DIR] [--max-epochs N] [--json]
+    mser-train --reproduce [--max-epochs N]     # the paper's Table 4, measured beside the paper's
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Mapping, Sequence
+
+import mlflow
+import pandas as pd
+from tqdm import tqdm
+
+from mser.cli.common import add_data_options, note, prepare, run
+from mser.corpora import CORPORA, corpus_for_language
+from mser.dataset import Dataset
+from mser.metrics import CLASS_WEIGHTINGS
+from mser.models import MODELS
+from mser.paper import EPOCHS, TABLE4, table4_runs
+from mser.train import LANGUAGE_CHOICES, TrainConfig, TrainResult, train
+from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
+from tracking.store import DEFAULT_EXPERIMENT, ensure_store, experiment_id, resolve_tracking_uri
+
+PROG = "mser-train"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train one of the paper's models on training speakers, score it on held-out speakers "
+                    "(Cohen's kappa), and record the run in MLflow.")
+    parser.add_argument("--model", choices=list(MODELS), default="sae_cnn_features",
+                        help="which model (default: sae_cnn_features, the paper's proposal)")
+    parser.add_argument("--language", choices=LANGUAGE_CHOICES, default="all",
+                        help="it (EMOVO), de (EmoDB), en (RAVDESS) or all jointly (default: all)")
+    parser.add_argument("--reproduce", action="store_true",
+                        help="train every model and language of the paper's Table 4 and print it beside the paper's")
+    parser.add_argument("--max-epochs", type=int, metavar="N",
+                        help="cap the epochs of the autoencoder and the classifier, for quick runs "
+                             "(default: the paper's, 100; 300 for the joint classifier)")
+    parser.add_argument("--patience", type=int, default=10, metavar="N",
+                        help="epochs without a better validation score before stopping (default: 10)")
+    parser.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default="balanced",
+                        help="class weights from compute_class_weight (default: balanced, as the paper)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
+                        help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite at mlruns/mlflow.db)")
+    parser.add_argument("--json", action="store_true", help="print the final metrics and MLflow run ids as JSON")
+    add_data_options(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(_main, argv, PROG)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.max_epochs is not None and args.max_epochs < 1:
+        build_parser().error(f"--max-epochs must be at least 1, got {args.max_epochs}")
+    uri = resolve_tracking_uri(args.tracking_uri)
+    client = ensure_store(uri)
+    experiment = experiment_id(client, args.experiment)
+    mlflow.set_tracking_uri(uri)
+    dataset = prepare(args)
+    cells = table4_runs() if args.reproduce else [(args.model, args.language)]
+    outcomes = []
+    for model, language in cells:
+        config = _config(args, model, language)
+        outcomes.append(_train_and_log(client, experiment, dataset, config, args))
+    if args.json:
+        json.dump(outcomes if args.reproduce else outcomes[0], sys.stdout, indent=2)
+        print()
+    elif args.reproduce:
+        print(reproduce_table(outcomes).to_string())
+    else:
+        print(kappa_table(outcomes[0]))
+    print(f"MLflow: experiment {args.experiment!r} at {uri}; browse with: "
+          f"mlflow ui --backend-store-uri {uri}", file=sys.stderr)
+    return 0 if all(o["status"] == "FINISHED" for o in outcomes) else 1
+
+
+def _config(args: argparse.Namespace, model: str, language: str) -> TrainConfig:
+    cap = args.max_epochs or 10**6
+    return TrainConfig(model=model, language=language, sae_epochs=min(100, cap), epochs=min(EPOCHS[language], cap),
+                       patience=args.patience, class_weighting=args.class_weighting, seed=args.seed)
+
+
+class _Progress:
+    """A bar per training stage on stderr, with the latest loss or kappa."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.totals = {"sae": config.sae_epochs, "classifier": config.epochs}
+        self.bar: tqdm | None = None
+        self.stage = ""
+        self.label = f"{config.model} {config.language}"
+
+    def __call__(self, stage: str, epoch: int, values: Mapping[str, float]) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            name = "autoencoder" if stage == "sae" else "classifier"
+            self.bar = tqdm(total=self.totals[stage], desc=f"{self.label}: {name}", unit=" epoch",
+                            file=sys.stderr, disable=None, leave=False)
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _train_and_log(client, experiment: str, dataset: Dataset, config: TrainConfig, args) -> dict:
+    run_name = f"{config.model}-{config.language}-{time.strftime('%Y%m%d-%H%M%S')}"
+    tags = {"model": config.model, "language": config.language, "mser.command": " ".join(sys.argv)}
+    outcome = {"model": config.model, "language": config.language, "status": "FAILED"}
+    progress = _Progress(config)
+    try:
+        with tracked_run(client, experiment, run_name=run_name, tags=tags) as run_id:
+            outcome["run_id"] = run_id
+            log_params(client, run_id, {**config_params(config), "dataset_key": dataset.key})
+            logger = EpochLogger(client, run_id)
+            result = train(dataset, config, on_epoch=lambda *a: (logger(*a), progress(*a)))
+            progress.close()
+            log_result(client, run_id, result, dataset_key=dataset.key)
+    except Exception as error:  # noqa: BLE001 - one failed run is reported, --reproduce goes on
+        progress.close()
+        if not args.reproduce:
+            raise
+        note(f"{config.model} on {config.language} failed: {error}")
+        outcome["error"] = str(error)
+        return outcome
+    outcome.update(status="FINISHED", metrics=result.metrics(), best_epoch=result.best_epoch,
+                   speakers={"validation": list(result.split.validation), "test": list(result.split.test)})
+    outcome["table"] = kappa_table_data(result)
+    return outcome
+
+
+def kappa_table_data(result: TrainResult) -> list[dict]:
+    """Rows of the kappa table: validation and test, per utterance and per window, and per language."""
+    rows = []
+    for side, evaluation in (("validation", result.validation), ("test", result.test)):
+        rows.append({"speakers": side, "unit": "utterance", **evaluation.utterances})
+        rows.append({"speakers": side, "unit": "window", **evaluation.windows})
+        if len(evaluation.languages) > 1:
+            for language, values in evaluation.languages.items():
+                rows.append({"speakers": f"{side} ({language})", "unit": "utterance", **values})
+    return rows
+
+
+def kappa_table(outcome: dict) -> str:
+    """The kappa table of one run, as text."""
+    corpora = ", ".join(CORPORA[c].title for c in CORPORA
+                        if outcome["language"] == "all" or corpus_for_language(outcome["language"]).name == c)
+    table = pd.DataFrame(outcome["table"]).round(3)
+    return (f"{outcome['model']} on {outcome['language']} ({corpora}); best epoch {outcome['best_epoch']}; "
+            f"validation {' '.join(outcome['speakers']['validation'])}; test {' '.join(outcome['speakers']['test'])}\n"
+            f"{table.to_string(index=False)}\nMLflow run {outcome['run_id']}")
+
+
+def reproduce_table(outcomes: list[dict]) -> pd.DataFrame:
+    """Table 4: test kappa per model and language, the paper's beside the one measured here."""
+    measured = {(o["model"], o["language"]): o.get("metrics", {}).get("test_kappa") for o in outcomes}
+    rows = {}
+    for model, paper_row in TABLE4.items():
+        row = {}
+        for language in ("it", "de", "en", "all"):
+            row[f"{language} paper"] = paper_row.get(language)
+            value = measured.get((model, language))
+            row[f"{language} here"] = None if value is None else round(value, 3)
+        rows[MODELS[model].title] = row
+    return pd.DataFrame.from_dict(rows, orient="index").astype(object).where(lambda t: t.notna(), "")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
