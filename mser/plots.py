@@ -39,20 +39,31 @@ def confusion_figure(matrix: np.ndarray, *, title: str, labels: Sequence[str] = 
 
 
 def curves_figure(history: Mapping[str, Sequence[float]], *, title: str, best_epoch: int | None = None) -> Figure:
-    """Loss and kappa per epoch side by side; the restored best epoch marked."""
-    losses = {k: v for k, v in history.items() if "loss" in k and len(v)}
-    kappas = {k: v for k, v in history.items() if "kappa" in k and len(v)}
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
-    for axes, series, label in ((left, losses, "loss"), (right, kappas, "Cohen's kappa")):
+    """Training curves per epoch: autoencoder reconstruction, classifier loss, and kappa.
+
+    Each panel has its own scale (reconstruction errors are a thousand times smaller
+    than classification losses); the restored best epoch is marked on the kappa panel.
+    """
+    panels = [
+        ("autoencoder reconstruction (MSE)", {k: v for k, v in history.items() if k.startswith("sae_")}, True),
+        ("classifier loss", {k: v for k, v in history.items() if k == "loss"}, False),
+        ("Cohen's kappa", {k: v for k, v in history.items() if "kappa" in k}, False),
+    ]
+    panels = [panel for panel in panels if any(len(v) for v in panel[1].values())]
+    figure, axes_list = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 3.4),
+                                     dpi=110, squeeze=False)
+    for axes, (label, series, log_scale) in zip(axes_list[0], panels):
         for name, values in series.items():
-            axes.plot(range(1, len(values) + 1), values, label=name)
+            axes.plot(range(1, len(values) + 1), values, marker="." if len(values) < 30 else None, label=name)
         axes.set_xlabel("epoch")
-        axes.set_ylabel(label)
-        if series:
-            axes.legend(fontsize=8)
+        axes.set_title(label, fontsize=9)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        if log_scale:
+            axes.set_yscale("log")
+        axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
-    if best_epoch is not None:
-        right.axvline(best_epoch + 1, color="grey", linestyle="--", linewidth=1)
+        if best_epoch is not None and "kappa" in label:
+            axes.axvline(best_epoch + 1, color="grey", linestyle="--", linewidth=1, label="restored")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure

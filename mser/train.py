@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -96,13 +96,16 @@ class TrainResult:
     history: dict[str, list[float]]
     best_epoch: int | None
     validation: Evaluation
-    test: Evaluation
+    test: Evaluation | None
     seconds: dict[str, float]
+    encoder_cached: bool = False
 
     def metrics(self) -> dict[str, float]:
         """Flat final metrics: ``val_kappa``, ``test_uar``, ``test_kappa_de``, ``test_window_kappa``..."""
         flat = {}
         for side, result in (("val", self.validation), ("test", self.test)):
+            if result is None:
+                continue
             for name, value in result.utterances.items():
                 flat[f"{side}_{name}"] = value
             for name, value in result.windows.items():
@@ -193,16 +196,27 @@ def _fit_classifier(spec, inputs: dict, labels: dict, meta_val, config: TrainCon
     return model, history, best
 
 
+def encoder_material(dataset: Dataset, split: Split, config: TrainConfig, input_length: int) -> dict:
+    """Everything that determines a trained encoder: the cache key's contents."""
+    return {"dataset": dataset.key, "train": sorted(split.train), "validation": sorted(split.validation),
+            "sae": dict(sorted(config.sae.items())), "input_length": input_length,
+            "sae_epochs": config.sae_epochs, "batch_size": config.batch_size, "patience": config.patience,
+            "seed": config.seed}
+
+
 def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
-          on_epoch: EpochCallback | None = None, encoder: keras.Model | None = None) -> TrainResult:
-    """Train ``config.model`` on ``dataset`` and score it on validation and test speakers.
+          on_epoch: EpochCallback | None = None, encoder_cache=None, score_test: bool = True) -> TrainResult:
+    """Train ``config.model`` on ``dataset`` and score it on validation (and test) speakers.
 
     Args:
         dataset: Prepared windows and features (see :func:`mser.dataset.load_dataset`).
         config: Model, language and training settings.
         split: Speakers per side; default :func:`make_split`.
         on_epoch: Called after every epoch of the autoencoder and the classifier.
-        encoder: An already trained encoder for these training speakers, to skip that step.
+        encoder_cache: An :class:`mser.encoders.EncoderCache` to reuse an encoder trained
+            before for the same data, speakers and settings.
+        score_test: Score the test speakers now. A search passes ``False`` and scores
+            only its best trials once every choice is made (:func:`score_speakers`).
     """
     keras.utils.set_random_seed(config.seed)
     spec = get_model(config.model)
@@ -219,11 +233,18 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     history: dict[str, list[float]] = {}
     seconds = {}
     started = time.perf_counter()
+    cached = False
     if spec.uses_code:
-        if encoder is None:
+        def fit_encoder():
             scaled = {side: pipeline.scale_windows(data.windows[rows[side]]) for side in ("train", "validation")}
-            encoder, sae_history = train_autoencoder(scaled["train"], scaled["validation"], config, on_epoch)
-            history.update(sae_history)
+            return train_autoencoder(scaled["train"], scaled["validation"], config, on_epoch)
+
+        if encoder_cache is None:
+            encoder, sae_history = fit_encoder()
+        else:
+            material = encoder_material(data, split, config, train_windows.shape[1])
+            encoder, sae_history, cached = encoder_cache.get_or_train(material, fit_encoder)
+        history.update(sae_history)
         pipeline.encoder = encoder
         if spec.keras:  # SVM and MLP standardise the flat code in their own sklearn pipeline
             pipeline.code_standardizer = Standardizer.fit(pipeline.encode(train_windows), axis=2)
@@ -241,5 +262,16 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     history.update(clf_history)
     seconds["classifier"] = time.perf_counter() - started
     scored = {side: evaluate(classifier_probabilities(pipeline.classifier, inputs[side]), meta[side],
-                             vote=config.vote) for side in ("validation", "test")}
-    return TrainResult(config, split, pipeline, history, best, scored["validation"], scored["test"], seconds)
+                             vote=config.vote) for side in ("validation", "test") if side != "test" or score_test}
+    return TrainResult(config, split, pipeline, history, best, scored["validation"], scored.get("test"), seconds,
+                       cached)
+
+
+def score_speakers(pipeline: EmotionPipeline, dataset: Dataset, speakers: Sequence[str]) -> Evaluation:
+    """Score a trained pipeline on the windows of ``speakers`` (e.g. the test speakers, once)."""
+    rows = np.flatnonzero(np.isin(dataset.speakers, list(speakers)))
+    if len(rows) == 0:
+        raise MserError(f"no windows of speakers {', '.join(speakers)} in the dataset")
+    probabilities = pipeline.window_probabilities(np.asarray(dataset.windows[rows]),
+                                                  np.asarray(dataset.features[rows]))
+    return evaluate(probabilities, dataset.meta.iloc[rows].reset_index(drop=True), vote=pipeline.vote)

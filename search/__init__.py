@@ -2,3 +2,11 @@
 
 Wires :mod:`mser` (the science) and :mod:`tracking` (MLflow) into Ray Tune with Optuna.
 """
+
+import os as _os
+
+import tracking as _tracking  # noqa: F401 - quiets TensorFlow and MLflow first
+
+# Tune's own console output (tables, banners) would interleave with mser-search's
+# progress lines; the legacy output engine honours verbose=0.
+_os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

@@ -54,7 +54,8 @@ class EpochLogger:
 @contextmanager
 def tracked_run(client: MlflowClient, experiment_id: str, *, run_name: str, tags: Mapping[str, str] | None = None,
                 parent_run_id: str | None = None) -> Iterator[str]:
-    """Start a run and always end it: FINISHED, KILLED on interrupt or SIGTERM, FAILED on error."""
+    """Start a run and always end it: FINISHED; KILLED on interrupt, SIGTERM or a stop
+    (``SystemExit``, which is how Ray Tune stops a trial); FAILED on any error."""
     tags = dict(tags or {})
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
@@ -68,7 +69,7 @@ def tracked_run(client: MlflowClient, experiment_id: str, *, run_name: str, tags
     try:
         yield run_id
         status = RunStatus.to_string(RunStatus.FINISHED)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         status = RunStatus.to_string(RunStatus.KILLED)
         raise
     finally:
@@ -99,21 +100,28 @@ def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, datase
     client.log_dict(run_id, result.split.as_dict(), "split.json")
     client.log_dict(run_id, {k: [float(x) for x in v] for k, v in result.history.items()}, "history.json")
     for side, evaluation in (("validation", result.validation), ("test", result.test)):
-        client.log_dict(run_id, {"labels": list(EMOTIONS), "rows": "true", "columns": "predicted",
-                                 "matrix": evaluation.confusion.tolist()}, f"confusion_{side}.json")
-        figure = confusion_figure(evaluation.confusion, title=(
-            f"{result.config.model}, {result.config.language}, {side} speakers "
-            f"(kappa {evaluation.utterances['kappa']:.3f})"))
-        client.log_figure(run_id, figure, f"confusion_{side}.png")
-        plt.close(figure)
-        client.log_text(run_id, evaluation.predictions.to_csv(index=False), f"predictions_{side}.csv")
+        if evaluation is not None:
+            log_evaluation(client, run_id, evaluation, side, title=f"{result.config.model}, {result.config.language}")
     if result.history:
         figure = curves_figure(result.history, title=f"{result.config.model}, {result.config.language}",
                                best_epoch=result.best_epoch)
         client.log_figure(run_id, figure, "curves.png")
         plt.close(figure)
+    mlflow.set_tracking_uri(client.tracking_uri)  # log_model works through the fluent API's active run
     with mlflow.start_run(run_id=run_id, nested=True):
-        log_pipeline(result.pipeline)
+        info = log_pipeline(result.pipeline)
+    client.set_tag(run_id, "model_uri", info.model_uri)
+
+
+def log_evaluation(client: MlflowClient, run_id: str, evaluation, side: str, *, title: str) -> None:
+    """The confusion matrix (picture and data) and per-utterance predictions of one side."""
+    client.log_dict(run_id, {"labels": list(EMOTIONS), "rows": "true", "columns": "predicted",
+                             "matrix": evaluation.confusion.tolist()}, f"confusion_{side}.json")
+    figure = confusion_figure(evaluation.confusion, title=(
+        f"{title}, {side} speakers (kappa {evaluation.utterances['kappa']:.3f})"))
+    client.log_figure(run_id, figure, f"confusion_{side}.png")
+    plt.close(figure)
+    client.log_text(run_id, evaluation.predictions.to_csv(index=False), f"predictions_{side}.csv")
 
 
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, object]) -> None:

@@ -119,7 +119,8 @@ def build_svm(*, C: float = 1.0, gamma: str | float = "scale", seed: int = 0) ->
 
 def build_mlp(
     *,
-    hidden: tuple[int, ...] = (6, 6),
+    units: int = 6,
+    layers_count: int = 2,
     activation: str = "relu",
     alpha: float = 1e-4,
     learning_rate_init: float = 1e-3,
@@ -127,7 +128,7 @@ def build_mlp(
     seed: int = 0,
 ) -> Pipeline:
     """Multi-layer perceptron on the standardised code: two ReLU layers of 6, adam, 200 iterations."""
-    _check(max_iter=max_iter, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+    _check(units=units, layers_count=layers_count, max_iter=max_iter)
     return make_pipeline(StandardScaler(), MLPClassifier(
-        hidden_layer_sizes=tuple(hidden), activation=activation, solver="adam", alpha=alpha,
+        hidden_layer_sizes=(units,) * layers_count, activation=activation, solver="adam", alpha=alpha,
         learning_rate_init=learning_rate_init, max_iter=max_iter, random_state=seed))

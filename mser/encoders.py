@@ -1,0 +1,69 @@
+"""A disk cache of trained encoders, shared by every process on a machine.
+
+Training the autoencoder is the expensive part of a trial, and many trials ask for the
+same encoder. An encoder is keyed by everything that determines it: the data (dataset
+key), the training and validation speakers, the autoencoder's hyperparameters, the
+epochs, batch size, patience and seed. The first process to ask for a key trains it
+while holding a lock; the others wait for the lock and then load the saved encoder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from mser.cache import default_cache_dir, digest_json, publish_dir, staging_dir
+from mser.models._keras import keras
+
+#: ``train() -> (encoder, history)``
+TrainEncoder = Callable[[], "tuple[keras.Model, dict[str, list[float]]]"]
+
+
+class EncoderCache:
+    """Trained encoders on disk under ``<cache_dir>/encoders/<key>/``."""
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None) -> None:
+        self.folder = Path(cache_dir or default_cache_dir()) / "encoders"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(material: Mapping[str, Any]) -> str:
+        """The cache key of an encoder described by ``material`` (JSON-able)."""
+        return digest_json(material)[:32]
+
+    def get_or_train(self, material: Mapping[str, Any], train: TrainEncoder
+                     ) -> tuple[keras.Model, dict[str, list[float]], bool]:
+        """The encoder for ``material``, loaded if cached, else trained with ``train`` and stored.
+
+        Returns:
+            ``(encoder, history, hit)``: the training history is empty on a hit.
+        """
+        key = self.key(material)
+        entry = self.folder / key
+        with self._lock(key):
+            if (entry / "encoder.keras").is_file():
+                self.hits += 1
+                return keras.models.load_model(entry / "encoder.keras"), {}, True
+            encoder, history = train()
+            staging = staging_dir(entry)
+            encoder.save(staging / "encoder.keras")
+            (staging / "material.json").write_text(json.dumps({"material": material, "history": history},
+                                                              indent=2, default=str))
+            publish_dir(staging, entry)
+            self.misses += 1
+            return encoder, history, False
+
+    @contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        with open(self.folder / f".{key}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,147 @@
+"""``mser-search``: Ray Tune with Optuna over one model's space, per language or jointly.
+
+    mser-search --space sae_cnn --trials 200 [--language de|all|each] [--resume] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from mser.cache import default_cache_dir
+from mser.cli.common import add_data_options, note, prepare, run
+from mser.errors import MserError
+from mser.train import LANGUAGE_CHOICES
+from search.spaces import SPACES
+from search.study import StudyOptions, StudyResult, run_study
+from tracking.store import DEFAULT_EXPERIMENT, resolve_tracking_uri
+
+PROG = "mser-search"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Search a model's hyperparameters with Ray Tune (Optuna TPE, ASHA), optimising Cohen's "
+                    "kappa on validation speakers; every trial is an MLflow run under one parent run per study.")
+    parser.add_argument("--space", choices=list(SPACES), default="sae_cnn",
+                        help="which model's space to search (default: sae_cnn)")
+    parser.add_argument("--trials", type=int, default=200, metavar="N", help="trials per study (default: 200)")
+    parser.add_argument("--language", choices=[*LANGUAGE_CHOICES, "each"], default="all",
+                        help="it, de, en, all (jointly), or each: one study per language plus the joint one "
+                             "(default: all)")
+    parser.add_argument("--max-epochs", type=int, default=30, metavar="N",
+                        help="classifier epochs at most; ASHA stops weak trials earlier (default: 30)")
+    parser.add_argument("--sae-epochs", type=int, default=10, metavar="N",
+                        help="autoencoder epochs at most (default: 10; trained encoders are cached)")
+    parser.add_argument("--grace-period", type=int, default=3, metavar="N",
+                        help="epochs every trial gets before ASHA may stop it (default: 3)")
+    parser.add_argument("--patience", type=int, default=8, metavar="N",
+                        help="epochs without a better validation kappa before a trial stops itself (default: 8)")
+    parser.add_argument("--top", type=int, default=5, metavar="N",
+                        help="best trials (by validation kappa) whose test kappa is measured (default: 5)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the sampler and training (default: 0)")
+    parser.add_argument("--max-concurrent", type=int, metavar="N",
+                        help="trials at once (default: one per CPU of the Ray cluster)")
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="N",
+                        help="CPUs a trial reserves; TensorFlow uses as many threads (default: 1)")
+    parser.add_argument("--address", metavar="HOST:PORT",
+                        help="join an existing Ray cluster (or 'auto'); default: start one on this machine")
+    parser.add_argument("--resume", action="store_true", help="continue the last interrupted search of this space")
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
+                        help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite at mlruns/mlflow.db)")
+    parser.add_argument("--json", action="store_true", help="print the studies' results as JSON")
+    add_data_options(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(_main, argv, PROG)
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for name in ("trials", "max_epochs", "sae_epochs", "grace_period", "patience", "top"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        parser.error(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
+    if args.cpus_per_trial <= 0:
+        parser.error(f"--cpus-per-trial must be positive, got {args.cpus_per_trial}")
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    uri = resolve_tracking_uri(args.tracking_uri)
+    dataset = prepare(args)
+    cpus = _start_ray(args.address)
+    concurrent = args.max_concurrent or max(1, int(cpus // args.cpus_per_trial))
+    languages = ["it", "de", "en", "all"] if args.language == "each" else [args.language]
+    state_dir = (args.cache_dir or default_cache_dir()) / "searches" / args.experiment
+    results = []
+    for language in languages:
+        options = StudyOptions(space=args.space, language=language, trials=args.trials, tracking_uri=uri,
+                               experiment=args.experiment, state_dir=state_dir, sae_epochs=args.sae_epochs,
+                               epochs=args.max_epochs, grace_period=args.grace_period, patience=args.patience,
+                               seed=args.seed, max_concurrent=concurrent, cpus_per_trial=args.cpus_per_trial,
+                               top=args.top, command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
+        note(f"{args.space} on {language}: {args.trials} trials, {concurrent} at once, "
+             f"up to {args.max_epochs} epochs (autoencoder {args.sae_epochs}), tracking at {uri}")
+        results.append(run_study(dataset, options, resume=args.resume))
+    if args.json:
+        json.dump([_as_json(r) for r in results], sys.stdout, indent=2)
+        print()
+    else:
+        for result in results:
+            print(result_table(result))
+    note(f"browse the trials with: mlflow ui --backend-store-uri {uri}")
+    return 0
+
+
+def _start_ray(address: str | None) -> float:
+    import optuna
+    import ray
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if address is None and os.environ.get("RAY_ADDRESS"):
+        address = os.environ["RAY_ADDRESS"]
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+                 ignore_reinit_error=True,
+                 runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}})
+    except (ConnectionError, RuntimeError) as error:
+        raise MserError(f"cannot join the Ray cluster at {address}: {error}. Start it with 'ray start --head' "
+                        "or leave out --address to run on this machine") from None
+    return float(ray.cluster_resources().get("CPU", 1))
+
+
+def _as_json(result: StudyResult) -> dict:
+    return {"space": result.space, "language": result.language, "parent_run_id": result.parent_run_id,
+            "trials": result.trials, "best": result.best, "seconds": round(result.seconds, 1)}
+
+
+def result_table(result: StudyResult) -> str:
+    """The best trials of a study with their validation and test kappa and MLflow run ids."""
+    counts = result.trials
+    head = (f"{result.space} on {result.language}: {counts['runs']} trials in {result.seconds / 60:.1f} min "
+            f"({counts['finished']} finished, {counts['pruned']} pruned by ASHA, {counts['failed']} failed); "
+            f"parent run {result.parent_run_id}")
+    if not result.best:
+        return head + "\n  no trial finished"
+    table = pd.DataFrame([{"rank": i + 1, "val_kappa": round(b["val_kappa"], 3), "test_kappa": round(b["test_kappa"], 3),
+                           "run": b["run_name"], "run_id": b["run_id"]} for i, b in enumerate(result.best)])
+    return f"{head}\n{table.to_string(index=False)}\n(ranked by validation kappa; test kappa measured for these only)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

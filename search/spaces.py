@@ -1,0 +1,89 @@
+"""Search spaces, one plain dict per model, keyed by the name ``mser-search --space`` takes.
+
+A trial's config is ``{"sae": {...}, "classifier": {...}, "training": {...}}``: the
+keywords of :func:`mser.models.sae.build_autoencoder`, of the model's classifier
+builder, and of :class:`mser.train.TrainConfig` (a test checks every key against
+those signatures). Autoencoder sizes are coarse choices, so good encoders are asked
+for again and come from the encoder cache instead of being retrained.
+
+``PAPER_POINTS`` holds the paper's configuration of each space; it is evaluated
+first, so a search can only improve on it.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ray import tune
+
+_SAE = {
+    "depth": tune.choice([2, 3, 4]),
+    "filters": tune.choice([12, 20, 32]),
+    "latent": tune.choice([8, 16, 32]),
+}
+_SAE_PAPER = {"depth": 3, "filters": 20, "latent": 16}
+_TRAINING = {"class_weighting": tune.choice(["none", "balanced", "sqrt"])}
+_TRAINING_PAPER = {"class_weighting": "balanced"}
+
+_CNN = {
+    "filters": tune.choice([8, 16, 32]),
+    "dropout": tune.uniform(0.1, 0.6),
+    "pool": tune.choice([2, 3, 4]),
+    "learning_rate": tune.loguniform(1e-4, 1e-2),
+}
+_CNN_PAPER = {"filters": 16, "dropout": 0.5, "pool": 3, "learning_rate": 1e-3}
+
+SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "sae_cnn": {
+        "sae": _SAE,
+        "classifier": {**_CNN, "kernel": tune.choice([25, 50, 100, 200]), "stride": tune.choice([5, 10, 20])},
+        "training": _TRAINING,
+    },
+    "sae_cnn_features": {
+        "sae": _SAE,
+        "classifier": {**_CNN, "kernel": tune.choice([2, 3, 5])},
+        "training": _TRAINING,
+    },
+    "sae_svm": {
+        "sae": _SAE,
+        "classifier": {"C": tune.loguniform(0.01, 100.0), "gamma": tune.choice(["scale", "auto"])},
+        "training": _TRAINING,
+    },
+    "sae_mlp": {
+        "sae": _SAE,
+        "classifier": {"units": tune.choice([6, 16, 32, 64]), "layers_count": tune.choice([1, 2, 3]),
+                       "alpha": tune.loguniform(1e-5, 1e-1), "learning_rate_init": tune.loguniform(1e-4, 1e-2)},
+        "training": _TRAINING,
+    },
+    "cnn_features": {
+        "classifier": {**_CNN, "kernel": tune.choice([2, 3, 5])},
+        "training": _TRAINING,
+    },
+    "dnn_features": {
+        "classifier": {"units": tune.choice([32, 64, 128, 256]), "layers_count": tune.choice([1, 2, 3]),
+                       "dropout": tune.uniform(0.0, 0.6), "learning_rate": tune.loguniform(1e-4, 1e-2)},
+        "training": _TRAINING,
+    },
+})
+
+PAPER_POINTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "sae_cnn": {"sae": _SAE_PAPER, "classifier": {**_CNN_PAPER, "kernel": 100, "stride": 10},
+                "training": _TRAINING_PAPER},
+    "sae_cnn_features": {"sae": _SAE_PAPER, "classifier": {**_CNN_PAPER, "kernel": 3},
+                         "training": _TRAINING_PAPER},
+    "sae_svm": {"sae": _SAE_PAPER, "classifier": {"C": 1.0, "gamma": "scale"}, "training": _TRAINING_PAPER},
+    "sae_mlp": {"sae": _SAE_PAPER, "classifier": {"units": 6, "layers_count": 2, "alpha": 1e-4, "learning_rate_init": 1e-3},
+                "training": _TRAINING_PAPER},
+    "cnn_features": {"classifier": {**_CNN_PAPER, "kernel": 3}, "training": _TRAINING_PAPER},
+    "dnn_features": {"classifier": {"units": 128, "layers_count": 2, "dropout": 0.3, "learning_rate": 1e-3},
+                     "training": _TRAINING_PAPER},
+})
+
+
+def get_space(name: str) -> Mapping[str, Any]:
+    """The space called ``name``, or a ValueError listing the spaces there are."""
+    try:
+        return SPACES[name]
+    except KeyError:
+        raise ValueError(f"unknown space {name!r}: expected one of {', '.join(SPACES)}") from None

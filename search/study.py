@@ -1,0 +1,211 @@
+"""One study: a Ray Tune search over one space and language, recorded under one MLflow parent run.
+
+``run_study`` reads top to bottom: open (or, on resume, reuse) the parent run, build the
+Optuna TPE searcher seeded with the paper's configuration and the ASHA scheduler, run
+the trials, then, with every choice made on validation speakers, score the test
+speakers for the best trials only and record the summary on the parent run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mlflow
+import optuna
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+from ray.tune.utils import flatten_dict
+
+from mser.dataset import Dataset
+from mser.errors import MserError
+from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from mser.train import score_speakers
+from search.callbacks import MlflowStatusCallback
+from search.spaces import PAPER_POINTS, get_space
+from search.trial import PRUNED_TAG, TRIAL_TAG, SearchSettings, run_trial
+from tracking.runs import log_evaluation
+from tracking.store import ensure_store, experiment_id
+
+_STATE = "mser_study.json"
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """What a user chooses for a study (the command-line options of ``mser-search``)."""
+
+    space: str
+    language: str
+    trials: int
+    tracking_uri: str
+    experiment: str
+    state_dir: Path
+    sae_epochs: int = 10
+    epochs: int = 30
+    grace_period: int = 3
+    patience: int = 8
+    seed: int = 0
+    max_concurrent: int = 2
+    cpus_per_trial: float = 1.0
+    top: int = 5
+    command: str = ""
+
+
+@dataclass
+class StudyResult:
+    """What a study found: the parent run and the best trials with both kappas."""
+
+    space: str
+    language: str
+    parent_run_id: str
+    trials: dict[str, int]
+    best: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def study_name(options: StudyOptions) -> str:
+    return f"{options.space}-{options.language}"
+
+
+def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) -> StudyResult:
+    """Search ``options.space`` on ``options.language``; see the module docstring."""
+    started = time.perf_counter()
+    get_space(options.space)
+    client = ensure_store(options.tracking_uri)
+    mlflow.set_tracking_uri(options.tracking_uri)
+    experiment = experiment_id(client, options.experiment)
+    path = options.state_dir / study_name(options)
+    state = _load_state(path) if resume else None
+    if resume and state is None:
+        raise MserError(f"nothing to resume for {study_name(options)} in {options.state_dir}: "
+                        "run without --resume to start a search")
+    parent = state["parent_run_id"] if state else _open_parent(client, experiment, dataset, options)
+    if state:
+        client.update_run(parent, status="RUNNING")
+    _save_state(path, {"parent_run_id": parent, "options": {**asdict(options), "state_dir": str(options.state_dir)}})
+    settings = SearchSettings(space=options.space, language=options.language, tracking_uri=options.tracking_uri,
+                              experiment_id=experiment, parent_run_id=parent, sae_epochs=options.sae_epochs,
+                              epochs=options.epochs, patience=options.patience, seed=options.seed,
+                              threads=max(1, int(options.cpus_per_trial)))
+    status = MlflowStatusCallback(client, total=options.trials, label=study_name(options))
+    trainable = tune.with_resources(tune.with_parameters(run_trial, dataset=dataset, settings=settings),
+                                    {"cpu": options.cpus_per_trial})
+    try:
+        tuner = (tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False,
+                                    restart_errored=False, param_space=dict(get_space(options.space)))
+                 if state and (path / "tuner.pkl").exists()
+                 else _tuner(trainable, options, path, status))
+        if state:
+            tuner._local_tuner._run_config.callbacks = [status]  # callbacks are not pickled with the state
+        tuner.fit()
+    except BaseException:
+        client.set_terminated(parent, RunStatus.to_string(RunStatus.KILLED))
+        raise
+    counts = _counts(client, experiment, parent)
+    best = _score_best(client, experiment, parent, dataset, options)
+    _close_parent(client, parent, counts, best)
+    return StudyResult(options.space, options.language, parent, counts, best, time.perf_counter() - started)
+
+
+def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCallback) -> tune.Tuner:
+    # OptunaSearch names parameters by their flattened path, e.g. "sae/depth".
+    searcher = OptunaSearch(points_to_evaluate=[flatten_dict(PAPER_POINTS[options.space], delimiter="/")],
+                            sampler=optuna.samplers.TPESampler(seed=options.seed))
+    # max_t one past the budget: ASHA stops a trial at max_t, which would cut a trial that
+    # uses every epoch before it could log its model.
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=options.epochs + 1,
+                              grace_period=min(options.grace_period, options.epochs), reduction_factor=3)
+    return tune.Tuner(
+        trainable,
+        param_space=dict(get_space(options.space)),
+        tune_config=tune.TuneConfig(metric=VAL_KAPPA, mode="max", num_samples=options.trials,
+                                    search_alg=ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent),
+                                    scheduler=scheduler),
+        run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), callbacks=[status], verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+
+
+def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, options: StudyOptions) -> str:
+    run = client.create_run(experiment, run_name=f"search-{study_name(options)}-{time.strftime('%Y%m%d-%H%M%S')}",
+                            tags={"mser.command": options.command, "space": options.space,
+                                  "language": options.language, "dataset_key": dataset.key, "search": "parent"})
+    run_id = run.info.run_id
+    for key, value in {"trials": options.trials, "seed": options.seed, "sae_epochs": options.sae_epochs,
+                       "epochs": options.epochs, "grace_period": options.grace_period,
+                       "max_concurrent": options.max_concurrent, "dataset_key": dataset.key}.items():
+        client.log_param(run_id, key, value)
+    client.log_dict(run_id, {"space": _describe(get_space(options.space)),
+                             "paper_point": PAPER_POINTS[options.space]}, "space.json")
+    return run_id
+
+
+def _describe(space) -> dict:
+    return {k: _describe(v) if isinstance(v, dict) else str(v) for k, v in space.items()}
+
+
+def _children(client: MlflowClient, experiment: str, parent: str, extra: str = "") -> list:
+    query = f"tags.mlflow.parentRunId = '{parent}'" + (f" and {extra}" if extra else "")
+    return client.search_runs([experiment], query, max_results=5000, order_by=[f"metrics.{VAL_KAPPA} DESC"])
+
+
+def _counts(client: MlflowClient, experiment: str, parent: str) -> dict[str, int]:
+    runs = _children(client, experiment, parent)
+    pruned = sum(r.data.tags.get(PRUNED_TAG) == "true" for r in runs)
+    statuses = [r.info.status for r in runs]
+    return {"runs": len(runs), "finished": statuses.count("FINISHED"), "pruned": pruned,
+            "failed": statuses.count("FAILED"), "killed": statuses.count("KILLED") - pruned}
+
+
+def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dataset,
+                options: StudyOptions) -> list[dict]:
+    """Score test speakers for the best finished trials (chosen by validation kappa only)."""
+    rows = []
+    for run in _children(client, experiment, parent, "attributes.status = 'FINISHED'")[:options.top]:
+        if VAL_KAPPA not in run.data.metrics or "model_uri" not in run.data.tags:
+            continue
+        pipeline = mlflow.pyfunc.load_model(run.data.tags["model_uri"]).unwrap_python_model().pipeline
+        test_speakers = run.data.tags["speakers.test"].split()
+        evaluation = score_speakers(pipeline, dataset, test_speakers)
+        metrics = {f"test_{k}": v for k, v in evaluation.utterances.items()}
+        if len(evaluation.languages) > 1:
+            metrics.update({f"test_kappa_{lang}": v["kappa"] for lang, v in evaluation.languages.items()})
+        for name, value in metrics.items():
+            client.log_metric(run.info.run_id, name, value)
+        log_evaluation(client, run.info.run_id, evaluation, "test", title=f"{options.space}, {options.language}")
+        rows.append({"run_id": run.info.run_id, "run_name": run.info.run_name,
+                     "trial_id": run.data.tags.get(TRIAL_TAG), VAL_KAPPA: run.data.metrics[VAL_KAPPA],
+                     TEST_KAPPA: metrics[TEST_KAPPA], "params": dict(run.data.params)})
+    return rows
+
+
+def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], best: list[dict]) -> None:
+    for name, value in counts.items():
+        client.log_metric(parent, f"trials_{name}", value)
+    if best:
+        client.log_metric(parent, f"best_{VAL_KAPPA}", best[0][VAL_KAPPA])
+        client.log_metric(parent, f"best_{TEST_KAPPA}", best[0][TEST_KAPPA])
+        client.set_tag(parent, "best_run_id", best[0]["run_id"])
+    client.log_dict(parent, {"trials": counts, "best": best}, "best_trials.json")
+    client.set_terminated(parent, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _load_state(path: Path) -> dict | None:
+    try:
+        return json.loads((path / _STATE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _save_state(path: Path, state: dict) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / _STATE).write_text(json.dumps(state, indent=2))
+
+
+__all__ = ["StudyOptions", "StudyResult", "run_study"]

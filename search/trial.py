@@ -1,0 +1,104 @@
+"""One search trial: a plain ``f(config)`` that trains, reports to Tune, and logs to MLflow.
+
+Each trial opens a child run under the search's parent run, reports the validation
+kappa to Tune after every classifier epoch (so ASHA can stop it early), and never
+scores the test speakers: the driver does that for the best trials once the search
+is over. A trial stopped by ASHA is ended as KILLED by the driver (see
+:mod:`search.callbacks`); a crash or NaN ends the run FAILED.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from mser.dataset import Dataset
+from mser.encoders import EncoderCache
+from mser.metrics import VAL_KAPPA
+from mser.models._keras import set_threads
+from mser.train import TrainConfig, make_split, train
+from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
+
+TRIAL_TAG = "trial_id"
+NODE_TAG = "ray_node"
+RUN_ID_KEY = "mlflow_run_id"
+PRUNED_TAG = "pruned"
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What every trial of one study shares (sent to the workers with the trainable)."""
+
+    space: str
+    language: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    sae_epochs: int
+    epochs: int
+    patience: int
+    seed: int
+    threads: int
+    cache_dir: str | None = None
+
+
+def train_config(config: Mapping[str, Any], settings: SearchSettings) -> TrainConfig:
+    """The :class:`TrainConfig` of a trial's sampled ``config``."""
+    return TrainConfig(model=settings.space, language=settings.language, sae=dict(config.get("sae", {})),
+                       classifier=dict(config.get("classifier", {})), sae_epochs=settings.sae_epochs,
+                       epochs=settings.epochs, patience=settings.patience, seed=settings.seed,
+                       **dict(config.get("training", {})))
+
+
+def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> None:
+    """Train one configuration and record it; the Tune trainable of every search."""
+    set_threads(settings.threads)
+    context = tune.get_context()
+    trial_id = context.get_trial_id()
+    trial_config = train_config(config, settings)
+    data = dataset.for_languages(trial_config.languages)
+    split = make_split(data, trial_config)
+    client = MlflowClient(settings.tracking_uri)
+    tags = {"space": settings.space, "language": settings.language, TRIAL_TAG: trial_id,
+            NODE_TAG: _node(), "model": settings.space}
+    run_name = f"{settings.space}-{settings.language}-{context.get_trial_name().split('_')[-1]}"
+    with tracked_run(client, settings.experiment_id, run_name=run_name, tags=tags,
+                     parent_run_id=settings.parent_run_id) as run_id:
+        log_params(client, run_id, {**config_params(trial_config), "dataset_key": dataset.key})
+        logger = EpochLogger(client, run_id)
+
+        def on_epoch(stage: str, epoch: int, values: Mapping[str, float]) -> None:
+            logger(stage, epoch, values)
+            if stage == "classifier":
+                _report(values[VAL_KAPPA], epoch + 1, run_id)
+
+        try:
+            result = train(data, trial_config, split=split, on_epoch=on_epoch,
+                           encoder_cache=EncoderCache(settings.cache_dir), score_test=False)
+        except SystemExit:  # raised by tune.report when the scheduler stops this trial
+            client.set_tag(run_id, PRUNED_TAG, "true")
+            raise
+        client.set_tag(run_id, "encoder_cache", "hit" if result.encoder_cached else "miss")
+        log_result(client, run_id, result, dataset_key=dataset.key)
+        if not result.history.get(VAL_KAPPA):  # sklearn classifiers have no epochs
+            _report(result.validation.utterances["kappa"], 1, run_id)
+
+
+def _report(val_kappa: float, epoch: int, run_id: str) -> None:
+    if not np.isfinite(val_kappa):
+        raise FloatingPointError(f"validation kappa is {val_kappa} at epoch {epoch}")
+    tune.report({VAL_KAPPA: float(val_kappa), "epoch": epoch, RUN_ID_KEY: run_id})
+
+
+def _node() -> str:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()[:12] + "@" + socket.gethostname()
+    except Exception:  # noqa: BLE001 - outside Ray (tests), the host name is enough
+        return socket.gethostname()
