@@ -10,3 +10,7 @@ import tracking as _tracking  # noqa: F401 - quiets TensorFlow and MLflow first
 # Tune's own console output (tables, banners) would interleave with mser-search's
 # progress lines; the legacy output engine honours verbose=0.
 _os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+# A stopped trial's thread ends at its next report (one epoch later) or once it has
+# logged its model; Ray waits only 2 s by default before giving up on reusing the
+# worker, and then fails the next trial.
+_os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")

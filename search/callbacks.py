@@ -24,7 +24,12 @@ _GRACE_SECONDS = 5.0
 
 
 class MlflowStatusCallback(Callback):
-    """Ends the MLflow runs of trials that could not end their own, and counts outcomes."""
+    """Ends the MLflow runs of trials that could not end their own, and counts outcomes.
+
+    Callbacks run in Tune's event loop, so nothing here waits: a run still RUNNING when
+    its trial completes is looked at again on later steps, and ended as KILLED (pruned)
+    if the trial has not ended it within a few seconds.
+    """
 
     def __init__(self, client: MlflowClient, *, total: int, label: str, stream: TextIO | None = sys.stderr,
                  every: float = 5.0) -> None:
@@ -32,7 +37,19 @@ class MlflowStatusCallback(Callback):
         self.done = self.pruned = self.failed = 0
         self.running: set[str] = set()
         self.best: float | None = None
+        self._pending: dict[str, float] = {}
         self._printed = 0.0
+
+    def __getstate__(self) -> dict:
+        # Tune pickles its run config with the experiment state; clients and streams don't pickle.
+        state = dict(self.__dict__)
+        state["client"] = self.client.tracking_uri
+        state["stream"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.client = MlflowClient(state["client"])
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.running.add(trial.trial_id)
@@ -47,40 +64,50 @@ class MlflowStatusCallback(Callback):
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.running.discard(trial.trial_id)
         run_id = (trial.last_result or {}).get(RUN_ID_KEY)
-        if run_id and self._end_if_running(run_id, RunStatus.KILLED, {PRUNED_TAG: "true"}):
-            self.pruned += 1
-        elif run_id and self.client.get_run(run_id).data.tags.get(PRUNED_TAG) == "true":
-            self.pruned += 1
-        else:
+        if run_id is None:
             self.done += 1
+        else:
+            self._pending[run_id] = time.monotonic() + _GRACE_SECONDS
+            self._settle(final=False)
         self._print(force=True)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.running.discard(trial.trial_id)
         self.failed += 1
         run_id = (trial.last_result or {}).get(RUN_ID_KEY)
-        if run_id:
-            self._end_if_running(run_id, RunStatus.FAILED, {"error": "the trial's worker failed"})
+        if run_id and self.client.get_run(run_id).info.status == "RUNNING":
+            self.client.set_tag(run_id, "error", "the trial's worker failed")
+            self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         self._print(force=True)
 
-    def _end_if_running(self, run_id: str, status: int, tags: dict[str, str]) -> bool:
-        """Wait briefly for the trial to end its run; end it with ``status`` if it did not."""
-        deadline = time.monotonic() + _GRACE_SECONDS
-        while True:
-            current = self.client.get_run(run_id).info.status
-            if current != "RUNNING":
-                return False
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.25)
-        for key, value in tags.items():
-            self.client.set_tag(run_id, key, value)
-        self.client.set_terminated(run_id, RunStatus.to_string(status))
-        return True
+    def on_step(self, iteration, trials, **info) -> None:
+        if self._pending:
+            self._settle(final=False)
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self._settle(final=True)
+        self._print(force=True)
+
+    def _settle(self, *, final: bool) -> None:
+        """Count completed trials whose runs are ended; end the runs of stopped ones."""
+        now = time.monotonic()
+        for run_id, deadline in list(self._pending.items()):
+            run = self.client.get_run(run_id)
+            if run.info.status == "RUNNING":
+                if not final and now < deadline:
+                    continue
+                self.client.set_tag(run_id, PRUNED_TAG, "true")
+                self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+                self.pruned += 1
+            elif run.data.tags.get(PRUNED_TAG) == "true":
+                self.pruned += 1
+            else:
+                self.done += 1
+            del self._pending[run_id]
 
     def line(self) -> str:
         """The progress line: trials finished, running, pruned and failed, best kappa so far."""
-        ended = self.done + self.pruned + self.failed
+        ended = self.done + self.pruned + self.failed + len(self._pending)
         best = "-" if self.best is None else f"{self.best:.3f}"
         return (f"{self.label}: {ended}/{self.total} trials ended ({self.done} finished, {self.pruned} pruned, "
                 f"{self.failed} failed), {len(self.running)} running; best val kappa {best}")

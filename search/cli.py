@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="epochs every trial gets before ASHA may stop it (default: 3)")
     parser.add_argument("--patience", type=int, default=8, metavar="N",
                         help="epochs without a better validation kappa before a trial stops itself (default: 8)")
+    parser.add_argument("--folds", type=int, default=0, metavar="K",
+                        help="objective = mean validation kappa over K speaker folds of the training speakers "
+                             "(default: one validation split)")
     parser.add_argument("--top", type=int, default=5, metavar="N",
                         help="best trials (by validation kappa) whose test kappa is measured (default: 5)")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the sampler and training (default: 0)")
@@ -72,6 +75,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name in ("trials", "max_epochs", "sae_epochs", "grace_period", "patience", "top"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.folds == 1 or args.folds < 0:
+        parser.error(f"--folds needs at least 2 folds, got {args.folds}")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         parser.error(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     if args.cpus_per_trial <= 0:
@@ -94,7 +99,8 @@ def _main(argv: Sequence[str] | None) -> int:
                                experiment=args.experiment, state_dir=state_dir, sae_epochs=args.sae_epochs,
                                epochs=args.max_epochs, grace_period=args.grace_period, patience=args.patience,
                                seed=args.seed, max_concurrent=concurrent, cpus_per_trial=args.cpus_per_trial,
-                               top=args.top, command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
+                               top=args.top, folds=args.folds, cache_dir=str(args.cache_dir) if args.cache_dir else None,
+                               command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
         note(f"{args.space} on {language}: {args.trials} trials, {concurrent} at once, "
              f"up to {args.max_epochs} epochs (autoencoder {args.sae_epochs}), tracking at {uri}")
         results.append(run_study(dataset, options, resume=args.resume))

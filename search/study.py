@@ -9,6 +9,7 @@ speakers for the best trials only and record the summary on the parent run.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,11 +30,17 @@ from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.train import score_speakers
 from search.callbacks import MlflowStatusCallback
 from search.spaces import PAPER_POINTS, get_space
-from search.trial import PRUNED_TAG, TRIAL_TAG, SearchSettings, run_trial
+from search.trial import CV_VAL_KAPPA, PRUNED_TAG, TRIAL_TAG, SearchSettings, run_trial
 from tracking.runs import log_evaluation
 from tracking.store import ensure_store, experiment_id
 
 _STATE = "mser_study.json"
+
+
+class SearchInterrupted(MserError):
+    """The search stopped before all its trials ended; ``--resume`` continues it."""
+
+    exit_code = 130
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ class StudyOptions:
     cpus_per_trial: float = 1.0
     top: int = 5
     command: str = ""
+    cache_dir: str | None = None
+    folds: int = 0
 
 
 @dataclass
@@ -88,11 +97,12 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     parent = state["parent_run_id"] if state else _open_parent(client, experiment, dataset, options)
     if state:
         client.update_run(parent, status="RUNNING")
+        _close_orphans(client, experiment, parent)
     _save_state(path, {"parent_run_id": parent, "options": {**asdict(options), "state_dir": str(options.state_dir)}})
     settings = SearchSettings(space=options.space, language=options.language, tracking_uri=options.tracking_uri,
                               experiment_id=experiment, parent_run_id=parent, sae_epochs=options.sae_epochs,
                               epochs=options.epochs, patience=options.patience, seed=options.seed,
-                              threads=max(1, int(options.cpus_per_trial)))
+                              threads=max(1, int(options.cpus_per_trial)), cache_dir=options.cache_dir, folds=options.folds)
     status = MlflowStatusCallback(client, total=options.trials, label=study_name(options))
     trainable = tune.with_resources(tune.with_parameters(run_trial, dataset=dataset, settings=settings),
                                     {"cpu": options.cpus_per_trial})
@@ -102,15 +112,32 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
                  if state and (path / "tuner.pkl").exists()
                  else _tuner(trainable, options, path, status))
         if state:
-            tuner._local_tuner._run_config.callbacks = [status]  # callbacks are not pickled with the state
-        tuner.fit()
+            _use_callbacks(tuner, [status])
+        grid = tuner.fit()
     except BaseException:
         client.set_terminated(parent, RunStatus.to_string(RunStatus.KILLED))
         raise
+    _drop_superseded(client, experiment, parent)
+    for failed in (r for r in grid if r.error is not None):
+        print(f"{study_name(options)}: trial {Path(failed.path).name.split('_')[2]} failed: "
+              f"{str(failed.error).strip().splitlines()[-1][:300]}", file=sys.stderr)
+    ended = grid.num_terminated + grid.num_errors
+    if ended < options.trials:
+        client.set_terminated(parent, RunStatus.to_string(RunStatus.KILLED))
+        raise SearchInterrupted(f"{study_name(options)} was interrupted after {ended} of {options.trials} trials; "
+                                "continue it with the same command and --resume")
     counts = _counts(client, experiment, parent)
     best = _score_best(client, experiment, parent, dataset, options)
     _close_parent(client, parent, counts, best)
     return StudyResult(options.space, options.language, parent, counts, best, time.perf_counter() - started)
+
+
+def _use_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
+    """Give a restored Tuner fresh callbacks (restore brings back the pickled ones, with
+    stale counts); Ray offers no public way, hence the private attribute."""
+    local = getattr(tuner, "_local_tuner", None)
+    if local is not None:
+        local.get_run_config().callbacks = callbacks
 
 
 def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCallback) -> tune.Tuner:
@@ -119,16 +146,20 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
                             sampler=optuna.samplers.TPESampler(seed=options.seed))
     # max_t one past the budget: ASHA stops a trial at max_t, which would cut a trial that
     # uses every epoch before it could log its model.
-    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=options.epochs + 1,
-                              grace_period=min(options.grace_period, options.epochs), reduction_factor=3)
+    budget, grace = (options.folds, 1) if options.folds else (options.epochs, options.grace_period)
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget + 1,
+                              grace_period=min(grace, budget), reduction_factor=3)
     return tune.Tuner(
         trainable,
         param_space=dict(get_space(options.space)),
+        # A fresh worker per trial: reusing workers saved ~6 s a trial but, after some
+        # trials, Ray failed to reset a worker and failed the next trial with it.
         tune_config=tune.TuneConfig(metric=VAL_KAPPA, mode="max", num_samples=options.trials,
                                     search_alg=ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent),
-                                    scheduler=scheduler),
+                                    scheduler=scheduler, reuse_actors=False),
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), callbacks=[status], verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=0)),
+                                  # One retry: a worker lost or not reusable is no reason to lose the trial.
+                                  failure_config=tune.FailureConfig(max_failures=1)),
     )
 
 
@@ -150,9 +181,27 @@ def _describe(space) -> dict:
     return {k: _describe(v) if isinstance(v, dict) else str(v) for k, v in space.items()}
 
 
-def _children(client: MlflowClient, experiment: str, parent: str, extra: str = "") -> list:
+def _children(client: MlflowClient, experiment: str, parent: str, extra: str = "", *,
+              rank_by: str = VAL_KAPPA) -> list:
     query = f"tags.mlflow.parentRunId = '{parent}'" + (f" and {extra}" if extra else "")
-    return client.search_runs([experiment], query, max_results=5000, order_by=[f"metrics.{VAL_KAPPA} DESC"])
+    return client.search_runs([experiment], query, max_results=5000, order_by=[f"metrics.{rank_by} DESC"])
+
+
+def _close_orphans(client: MlflowClient, experiment: str, parent: str) -> None:
+    """End runs left RUNNING by a driver that died; their trials run again."""
+    for run in _children(client, experiment, parent, "attributes.status = 'RUNNING'"):
+        client.set_tag(run.info.run_id, "interrupted", "true")
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+
+
+def _drop_superseded(client: MlflowClient, experiment: str, parent: str) -> None:
+    """Keep one run per trial: a trial run again after an interruption supersedes its older runs."""
+    latest: dict[str, object] = {}
+    for run in sorted(_children(client, experiment, parent), key=lambda r: r.info.start_time):
+        trial = run.data.tags.get(TRIAL_TAG)
+        if trial in latest:
+            client.delete_run(latest[trial].info.run_id)
+        latest[trial] = run
 
 
 def _counts(client: MlflowClient, experiment: str, parent: str) -> dict[str, int]:
@@ -167,8 +216,10 @@ def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dat
                 options: StudyOptions) -> list[dict]:
     """Score test speakers for the best finished trials (chosen by validation kappa only)."""
     rows = []
-    for run in _children(client, experiment, parent, "attributes.status = 'FINISHED'")[:options.top]:
-        if VAL_KAPPA not in run.data.metrics or "model_uri" not in run.data.tags:
+    objective = CV_VAL_KAPPA if options.folds else VAL_KAPPA
+    for run in _children(client, experiment, parent, "attributes.status = 'FINISHED'",
+                         rank_by=objective)[:options.top]:
+        if objective not in run.data.metrics or "model_uri" not in run.data.tags:
             continue
         pipeline = mlflow.pyfunc.load_model(run.data.tags["model_uri"]).unwrap_python_model().pipeline
         test_speakers = run.data.tags["speakers.test"].split()
@@ -180,7 +231,7 @@ def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dat
             client.log_metric(run.info.run_id, name, value)
         log_evaluation(client, run.info.run_id, evaluation, "test", title=f"{options.space}, {options.language}")
         rows.append({"run_id": run.info.run_id, "run_name": run.info.run_name,
-                     "trial_id": run.data.tags.get(TRIAL_TAG), VAL_KAPPA: run.data.metrics[VAL_KAPPA],
+                     "trial_id": run.data.tags.get(TRIAL_TAG), VAL_KAPPA: run.data.metrics[objective],
                      TEST_KAPPA: metrics[TEST_KAPPA], "params": dict(run.data.params)})
     return rows
 

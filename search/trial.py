@@ -20,7 +20,8 @@ from ray import tune
 from mser.dataset import Dataset
 from mser.encoders import EncoderCache
 from mser.metrics import VAL_KAPPA
-from mser.models._keras import set_threads
+from mser.models._keras import keras, set_threads
+from mser.splits import validation_folds
 from mser.train import TrainConfig, make_split, train
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
 
@@ -28,6 +29,8 @@ TRIAL_TAG = "trial_id"
 NODE_TAG = "ray_node"
 RUN_ID_KEY = "mlflow_run_id"
 PRUNED_TAG = "pruned"
+#: With --folds, the objective: mean validation kappa over speaker folds.
+CV_VAL_KAPPA = "cv_val_kappa"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class SearchSettings:
     seed: int
     threads: int
     cache_dir: str | None = None
+    folds: int = 0
 
 
 def train_config(config: Mapping[str, Any], settings: SearchSettings) -> TrainConfig:
@@ -58,6 +62,7 @@ def train_config(config: Mapping[str, Any], settings: SearchSettings) -> TrainCo
 def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> None:
     """Train one configuration and record it; the Tune trainable of every search."""
     set_threads(settings.threads)
+    keras.backend.clear_session()  # workers are reused across trials: drop the last trial's graphs
     context = tune.get_context()
     trial_id = context.get_trial_id()
     trial_config = train_config(config, settings)
@@ -71,22 +76,56 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
                      parent_run_id=settings.parent_run_id) as run_id:
         log_params(client, run_id, {**config_params(trial_config), "dataset_key": dataset.key})
         logger = EpochLogger(client, run_id)
+        cache = _TaggingCache(settings.cache_dir, client, run_id)
 
         def on_epoch(stage: str, epoch: int, values: Mapping[str, float]) -> None:
             logger(stage, epoch, values)
-            if stage == "classifier":
+            if stage == "classifier" and not settings.folds:
                 _report(values[VAL_KAPPA], epoch + 1, run_id)
 
         try:
-            result = train(data, trial_config, split=split, on_epoch=on_epoch,
-                           encoder_cache=EncoderCache(settings.cache_dir), score_test=False)
+            cv_kappa = _cross_validate(data, trial_config, split, settings, cache, client, run_id)
+            result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
+                           score_test=False)
         except SystemExit:  # raised by tune.report when the scheduler stops this trial
             client.set_tag(run_id, PRUNED_TAG, "true")
             raise
-        client.set_tag(run_id, "encoder_cache", "hit" if result.encoder_cached else "miss")
         log_result(client, run_id, result, dataset_key=dataset.key)
-        if not result.history.get(VAL_KAPPA):  # sklearn classifiers have no epochs
-            _report(result.validation.utterances["kappa"], 1, run_id)
+        if cv_kappa is not None:
+            client.log_metric(run_id, CV_VAL_KAPPA, cv_kappa)
+        elif not result.history.get(VAL_KAPPA):  # sklearn classifiers have no epochs: one result, at the end
+            try:
+                _report(result.validation.utterances["kappa"], 1, run_id)
+            except SystemExit:
+                pass  # a stop decision on the only result of a complete trial changes nothing
+
+
+def _cross_validate(data: Dataset, config: TrainConfig, split, settings: SearchSettings, cache,
+                    client: MlflowClient, run_id: str) -> float | None:
+    """With ``settings.folds``: mean validation kappa over speaker folds of the training
+    speakers (test speakers are in no fold), reported to Tune after each fold."""
+    if not settings.folds:
+        return None
+    scores = []
+    for index, fold in enumerate(validation_folds(split, settings.folds, seed=settings.seed)):
+        result = train(data, config, split=fold, encoder_cache=cache, score_test=False)
+        scores.append(result.validation.utterances["kappa"])
+        client.log_metric(run_id, f"{CV_VAL_KAPPA}_fold", scores[-1], step=index)
+        _report(float(np.mean(scores)), index + 1, run_id)
+    return float(np.mean(scores))
+
+
+class _TaggingCache(EncoderCache):
+    """The encoder cache, tagging the trial's run ``encoder_cache=hit|miss`` as soon as it answers."""
+
+    def __init__(self, cache_dir: str | None, client: MlflowClient, run_id: str) -> None:
+        super().__init__(cache_dir)
+        self.client, self.run_id = client, run_id
+
+    def get_or_train(self, material, train):
+        encoder, history, hit = super().get_or_train(material, train)
+        self.client.set_tag(self.run_id, "encoder_cache", "hit" if hit else "miss")
+        return encoder, history, hit
 
 
 def _report(val_kappa: float, epoch: int, run_id: str) -> None:

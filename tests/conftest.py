@@ -1,10 +1,13 @@
-"""Shared fixtures: every test gets its own cache folder; the tiny demo corpus is written once."""
+"""Shared fixtures: every test gets its own cache folder and, when it asks, its own MLflow store
+(failing if a run is left RUNNING); the tiny demo corpus is written once."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import pytest
+from mlflow.tracking import MlflowClient
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +24,17 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mser.demo import write_demo_corpus
 
     return write_demo_corpus(tmp_path_factory.mktemp("demo") / "tiny", seed=0, scale="tiny").root
+
+
+@pytest.fixture
+def tracking_uri(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    if (tmp_path / "mlruns" / "mlflow.db").exists():
+        client = MlflowClient(uri)
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        running = client.search_runs(experiments, "attributes.status = 'RUNNING'") if experiments else []
+        assert not running, f"runs left RUNNING: {[r.info.run_name for r in running]}"
+    mlflow.set_tracking_uri(None)

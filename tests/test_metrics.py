@@ -40,3 +40,11 @@ def test_evaluate_per_window_utterance_and_language():
     assert result.utterances["accuracy"] == pytest.approx(0.75)
     assert result.confusion.shape == (6, 6) and result.confusion.sum() == 4
     assert set(result.languages) == {"it", "de"} and result.languages["it"]["accuracy"] == 1.0
+
+
+def test_a_nan_loss_is_a_divergence_with_a_hint():
+    from mser.train import TrainingDiverged, _check_finite
+
+    _check_finite({"loss": [2.0, 1.5]}, "classifier")
+    with pytest.raises(TrainingDiverged, match="classifier loss became nan at epoch 2: try a lower learning rate"):
+        _check_finite({"loss": [2.0, float("nan")]}, "classifier")

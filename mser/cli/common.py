@@ -91,7 +91,7 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None,
         return main(argv)
     except MserError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "exit_code", 2)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

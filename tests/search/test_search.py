@@ -1,0 +1,162 @@
+"""Real searches on a real local Ray cluster and a real MLflow store (slow)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import mlflow
+import pytest
+import ray
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from mser.dataset import load_dataset
+from search import study as study_module
+from search.spaces import PAPER_POINTS, SPACES
+from search.study import StudyOptions, run_study
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}})
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny_demo, tmp_path_factory):
+    return load_dataset(tiny_demo, cache_dir=tmp_path_factory.mktemp("data-cache"))
+
+
+def _options(tmp_path, tracking_uri, space, **overrides):
+    values = dict(space=space, language="de", trials=4, tracking_uri=tracking_uri, experiment=f"test-{space}",
+                  state_dir=tmp_path / "state", sae_epochs=1, epochs=4, grace_period=1, patience=3,
+                  max_concurrent=2, top=2, command="test")
+    values.update(overrides)
+    return StudyOptions(**values)
+
+
+def _children(client, parent):
+    experiment = client.get_run(parent).info.experiment_id
+    return client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=1000)
+
+
+@pytest.mark.parametrize("space", list(SPACES))
+def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, tmp_path, tracking_uri, space,
+                                                          monkeypatch):
+    monkeypatch.setenv("MSER_CACHE_DIR", str(tmp_path / "cache"))
+    result = run_study(dataset, _options(tmp_path, tracking_uri, space))
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["space"] == space and "dataset_key" in parent.data.tags
+    children = _children(client, result.parent_run_id)
+    assert len(children) == 4 and result.trials["runs"] == 4
+    assert len({c.data.tags["trial_id"] for c in children}) == 4
+    for child in children:
+        assert child.info.status in ("FINISHED", "KILLED"), child.info.status
+        assert (child.info.status == "KILLED") == (child.data.tags.get("pruned") == "true")
+        assert {"space", "language", "trial_id", "ray_node"} <= set(child.data.tags)
+        assert child.info.run_name.startswith(f"{space}-de-")
+        if child.info.status == "FINISHED":
+            assert "val_kappa" in child.data.metrics and "model_uri" in child.data.tags
+            artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+            assert {"confusion_validation.png", "split.json"} <= artifacts
+    epochs = [c for c in children if client.get_metric_history(c.info.run_id, "epoch/val_kappa")]
+    assert epochs or not MODELS_WITH_EPOCHS[space]
+    # The paper's configuration is among the trials (it is the first one suggested).
+    paper = {f"{group}.{k}" if group != "training" else k: str(v)
+             for group, values in PAPER_POINTS[space].items() for k, v in values.items()}
+    assert any(all(c.data.params.get(k) == v for k, v in paper.items()) for c in children)
+    # Test speakers are scored for the best trials only, after every choice was made.
+    scored = [c for c in _children(client, result.parent_run_id) if "test_kappa" in c.data.metrics]
+    assert len(scored) == len(result.best) <= 2
+    finished = sorted((c for c in children if c.info.status == "FINISHED"),
+                      key=lambda c: -c.data.metrics["val_kappa"])
+    assert [b["run_id"] for b in result.best] == [c.info.run_id for c in finished[:2]]
+
+
+MODELS_WITH_EPOCHS = {name: name not in ("sae_svm", "sae_mlp") for name in SPACES}
+
+
+def test_encoders_are_trained_once_and_reused(ray_cluster, dataset, tmp_path, tracking_uri, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MSER_CACHE_DIR", str(cache))
+    space = {**SPACES["sae_cnn"], "sae": {"depth": tune.choice([3]), "filters": tune.choice([20]),
+                                          "latent": tune.choice([16])}}
+    monkeypatch.setattr(study_module, "get_space", lambda name: space)
+    result = run_study(dataset, _options(tmp_path, tracking_uri, "sae_cnn", trials=5, cache_dir=str(cache)))
+    runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
+    hits = Counter(r.data.tags.get("encoder_cache") for r in runs if r.data.tags.get("encoder_cache"))
+    assert hits["miss"] == 1 and hits["hit"] >= 2
+    assert len([p for p in (cache / "encoders").iterdir() if p.is_dir()]) == 1
+
+
+def test_a_crashing_trial_is_failed_and_the_search_goes_on(ray_cluster, dataset, tmp_path, tracking_uri,
+                                                           monkeypatch):
+    # A pooling size of 0 makes the model builder raise: the trial must fail, not the search.
+    space = {**SPACES["cnn_features"], "classifier": {**SPACES["cnn_features"]["classifier"],
+                                                      "pool": tune.choice([0, 2])}}
+    monkeypatch.setattr(study_module, "get_space", lambda name: space)
+    monkeypatch.setattr(study_module, "PAPER_POINTS", {"cnn_features": {
+        **PAPER_POINTS["cnn_features"], "classifier": {**PAPER_POINTS["cnn_features"]["classifier"], "pool": 0}}})
+    result = run_study(dataset, _options(tmp_path, tracking_uri, "cnn_features", trials=3, top=1,
+                                         cache_dir=str(tmp_path / "cache")))
+    runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
+    assert len(runs) == 3 and result.trials["failed"] >= 1
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    assert failed and all(r.data.params["classifier.pool"] == "0" for r in failed)
+    assert all(r.info.status == "FINISHED" for r in runs if r.data.params["classifier.pool"] != "0")
+    assert MlflowClient(tracking_uri).get_run(result.parent_run_id).info.status == "FINISHED"
+
+
+def test_resume_continues_without_duplicate_runs(tiny_demo, tmp_path):
+    """Interrupt a real mser-search process, resume it, and count the runs."""
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    env = {**os.environ, "MSER_CACHE_DIR": str(tmp_path / "cache"), "MLFLOW_TRACKING_URI": uri}
+    command = [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--trials", "8", "--language", "de",
+               "--max-epochs", "4", "--data-root", str(tiny_demo), "--max-concurrent", "1"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 240
+    for line in process.stderr:
+        if "2/8 trials ended" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    client = MlflowClient(uri)
+    [parent] = client.search_runs([client.get_experiment_by_name("mser").experiment_id], "tags.search = 'parent'")
+    assert parent.info.status == "KILLED"
+    before = len(_children(client, parent.info.run_id))
+    assert 2 <= before < 8
+
+    resumed = subprocess.run(command + ["--resume", "--json"], env=env, capture_output=True, text=True,
+                             cwd=tmp_path, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    parents = client.search_runs([parent.info.experiment_id], "tags.search = 'parent'")
+    assert [p.info.run_id for p in parents] == [parent.info.run_id]
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+    children = _children(client, parent.info.run_id)
+    trial_ids = [c.data.tags["trial_id"] for c in children]
+    assert len(children) == 8 and len(set(trial_ids)) == 8
+    assert all(c.info.status in ("FINISHED", "KILLED") for c in children)
+
+
+def test_folds_make_the_objective_a_mean_over_speaker_folds(ray_cluster, dataset, tmp_path, tracking_uri,
+                                                            monkeypatch):
+    monkeypatch.setenv("MSER_CACHE_DIR", str(tmp_path / "cache"))
+    result = run_study(dataset, _options(tmp_path, tracking_uri, "cnn_features", trials=2, folds=2, top=1))
+    client = MlflowClient(tracking_uri)
+    finished = [r for r in _children(client, result.parent_run_id) if r.info.status == "FINISHED"]
+    assert finished
+    for run in finished:
+        folds = client.get_metric_history(run.info.run_id, "cv_val_kappa_fold")
+        assert len(folds) == 2
+        assert run.data.metrics["cv_val_kappa"] == pytest.approx(sum(m.value for m in folds) / 2)
+    assert result.best[0]["val_kappa"] == max(r.data.metrics["cv_val_kappa"] for r in finished)

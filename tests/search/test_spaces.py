@@ -1,0 +1,50 @@
+import dataclasses
+import inspect
+
+import pytest
+from ray.tune.search.sample import Categorical, Float
+
+from mser.models import MODELS
+from mser.models.sae import build_autoencoder
+from mser.train import TrainConfig
+from search.spaces import PAPER_POINTS, SPACES, get_space
+
+
+def _keywords(function) -> set[str]:
+    return set(inspect.signature(function).parameters)
+
+
+@pytest.mark.parametrize("name", list(SPACES))
+def test_space_keys_are_the_builders_keywords(name):
+    space = SPACES[name]
+    assert set(space) <= {"sae", "classifier", "training"}
+    assert set(space.get("sae", {})) <= _keywords(build_autoencoder)
+    assert set(space["classifier"]) <= _keywords(MODELS[name].builder)
+    assert set(space["training"]) <= {f.name for f in dataclasses.fields(TrainConfig)}
+    assert ("sae" in space) == MODELS[name].uses_code
+
+
+@pytest.mark.parametrize("name", list(SPACES))
+def test_the_paper_point_is_inside_the_space_and_is_the_builders_default(name):
+    space, point = SPACES[name], PAPER_POINTS[name]
+    assert set(point) == set(space)
+    for group, domains in space.items():
+        assert set(point[group]) == set(domains), (name, group)
+        for key, domain in domains.items():
+            value = point[group][key]
+            if isinstance(domain, Categorical):
+                assert value in domain.categories, (name, group, key)
+            elif isinstance(domain, Float):
+                assert domain.lower <= value <= domain.upper, (name, group, key)
+    defaults = {k: p.default for k, p in inspect.signature(build_autoencoder).parameters.items()}
+    for key, value in point.get("sae", {}).items():
+        assert defaults[key] == value, f"paper's {key} is {defaults[key]}, point says {value}"
+    builder_defaults = {k: p.default for k, p in inspect.signature(MODELS[name].builder).parameters.items()}
+    for key, value in point["classifier"].items():
+        assert builder_defaults[key] == value, (name, key)
+    assert point["training"]["class_weighting"] == TrainConfig().class_weighting
+
+
+def test_unknown_space():
+    with pytest.raises(ValueError, match="unknown space 'cnn'.*sae_cnn"):
+        get_space("cnn")
