@@ -38,7 +38,8 @@ def main() -> None:
         stamps: dict[str, list[float]] = {"sae": [], "classifier": []}
         started = time.perf_counter()
         config = TrainConfig(model=name, sae_epochs=args.epochs, epochs=args.epochs, patience=args.epochs)
-        result = train(dataset, config, on_epoch=lambda stage, epoch, values: stamps[stage].append(time.perf_counter()))
+        result = train(dataset, config,
+                       on_epoch=lambda stage, epoch, values, stamps=stamps: stamps[stage].append(time.perf_counter()))
         total = time.perf_counter() - started
         if spec.uses_code and not sae_done:
             rows.append({"part": "autoencoder (paper's Table 3)", "seconds_per_epoch": _per_epoch(stamps["sae"])})

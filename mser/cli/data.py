@@ -15,7 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 from mser import inspect as tables
-from mser.cli.common import add_data_options, note, prepare, progress_bar, run
+from mser.cli.common import add_data_options, prepare, progress_bar, run
 from mser.dataset import Dataset
 from mser.errors import DataError
 from mser.splits import paper_split

@@ -6,9 +6,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-import mlflow
 import pytest
 import ray
 from mlflow.tracking import MlflowClient
