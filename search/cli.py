@@ -20,7 +20,7 @@ from mser.errors import MserError
 from mser.train import LANGUAGE_CHOICES
 from search.spaces import SPACES
 from search.study import StudyOptions, StudyResult, run_study
-from tracking.store import DEFAULT_EXPERIMENT, resolve_tracking_uri
+from tracking.store import add_tracking_options, resolve_tracking_uri
 
 PROG = "mser-search"
 
@@ -57,11 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--address", metavar="HOST:PORT",
                         help="join an existing Ray cluster (or 'auto'); default: start one on this machine")
     parser.add_argument("--resume", action="store_true", help="continue the last interrupted search of this space")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
-                        help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
-    parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite at mlruns/mlflow.db)")
     parser.add_argument("--json", action="store_true", help="print the studies' results as JSON")
+    add_tracking_options(parser)
     add_data_options(parser)
     return parser
 

@@ -9,6 +9,7 @@ starts, because concurrent first use of a SQLite store races on the migration.
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -81,3 +82,12 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return experiment.experiment_id
+
+
+def add_tracking_options(parser: argparse.ArgumentParser) -> None:
+    """``--experiment`` and ``--tracking-uri``, the same for every command that records or reads runs."""
+    group = parser.add_argument_group("tracking")
+    group.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
+                       help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
+    group.add_argument("--tracking-uri", metavar="URI",
+                       help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite at mlruns/mlflow.db)")

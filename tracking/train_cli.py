@@ -24,7 +24,7 @@ from mser.models import MODELS
 from mser.paper import EPOCHS, TABLE4, table4_runs
 from mser.train import LANGUAGE_CHOICES, TrainConfig, TrainResult, train
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
-from tracking.store import DEFAULT_EXPERIMENT, ensure_store, experiment_id, resolve_tracking_uri
+from tracking.store import add_tracking_options, ensure_store, experiment_id, resolve_tracking_uri
 
 PROG = "mser-train"
 
@@ -48,11 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default="balanced",
                         help="class weights from compute_class_weight (default: balanced, as the paper)")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
-                        help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
-    parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite at mlruns/mlflow.db)")
     parser.add_argument("--json", action="store_true", help="print the final metrics and MLflow run ids as JSON")
+    add_tracking_options(parser)
     add_data_options(parser)
     return parser
 
