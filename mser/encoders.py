@@ -29,8 +29,6 @@ class EncoderCache:
     def __init__(self, cache_dir: str | os.PathLike | None = None) -> None:
         self.folder = Path(cache_dir or default_cache_dir()) / "encoders"
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.hits = 0
-        self.misses = 0
 
     @staticmethod
     def key(material: Mapping[str, Any]) -> str:
@@ -48,7 +46,6 @@ class EncoderCache:
         entry = self.folder / key
         with self._lock(key):
             if (entry / "encoder.keras").is_file():
-                self.hits += 1
                 return keras.models.load_model(entry / "encoder.keras"), {}, True
             encoder, history = train()
             staging = staging_dir(entry)
@@ -56,7 +53,6 @@ class EncoderCache:
             (staging / "material.json").write_text(json.dumps({"material": material, "history": history},
                                                               indent=2, default=str))
             publish_dir(staging, entry)
-            self.misses += 1
             return encoder, history, False
 
     @contextmanager

@@ -98,7 +98,6 @@ class TrainResult:
     validation: Evaluation
     test: Evaluation | None
     seconds: dict[str, float]
-    encoder_cached: bool = False
 
     def metrics(self) -> dict[str, float]:
         """Flat final metrics: ``val_kappa``, ``test_uar``, ``test_kappa_de``, ``test_window_kappa``..."""
@@ -233,7 +232,6 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     history: dict[str, list[float]] = {}
     seconds = {}
     started = time.perf_counter()
-    cached = False
     if spec.uses_code:
         def fit_encoder():
             scaled = {side: pipeline.scale_windows(data.windows[rows[side]]) for side in ("train", "validation")}
@@ -243,7 +241,7 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
             encoder, sae_history = fit_encoder()
         else:
             material = encoder_material(data, split, config, train_windows.shape[1])
-            encoder, sae_history, cached = encoder_cache.get_or_train(material, fit_encoder)
+            encoder, sae_history, _ = encoder_cache.get_or_train(material, fit_encoder)
         history.update(sae_history)
         pipeline.encoder = encoder
         if spec.keras:  # SVM and MLP standardise the flat code in their own sklearn pipeline
@@ -263,8 +261,7 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     seconds["classifier"] = time.perf_counter() - started
     scored = {side: evaluate(classifier_probabilities(pipeline.classifier, inputs[side]), meta[side],
                              vote=config.vote) for side in ("validation", "test") if side != "test" or score_test}
-    return TrainResult(config, split, pipeline, history, best, scored["validation"], scored.get("test"), seconds,
-                       cached)
+    return TrainResult(config, split, pipeline, history, best, scored["validation"], scored.get("test"), seconds)
 
 
 def score_speakers(pipeline: EmotionPipeline, dataset: Dataset, speakers: Sequence[str]) -> Evaluation:
