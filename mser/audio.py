@@ -168,13 +168,28 @@ def load_windows(
         SkipFile: The file is unusable (see :func:`read_wav`), silent, or shorter than one window.
     """
     samples, info = read_wav(path)
+    return signal_windows(samples, info.rate, target_rate=target_rate, window=window,
+                          silence_dbfs=silence_dbfs), info
+
+
+def signal_windows(
+    samples: np.ndarray,
+    rate: int,
+    *,
+    target_rate: int = TARGET_RATE,
+    window: int = WINDOW,
+    silence_dbfs: float = SILENCE_DBFS,
+) -> np.ndarray:
+    """Model windows of a signal ``(frames,)`` or ``(frames, channels)`` at ``rate``.
+
+    Raises:
+        SkipFile: The signal is silent or shorter than one window.
+    """
     mono = to_mono(samples)
     level = peak_dbfs(mono)
     if level < silence_dbfs:
         raise SkipFile(f"silent: peak level {level:.0f} dBFS is below {silence_dbfs:.0f} dBFS")
-    windows = frame_windows(resample(mono, info.rate, target_rate=target_rate), length=window)
+    windows = frame_windows(resample(mono, rate, target_rate=target_rate), length=window)
     if len(windows) == 0:
-        raise SkipFile(
-            f"too short: {info.duration:.2f} s, one window needs {window / target_rate:.2f} s"
-        )
-    return windows.astype(np.float32), info
+        raise SkipFile(f"too short: {len(mono) / rate:.2f} s, one window needs {window / target_rate:.2f} s")
+    return windows.astype(np.float32)

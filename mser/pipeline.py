@@ -16,10 +16,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-from mser.audio import frame_windows, read_wav, resample, to_mono
+from mser.audio import read_wav, signal_windows
 from mser.corpora import EMOTIONS
 from mser.dataset import PrepParams
-from mser.errors import SkipFile
 from mser.features import FeatureParams, window_features
 from mser.metrics import VOTES
 from mser.models import get_model, model_inputs
@@ -118,16 +117,11 @@ class EmotionPipeline:
         """Classify a signal, ``(frames,)`` or ``(frames, channels)``, at any rate.
 
         Raises:
-            SkipFile: The signal is shorter than one window.
+            SkipFile: The signal is silent or shorter than one window.
         """
-        mono = to_mono(samples)
-        windows = frame_windows(resample(mono, rate, target_rate=self.params.target_rate),
-                                length=self.params.window)
-        if len(windows) == 0:
-            seconds = len(mono) / rate
-            raise SkipFile(f"too short: {seconds:.2f} s, one window needs "
-                           f"{self.params.window / self.params.target_rate:.2f} s")
-        probabilities = self.window_probabilities(windows.astype(np.float32))
+        windows = signal_windows(samples, rate, target_rate=self.params.target_rate, window=self.params.window,
+                                 silence_dbfs=self.params.silence_dbfs)
+        probabilities = self.window_probabilities(windows)
         if self.vote == "mean":
             pooled = probabilities.mean(axis=0)
         else:

@@ -184,7 +184,9 @@ def _describe(space) -> dict:
 def _children(client: MlflowClient, experiment: str, parent: str, extra: str = "", *,
               rank_by: str = VAL_KAPPA) -> list:
     query = f"tags.mlflow.parentRunId = '{parent}'" + (f" and {extra}" if extra else "")
-    return client.search_runs([experiment], query, max_results=5000, order_by=[f"metrics.{rank_by} DESC"])
+    # Ties go to the earlier run, as in the registry's choice (tracking.registry.best_candidates).
+    return client.search_runs([experiment], query, max_results=5000,
+                              order_by=[f"metrics.{rank_by} DESC", "attributes.start_time ASC"])
 
 
 def _close_orphans(client: MlflowClient, experiment: str, parent: str) -> None:

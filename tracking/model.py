@@ -53,12 +53,20 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
                 prediction = self.pipeline.predict_file(path)
             else:
                 raise SkipFile("the row has neither 'audio' (wav bytes) nor 'path'")
-        except (SkipFile, FileNotFoundError) as error:
+        except (SkipFile, OSError) as error:  # one bad row must not fail the others
             return {"emotion": "", **{c: float("nan") for c in PROBABILITY_COLUMNS}, "windows": 0,
-                    "error": getattr(error, "reason", str(error))}
+                    "error": getattr(error, "reason", None) or _os_reason(error)}
         return {"emotion": prediction.emotion,
                 **{f"p_{e}": p for e, p in prediction.probabilities.items()},
                 "windows": prediction.windows, "error": ""}
+
+
+def _os_reason(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, IsADirectoryError):
+        return "is a folder, not a wav file"
+    return error.strerror or str(error)
 
 
 def _decode(audio) -> tuple[np.ndarray, int]:

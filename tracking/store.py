@@ -34,14 +34,15 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return f"sqlite:///{(DEFAULT_STORE_DIR / 'mlflow.db').resolve()}"
 
 
-def _sqlite_path(uri: str) -> Path | None:
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else ``None``."""
     parsed = urlparse(uri)
     return Path(uri[len("sqlite:///"):]) if parsed.scheme == "sqlite" else None
 
 
 def artifact_root(uri: str) -> str | None:
     """Artifact location for new experiments: beside a SQLite file, else the server's choice."""
-    database = _sqlite_path(uri)
+    database = sqlite_path(uri)
     return (database.parent / "artifacts").resolve().as_uri() if database else None
 
 
@@ -51,7 +52,7 @@ def ensure_store(uri: str) -> MlflowClient:
     Raises:
         MserError: The store cannot be reached or opened, with the URI and the fix.
     """
-    database = _sqlite_path(uri)
+    database = sqlite_path(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
     elif urlparse(uri).scheme in ("", "file"):
@@ -84,10 +85,11 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     return experiment.experiment_id
 
 
-def add_tracking_options(parser: argparse.ArgumentParser) -> None:
+def add_tracking_options(parser: argparse.ArgumentParser, *, experiment: bool = True) -> None:
     """``--experiment`` and ``--tracking-uri``, the same for every command that records or reads runs."""
     group = parser.add_argument_group("tracking")
-    group.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
-                       help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
+    if experiment:
+        group.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
+                           help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
     group.add_argument("--tracking-uri", metavar="URI",
                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite at mlruns/mlflow.db)")

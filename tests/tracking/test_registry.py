@@ -1,0 +1,88 @@
+"""The promotion gate, model URIs that name nothing, and the commands' bad input (fast)."""
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tracking.predict_cli import collect
+from tracking.predict_cli import main as predict_main
+from tracking.registry import (
+    CHALLENGER,
+    CHAMPION,
+    ModelNotFound,
+    decide,
+    load,
+    registered_name,
+    resolve_model,
+)
+from tracking.registry_cli import models_main, promote_main
+
+
+def test_the_gate_needs_a_margin_unless_forced():
+    assert decide(0.30, None, margin=0.01, force=False)[0] == CHAMPION
+    assert decide(0.32, 0.30, margin=0.01, force=False)[0] == CHAMPION
+    alias, reason = decide(0.305, 0.30, margin=0.01, force=False)
+    assert alias == CHALLENGER and "0.305" in reason and "0.300" in reason and "--force" in reason
+    assert decide(0.30, 0.30, margin=0.0, force=False)[0] == CHALLENGER  # a tie is no improvement
+    assert decide(0.10, 0.30, margin=0.01, force=True)[0] == CHAMPION
+    assert decide(0.10, 0.30, margin=-0.5, force=False)[0] == CHAMPION
+
+
+def test_registered_names_are_one_per_space_and_language():
+    assert registered_name("sae_cnn", "de") == "mser-sae_cnn-de"
+
+
+def test_model_uris_that_name_nothing_say_what_exists(tracking_uri):
+    client = MlflowClient(tracking_uri)
+    with pytest.raises(ModelNotFound, match="no registered model 'mser-sae_cnn-de'.*registered: none.*mser-promote"):
+        resolve_model(client, "models:/mser-sae_cnn-de@champion")
+    client.create_registered_model("mser-sae_cnn-de")
+    with pytest.raises(ModelNotFound, match="has no alias 'champion'.*aliases: none.*models:/mser-sae_cnn-de/<version>"):
+        resolve_model(client, "models:/mser-sae_cnn-de@champion")
+    with pytest.raises(ModelNotFound, match="has no version 7"):
+        resolve_model(client, "models:/mser-sae_cnn-de/7")
+    with pytest.raises(ModelNotFound, match="no registered model has a champion"):
+        resolve_model(client, None)
+    passthrough = resolve_model(client, "runs:/0123/model")
+    assert passthrough.load_uri == "runs:/0123/model" and passthrough.label == "runs:/0123/model"
+    with pytest.raises(Exception, match="cannot load model runs:/0123/model.*mser-models"):
+        load(passthrough)
+
+
+def test_predict_with_a_missing_alias_is_one_line_and_status_2(tracking_uri, tmp_path, capsys):
+    MlflowClient(tracking_uri).create_registered_model("mser-sae_svm-it")
+    (tmp_path / "a.wav").write_bytes(b"")
+    status = predict_main([str(tmp_path / "a.wav"), "--model", "models:/mser-sae_svm-it@champion"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert err[-1].startswith("mser-predict: error: model 'mser-sae_svm-it' has no alias 'champion'")
+
+
+def test_predict_refuses_a_bad_uri_and_a_bad_option(tracking_uri, tmp_path, capsys):
+    (tmp_path / "a.wav").write_bytes(b"")
+    assert predict_main([str(tmp_path / "a.wav"), "--model", "not-a-model-uri"]) == 2
+    assert "cannot load model not-a-model-uri" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        predict_main([])
+    assert exit_info.value.code == 2
+
+
+def test_collect_walks_folders_once_and_names_what_is_missing(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/x.wav", "a/b/y.WAV", "a/notes.txt"):
+        (tmp_path / name).write_bytes(b"RIFF")
+    (tmp_path / "empty").mkdir()
+    files, missing = collect([tmp_path / "a", tmp_path / "a" / "x.wav", tmp_path / "empty", tmp_path / "nope.wav"])
+    assert files == [tmp_path / "a" / "b" / "y.WAV", tmp_path / "a" / "x.wav"]
+    assert [(p.name, reason) for p, reason in missing] == [
+        ("empty", "no .wav files in this folder"), ("nope.wav", "no such file or folder")]
+
+
+def test_promote_without_runs_and_models_without_models_say_what_to_do(tracking_uri, capsys):
+    assert promote_main(["--experiment", "nothing-here"]) == 2
+    assert "no experiment 'nothing-here'" in capsys.readouterr().err
+    assert models_main(["--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert models_main([]) == 0
+    assert "no mser-* model is registered" in capsys.readouterr().err

@@ -1,0 +1,121 @@
+"""``mser-predict``: classify wav files with a registered model (the champion by default).
+
+    mser-predict FILE_OR_DIR... [--model models:/NAME@champion] [--json]
+
+Files of any rate and channel count; folders are walked for ``.wav`` files. A file that
+cannot be classified gets one line on stderr saying why, and the others go on; the exit
+status is then 1. The model is resolved to one version before loading, so the version
+printed is the version used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import mlflow
+import pandas as pd
+
+from mser.cli.common import note, progress_bar, run
+from mser.corpora import EMOTIONS
+from tracking.model import PROBABILITY_COLUMNS
+from tracking.registry import CHAMPION, load, resolve_model
+from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
+
+PROG = "mser-predict"
+#: Files per call of the model: large enough to amortise, small enough for a lively progress bar.
+BATCH = 16
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Classify the emotion of wav files (any rate and channel count) with a registered model and "
+                    "print the emotion, the probability of each emotion and the model version used.")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE_OR_DIR",
+                        help="wav files, or folders to walk for .wav files")
+    parser.add_argument("--model", metavar="URI",
+                        help=f"models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model (default: the "
+                             f"{CHAMPION} of the only registered model that has one)")
+    parser.add_argument("--json", action="store_true", help="print the model and one record per file as JSON")
+    add_tracking_options(parser, experiment=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(_main, argv, PROG)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    uri = resolve_tracking_uri(args.tracking_uri)
+    client = ensure_store(uri)
+    mlflow.set_tracking_uri(uri)
+    files, missing = collect(args.paths)
+    resolved = resolve_model(client, args.model)
+    note(f"loading {resolved.label}")
+    model = load(resolved)
+    records = [{"path": str(path), "emotion": None, "probabilities": None, "windows": 0, "error": reason}
+               for path, reason in missing]
+    with progress_bar("classifying", "files") as progress:
+        for start in range(0, len(files), BATCH):
+            batch = files[start:start + BATCH]
+            output = model.predict(pd.DataFrame({"path": [str(p.resolve()) for p in batch]}))
+            records.extend(_record(path, row) for path, row in zip(batch, output.to_dict("records")))
+            progress(start + len(batch), len(files))
+    failed = [r for r in records if r["error"]]
+    for record in failed:
+        note(f"{PROG}: {record['path']}: {record['error']}")
+    model_info = {"uri": resolved.uri, "name": resolved.name, "version": resolved.version,
+                  "alias": resolved.alias, "run_id": resolved.run_id}
+    if args.json:
+        json.dump({"model": model_info, "predictions": records}, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"model: {resolved.label}" + (f", run {resolved.run_id}" if resolved.run_id else ""))
+        print(prediction_table(records))
+    note(f"{len(records) - len(failed)} of {len(records)} files classified")
+    return 1 if failed else 0
+
+
+def collect(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The wav files named or found under folders (sorted, each once), and the paths that
+    name nothing usable, with the reason."""
+    files: dict[Path, None] = {}
+    missing = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
+            if not found:
+                missing.append((path, "no .wav files in this folder"))
+            files.update(dict.fromkeys(found))
+        elif path.exists():
+            files[path] = None
+        else:
+            missing.append((path, "no such file or folder"))
+    return list(files), missing
+
+
+def _record(path: Path, row: dict) -> dict:
+    if row["error"]:
+        return {"path": str(path), "emotion": None, "probabilities": None, "windows": 0, "error": row["error"]}
+    return {"path": str(path), "emotion": row["emotion"],
+            "probabilities": {e: float(row[c]) for e, c in zip(EMOTIONS, PROBABILITY_COLUMNS)},
+            "windows": int(row["windows"]), "error": None}
+
+
+def prediction_table(records: list[dict]) -> str:
+    """One line per classified file: its emotion and the probability of each emotion."""
+    rows = [{"file": r["path"], "emotion": r["emotion"], **r["probabilities"], "windows": r["windows"]}
+            for r in records if not r["error"]]
+    if not rows:
+        return "(no file classified)"
+    return pd.DataFrame(rows).to_string(index=False, float_format=lambda x: "" if math.isnan(x) else f"{x:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
