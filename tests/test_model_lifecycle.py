@@ -63,14 +63,18 @@ def _promote(capsys, *args) -> dict:
     return promotion
 
 
-def test_promotions_at_once_register_the_best_trial_once(flow, store):
+def test_promotions_at_once_register_the_best_trial_once(flow, store, tmp_path):
     # Three promotions race; the lock lets one register the version and the others find it.
-    processes = [subprocess.Popen([str(BIN / "mser-promote"), "--experiment", "e2e", "--json"], env=flow["env"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    # As a user runs it: the store named by --tracking-uri only, from another folder.
+    env = {k: v for k, v in flow["env"].items() if k != "MLFLOW_TRACKING_URI"}
+    command = [str(BIN / "mser-promote"), "--experiment", "e2e", "--tracking-uri", flow["uri"], "--json"]
+    processes = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
     outputs = [p.communicate(timeout=300) for p in processes]
     assert all(p.returncode == 0 for p in processes), [err[-1000:] for _, err in outputs]
     promotions = [json.loads(out)[0] for out, _ in outputs]
     assert sorted(p["registered"] for p in promotions) == [False, False, True]
+    assert not list(tmp_path.iterdir())  # no stray store in the working folder
     assert {p["version"] for p in promotions} == {"1"}
     [version] = store.search_model_versions(f"name = '{NAME}'")
     assert version.status == "READY"

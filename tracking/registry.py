@@ -174,6 +174,8 @@ def promote(client: MlflowClient, candidate: Candidate, *, margin: float = DEFAU
             force: bool = False, lock_timeout: float = 300.0) -> Promotion:
     """Register ``candidate`` (once per run) and move ``champion`` or ``challenger`` to it."""
     name = candidate.name
+    # MLflow's registry finds a logged model (models:/m-...) through the global tracking URI.
+    mlflow.set_tracking_uri(client.tracking_uri)
     with FileLock(str(_lock_path(client.tracking_uri, name)), timeout=lock_timeout):
         _ensure_registered_model(client, candidate)
         version, registered = _version_of(client, candidate)
