@@ -67,3 +67,68 @@ def curves_figure(history: Mapping[str, Sequence[float]], *, title: str, best_ep
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def importance_figure(importances: Mapping[str, float], *, title: str) -> Figure:
+    """Horizontal bars of hyperparameter importance (shares summing to 1), largest on top."""
+    names = sorted(importances, key=importances.get)
+    figure, axes = plt.subplots(figsize=(6.0, 0.45 * len(names) + 1.2), dpi=110)
+    axes.barh(names, [importances[n] for n in names], color="#3b75af")
+    for row, name in enumerate(names):
+        axes.text(importances[name], row, f" {importances[name]:.2f}", va="center", fontsize=8)
+    axes.set_xlim(0, max(1e-9, max(importances.values())) * 1.2)
+    axes.set_xlabel("share of the validation kappa's variance (fANOVA)")
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def parallel_figure(values: Mapping[str, Sequence], scores: Sequence[float], *, title: str,
+                    score_label: str = "validation kappa") -> Figure:
+    """Parallel coordinates of trials: one line per trial through its hyperparameters, coloured
+    by its score (best drawn last, thickest). Numbers are scaled to each axis's range
+    (log axes where the values span a factor of 20 or more); categories sit at even steps."""
+    scores = np.asarray(scores, dtype=float)
+    axes_data, ticks = [], []
+    for values_of_param in values.values():
+        column = list(values_of_param)
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in column)
+        if numeric:
+            data = np.asarray(column, dtype=float)
+            if data.min() > 0 and data.max() / data.min() >= 20:
+                data = np.log10(data)
+                label = lambda x: f"{10 ** x:.2g}"  # noqa: E731
+            else:
+                label = lambda x: f"{x:.3g}"  # noqa: E731
+            low, high = data.min(), data.max()
+            span = high - low if high > low else 1.0
+            axes_data.append((data - low) / span)
+            ticks.append([(0.0, label(low)), (1.0, label(high))] if high > low else [(0.0, label(low))])
+        else:
+            categories = sorted({str(v) for v in column})
+            position = {c: i / max(1, len(categories) - 1) for i, c in enumerate(categories)}
+            axes_data.append(np.array([position[str(v)] for v in column]))
+            ticks.append([(position[c], c) for c in categories])
+    axes_data.append((scores - scores.min()) / (np.ptp(scores) or 1.0))
+    ticks.append([(0.0, f"{scores.min():.3f}"), (1.0, f"{scores.max():.3f}")])
+    names = [*values, score_label]
+    matrix = np.column_stack(axes_data)
+    figure, axes = plt.subplots(figsize=(max(7.0, 1.25 * len(names)), 4.2), dpi=110)
+    colours = plt.get_cmap("viridis")
+    norm = (scores - scores.min()) / (np.ptp(scores) or 1.0)
+    for index in np.argsort(scores):
+        best = index == np.argmax(scores)
+        axes.plot(range(len(names)), matrix[index], color=colours(norm[index]), alpha=0.95 if best else 0.55,
+                  linewidth=2.6 if best else 1.0, zorder=3 if best else 2)
+    for column, column_ticks in enumerate(ticks):
+        axes.axvline(column, color="grey", linewidth=0.8, zorder=1)
+        for y, text in column_ticks:
+            axes.text(column + 0.04, y, text, fontsize=7, va="center")
+    axes.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
+    axes.set_yticks([])
+    axes.set_xlim(-0.2, len(names) - 0.5)
+    axes.set_title(title, fontsize=10)
+    figure.colorbar(plt.cm.ScalarMappable(cmap=colours, norm=plt.Normalize(scores.min(), scores.max())),
+                    ax=axes, label=score_label)
+    figure.tight_layout()
+    return figure

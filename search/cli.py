@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
@@ -106,8 +107,23 @@ def _main(argv: Sequence[str] | None) -> int:
     else:
         for result in results:
             print(result_table(result))
-    note(f"browse the trials with: mlflow ui --backend-store-uri {uri}")
+    _report(uri, args.experiment)
+    note("browse the trials with: mser-ui" + (f" --tracking-uri {uri}" if args.tracking_uri else ""))
     return 0
+
+
+def _report(uri: str, experiment: str) -> None:
+    """The experiment's study report, rebuilt with these studies in it; a failure here loses no result."""
+    try:
+        from search.report import write_report
+        from tracking.store import ensure_store
+
+        path = write_report(ensure_store(uri), experiment, Path("reports") / experiment)
+    except Exception as error:  # noqa: BLE001 - the search is done and recorded; say what failed and go on
+        note(f"{PROG}: the study report could not be built ({error}); build it with: mser-report "
+             f"--experiment {experiment}")
+        return
+    note(f"study report: {path.resolve()} (also logged to the parent run)")
 
 
 def _start_ray(address: str | None) -> float:

@@ -87,3 +87,16 @@ def get_space(name: str) -> Mapping[str, Any]:
         return SPACES[name]
     except KeyError:
         raise ValueError(f"unknown space {name!r}: expected one of {', '.join(SPACES)}") from None
+
+
+def is_paper_point(space: str, config: Mapping[str, Any]) -> bool:
+    """Whether a trial's sampled ``config`` is the paper's configuration of ``space``."""
+    paper = PAPER_POINTS[space]
+    return all(dict(config.get(group, {})) == dict(values) for group, values in paper.items())
+
+
+def param_name(key: str) -> str:
+    """The MLflow parameter of a flattened space key: ``sae/depth`` -> ``sae.depth``,
+    ``training/class_weighting`` -> ``class_weighting`` (see :func:`tracking.runs.config_params`)."""
+    group, _, name = key.partition("/")
+    return name if group == "training" else f"{group}.{name}"

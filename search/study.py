@@ -30,7 +30,7 @@ from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.train import score_speakers
 from search.callbacks import MlflowStatusCallback
 from search.spaces import PAPER_POINTS, get_space
-from search.trial import CV_VAL_KAPPA, PRUNED_TAG, TRIAL_TAG, SearchSettings, run_trial
+from search.trial import CV_VAL_KAPPA, PAPER_TAG, PRUNED_TAG, TRIAL_TAG, SearchSettings, run_trial
 from tracking.runs import log_evaluation
 from tracking.store import ensure_store, experiment_id
 
@@ -216,26 +216,30 @@ def _counts(client: MlflowClient, experiment: str, parent: str) -> dict[str, int
 
 def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dataset,
                 options: StudyOptions) -> list[dict]:
-    """Score test speakers for the best finished trials (chosen by validation kappa only)."""
-    rows = []
+    """Score test speakers for the best finished trials (chosen by validation kappa only),
+    and for the paper's configuration, the baseline the report compares them with."""
     objective = CV_VAL_KAPPA if options.folds else VAL_KAPPA
-    for run in _children(client, experiment, parent, "attributes.status = 'FINISHED'",
-                         rank_by=objective)[:options.top]:
-        if objective not in run.data.metrics or "model_uri" not in run.data.tags:
-            continue
-        pipeline = mlflow.pyfunc.load_model(run.data.tags["model_uri"]).unwrap_python_model().pipeline
-        test_speakers = run.data.tags["speakers.test"].split()
-        evaluation = score_speakers(pipeline, dataset, test_speakers)
-        metrics = {f"test_{k}": v for k, v in evaluation.utterances.items()}
-        if len(evaluation.languages) > 1:
-            metrics.update({f"test_kappa_{lang}": v["kappa"] for lang, v in evaluation.languages.items()})
-        for name, value in metrics.items():
-            client.log_metric(run.info.run_id, name, value)
-        log_evaluation(client, run.info.run_id, evaluation, "test", title=f"{options.space}, {options.language}")
-        rows.append({"run_id": run.info.run_id, "run_name": run.info.run_name,
-                     "trial_id": run.data.tags.get(TRIAL_TAG), VAL_KAPPA: run.data.metrics[objective],
-                     TEST_KAPPA: metrics[TEST_KAPPA], "params": dict(run.data.params)})
+    finished = [r for r in _children(client, experiment, parent, "attributes.status = 'FINISHED'", rank_by=objective)
+                if objective in r.data.metrics and "model_uri" in r.data.tags]
+    rows = [_score_test(client, run, dataset, options, objective) for run in finished[:options.top]]
+    for run in finished[options.top:]:
+        if run.data.tags.get(PAPER_TAG) == "true":
+            _score_test(client, run, dataset, options, objective)
     return rows
+
+
+def _score_test(client: MlflowClient, run, dataset: Dataset, options: StudyOptions, objective: str) -> dict:
+    pipeline = mlflow.pyfunc.load_model(run.data.tags["model_uri"]).unwrap_python_model().pipeline
+    evaluation = score_speakers(pipeline, dataset, run.data.tags["speakers.test"].split())
+    metrics = {f"test_{k}": v for k, v in evaluation.utterances.items()}
+    if len(evaluation.languages) > 1:
+        metrics.update({f"test_kappa_{lang}": v["kappa"] for lang, v in evaluation.languages.items()})
+    for name, value in metrics.items():
+        client.log_metric(run.info.run_id, name, value)
+    log_evaluation(client, run.info.run_id, evaluation, "test", title=f"{options.space}, {options.language}")
+    return {"run_id": run.info.run_id, "run_name": run.info.run_name, "trial_id": run.data.tags.get(TRIAL_TAG),
+            VAL_KAPPA: run.data.metrics[objective], TEST_KAPPA: metrics[TEST_KAPPA], "params": dict(run.data.params),
+            PAPER_TAG: run.data.tags.get(PAPER_TAG) == "true"}
 
 
 def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], best: list[dict]) -> None:

@@ -23,12 +23,15 @@ from mser.metrics import VAL_KAPPA
 from mser.models._keras import keras, set_threads
 from mser.splits import validation_folds
 from mser.train import TrainConfig, make_split, train
+from search.spaces import is_paper_point
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
 
 TRIAL_TAG = "trial_id"
 NODE_TAG = "ray_node"
 RUN_ID_KEY = "mlflow_run_id"
 PRUNED_TAG = "pruned"
+#: ``true`` on the trial of the paper's configuration, the baseline every search is compared with.
+PAPER_TAG = "paper_point"
 #: With --folds, the objective: mean validation kappa over speaker folds.
 CV_VAL_KAPPA = "cv_val_kappa"
 
@@ -70,7 +73,7 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
     split = make_split(data, trial_config)
     client = MlflowClient(settings.tracking_uri)
     tags = {"space": settings.space, "language": settings.language, TRIAL_TAG: trial_id,
-            NODE_TAG: _node(), "model": settings.space}
+            NODE_TAG: _node(), "model": settings.space, PAPER_TAG: str(is_paper_point(settings.space, config)).lower()}
     run_name = f"{settings.space}-{settings.language}-{context.get_trial_name().split('_')[-1]}"
     with tracked_run(client, settings.experiment_id, run_name=run_name, tags=tags,
                      parent_run_id=settings.parent_run_id) as run_id:

@@ -21,3 +21,19 @@ def test_confusion_counts_are_written_and_columns_normalised():
     assert len(texts) == 36 and texts[1] == "1"
     shares = figure.axes[0].images[0].get_array()
     assert np.allclose(shares[:, 1].sum(), 1.0)
+
+
+def test_importance_and_parallel_coordinates_draw_every_parameter(tmp_path):
+    from mser.plots import importance_figure, parallel_figure
+
+    figure = importance_figure({"sae.depth": 0.6, "classifier.dropout": 0.3, "class_weighting": 0.1}, title="t")
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["class_weighting", "classifier.dropout",
+                                                                         "sae.depth"]
+    figure.savefig(tmp_path / "importance.png")
+    figure = parallel_figure({"lr": [1e-4, 1e-3, 1e-2], "depth": [2, 3, 4], "weighting": ["none", "sqrt", "none"]},
+                             [0.1, 0.3, 0.2], title="trials")
+    axes = figure.axes[0]
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["lr", "depth", "weighting", "validation kappa"]
+    assert len(axes.lines) == 3 + 4  # a line per trial and an axis per parameter and score
+    assert max(line.get_linewidth() for line in axes.lines[:3]) > 2  # the best trial stands out
+    figure.savefig(tmp_path / "parallel.png")

@@ -73,9 +73,13 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
     paper = {f"{group}.{k}" if group != "training" else k: str(v)
              for group, values in PAPER_POINTS[space].items() for k, v in values.items()}
     assert any(all(c.data.params.get(k) == v for k, v in paper.items()) for c in children)
-    # Test speakers are scored for the best trials only, after every choice was made.
+    # Test speakers are scored for the best trials only, after every choice was made, and for
+    # the paper's configuration (the report's baseline), tagged as such on exactly one trial.
+    assert [c.data.tags["paper_point"] for c in children].count("true") == 1
     scored = [c for c in _children(client, result.parent_run_id) if "test_kappa" in c.data.metrics]
-    assert len(scored) == len(result.best) <= 2
+    best_ids = {b["run_id"] for b in result.best}
+    assert best_ids <= {c.info.run_id for c in scored} and len(best_ids) <= 2
+    assert all(c.data.tags["paper_point"] == "true" for c in scored if c.info.run_id not in best_ids)
     finished = sorted((c for c in children if c.info.status == "FINISHED"),
                       key=lambda c: -c.data.metrics["val_kappa"])
     assert [b["run_id"] for b in result.best] == [c.info.run_id for c in finished[:2]]

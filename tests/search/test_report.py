@@ -1,0 +1,168 @@
+"""The study report, built from small real searches (slow) and checked against the MLflow runs."""
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import ray
+from mlflow.tracking import MlflowClient
+
+from mser.dataset import load_dataset
+from mser.metrics import kappa
+from mser.paper import TABLE4
+from mser.stats import compare_paired
+from search.report import write_report
+from search.report_cli import main as report_main
+from search.study import StudyOptions, run_study
+
+SECTIONS = ["kappa-table", "joint-model", "vs-paper", "confusion", "importance", "curves", "data"]
+ARTIFACTS = Path(os.environ.get("MSER_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
+
+
+def test_a_report_of_nothing_says_what_to_run(tracking_uri, capsys):
+    assert report_main(["--experiment", "never-searched"]) == 2
+    assert "no experiment 'never-searched'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def searched(tiny_demo, tmp_path_factory):
+    """Two studies of one experiment, German and joint, on a real local Ray cluster."""
+    root = tmp_path_factory.mktemp("report")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}})
+    try:
+        dataset = load_dataset(tiny_demo, cache_dir=root / "cache")
+        for language, trials in (("de", 6), ("all", 4)):
+            run_study(dataset, StudyOptions(space="cnn_features", language=language, trials=trials, tracking_uri=uri,
+                                            experiment="report", state_dir=root / "state", epochs=4, grace_period=2,
+                                            patience=3, top=2, command=f"mser-search --language {language}",
+                                            cache_dir=str(root / "cache")))
+    finally:
+        ray.shutdown()
+    client = MlflowClient(uri)
+    path = write_report(client, "report", root / "out", resamples=300)
+    return {"client": client, "path": path, "html": path.read_text()}
+
+
+def _data(html: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)[1])
+
+
+def _predictions(run) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/predictions_test.csv")))
+
+
+@pytest.mark.slow
+def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
+    client, html = searched["client"], searched["html"]
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in html
+    studies = {(s["space"], s["language"]): s for s in _data(html)["studies"]}
+    assert set(studies) == {("cnn_features", "de"), ("cnn_features", "all")}
+    for (space, language), numbers in studies.items():
+        parent = client.get_run(numbers["parent_run_id"])
+        trials = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        finished = [t for t in trials if t.info.status == "FINISHED"]
+        # The best trial is the best by validation kappa (the earlier on a tie), never by test kappa.
+        best = sorted(finished, key=lambda t: (-t.data.metrics["val_kappa"], t.info.start_time))[0]
+        assert numbers["best"]["run_id"] == best.info.run_id
+        assert numbers["best"]["val_kappa"] == best.data.metrics["val_kappa"]
+        assert numbers["best"]["test"]["kappa"] == pytest.approx(best.data.metrics["test_kappa"])
+        assert numbers["best"]["test"]["low"] <= numbers["best"]["test"]["kappa"] <= numbers["best"]["test"]["high"]
+        assert numbers["paper_table4"] == TABLE4["cnn_features"][language]
+        assert numbers["dataset_key"] == parent.data.tags["dataset_key"]
+        assert numbers["best"]["speakers"]["test"] == best.data.tags["speakers.test"]
+        assert f'data-cell="{space}-{language}-val">{best.data.metrics["val_kappa"]:.3f}<' in html
+        assert f'data-cell="{space}-{language}-test">{best.data.metrics["test_kappa"]:.3f} [' in html
+        assert f"mser-search --language {language}" in html
+        # The paired comparison with the paper's configuration, recomputed from the logged predictions.
+        [paper] = [t for t in trials if t.data.tags.get("paper_point") == "true"]
+        assert numbers["paper"]["run_id"] == paper.info.run_id
+        comparison = numbers["comparison"]
+        if paper.info.run_id == best.info.run_id:
+            assert comparison == {"same_run": True}
+        elif paper.info.status == "FINISHED":
+            both = _predictions(best).merge(_predictions(paper), on="utterance", suffixes=("_b", "_p"))
+            expected = compare_paired(both["label_b"], both["predicted_b"], both["predicted_p"], resamples=300)
+            assert comparison["difference"] == pytest.approx(expected.difference)
+            assert comparison["mcnemar_p"] == pytest.approx(expected.mcnemar_p)
+            assert comparison["interval"] == pytest.approx(list(expected.interval))
+            assert comparison["kappa_paper"] == pytest.approx(paper.data.metrics["test_kappa"])
+        else:
+            assert comparison is None and "stopped early by ASHA" in html
+    # The joint model per language: the kappas logged for it, one per language.
+    joint = studies[("cnn_features", "all")]
+    best_joint = client.get_run(joint["best"]["run_id"])
+    assert set(joint["languages"]) == {"it", "de", "en"}
+    for language, numbers in joint["languages"].items():
+        assert numbers["kappa"] == pytest.approx(best_joint.data.metrics[f"test_kappa_{language}"])
+        part = _predictions(best_joint).query("language == @language")
+        assert numbers["n"] == len(part) and numbers["kappa"] == pytest.approx(kappa(part["label"], part["predicted"]))
+
+
+@pytest.mark.slow
+def test_pictures_are_embedded_pngs_and_the_report_is_logged(searched):
+    html, path, client = searched["html"], searched["path"], searched["client"]
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)">', html)
+    names = {name for name, _ in images}
+    assert {"confusion-de", "confusion-all", "curves-cnn_features-de", "curves-cnn_features-all"} <= names
+    assert "importance-cnn_features-de" in names or "too few for fANOVA" in html
+    assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for _, data in images)
+    assert sorted(p.stem for p in (path.parent / "figures").glob("*.png")) == sorted(names)
+    assert "http://" not in html and "https://" not in html  # opens from disk with no network
+    for parent_id in (s["parent_run_id"] for s in _data(html)["studies"]):
+        logged = {a.path for a in client.list_artifacts(parent_id, "report")}
+        assert "report/report.html" in logged
+
+
+@pytest.mark.slow
+def test_the_report_renders_in_a_real_browser(searched):
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "the browser test needs Debian's chromium: apt-get install chromium"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        requests = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(searched["path"].resolve().as_uri())
+        for section in SECTIONS:
+            expect(page.locator(f"section#{section} h2")).to_be_visible()
+        sizes = page.eval_on_selector_all("img", "images => images.map(i => i.complete && i.naturalWidth)")
+        assert sizes and all(width and width > 100 for width in sizes)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        browser.close()
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+
+
+def test_importance_finds_the_parameter_that_decides_the_score():
+    """fANOVA over trials whose kappa depends on the kernel only: the kernel dominates."""
+    from types import SimpleNamespace
+
+    from search.report import Study, importance
+    from search.spaces import PAPER_POINTS
+
+    trials = []
+    for index in range(24):
+        kernel = (2, 3, 5)[index % 3]
+        params = {"classifier.filters": str((8, 16, 32)[index // 3 % 3]), "classifier.dropout": str(0.1 + 0.02 * index),
+                  "classifier.pool": str((2, 3, 4)[index // 9 % 3]), "classifier.learning_rate": str(10 ** (-4 + index / 12)),
+                  "classifier.kernel": str(kernel), "class_weighting": ("none", "balanced", "sqrt")[index // 2 % 3]}
+        trials.append(SimpleNamespace(info=SimpleNamespace(status="FINISHED"),
+                                      data=SimpleNamespace(params=params, metrics={"val_kappa": 0.1 * kernel})))
+    assert PAPER_POINTS["cnn_features"]["classifier"].keys() == {k.split(".")[1] for k in params if "." in k}
+    values = importance(Study("cnn_features", "de", parent=None, trials=trials, objective="val_kappa"))
+    assert set(values) == set(trials[0].data.params)
+    assert max(values, key=values.get) == "classifier.kernel" and values["classifier.kernel"] > 0.5
+    assert importance(Study("cnn_features", "de", parent=None, trials=trials[:3], objective="val_kappa")) is None
