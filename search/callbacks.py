@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from mser.metrics import VAL_KAPPA
-from search.trial import PRUNED_TAG, RUN_ID_KEY
+from search.trial import PRUNED_TAG, RETRIED_TAG, RUN_ID_KEY, TRIAL_TAG
 
 _GRACE_SECONDS = 5.0
 
@@ -32,8 +32,10 @@ class MlflowStatusCallback(Callback):
     """
 
     def __init__(self, client: MlflowClient, *, total: int, label: str, stream: TextIO | None = sys.stderr,
-                 every: float = 5.0) -> None:
+                 every: float = 5.0, experiment_id: str | None = None, parent_run_id: str | None = None) -> None:
         self.client, self.total, self.label, self.stream, self.every = client, total, label, stream, every
+        self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
+        self.retried = 0
         self.done = self.pruned = self.failed = 0
         self.running: set[str] = set()
         self.best: float | None = None
@@ -74,11 +76,33 @@ class MlflowStatusCallback(Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.running.discard(trial.trial_id)
         self.failed += 1
-        run_id = (trial.last_result or {}).get(RUN_ID_KEY)
-        if run_id and self.client.get_run(run_id).info.status == "RUNNING":
-            self.client.set_tag(run_id, "error", "the trial's worker failed")
-            self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        self._fail_runs(trial, retried=False)
         self._print(force=True)
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        """The trial's worker failed (a crash, a killed process, a lost node) and Tune runs
+        it again: its run cannot end itself, so it is ended FAILED here, tagged
+        ``retried``; the new attempt opens a run of its own."""
+        self.retried += 1
+        self._fail_runs(trial, retried=True)
+        self._print(force=True)
+
+    def _fail_runs(self, trial, *, retried: bool) -> None:
+        """End FAILED the runs of ``trial`` still RUNNING (the one it reported, and any it
+        opened before it could report)."""
+        run_ids = {(trial.last_result or {}).get(RUN_ID_KEY)} - {None}
+        if self.experiment_id and self.parent_run_id:
+            run_ids |= {run.info.run_id for run in self.client.search_runs(
+                [self.experiment_id], f"tags.mlflow.parentRunId = '{self.parent_run_id}' and "
+                                      f"tags.{TRIAL_TAG} = '{trial.trial_id}' and attributes.status = 'RUNNING'")}
+        for run_id in run_ids:
+            if self.client.get_run(run_id).info.status != "RUNNING":
+                continue
+            self.client.set_tag(run_id, "error", "the trial's worker failed" + ("; the trial ran again" if retried
+                                                                             else ""))
+            if retried:
+                self.client.set_tag(run_id, RETRIED_TAG, "true")
+            self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
 
     def on_step(self, iteration, trials, **info) -> None:
         if self._pending:
@@ -109,8 +133,9 @@ class MlflowStatusCallback(Callback):
         """The progress line: trials finished, running, pruned and failed, best kappa so far."""
         ended = self.done + self.pruned + self.failed + len(self._pending)
         best = "-" if self.best is None else f"{self.best:.3f}"
+        retried = f", {self.retried} retried" if self.retried else ""
         return (f"{self.label}: {ended}/{self.total} trials ended ({self.done} finished, {self.pruned} pruned, "
-                f"{self.failed} failed), {len(self.running)} running; best val kappa {best}")
+                f"{self.failed} failed{retried}), {len(self.running)} running; best val kappa {best}")
 
     def _print(self, *, force: bool) -> None:
         now = time.monotonic()

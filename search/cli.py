@@ -16,7 +16,7 @@ from typing import Sequence
 import pandas as pd
 
 from mser.cache import default_cache_dir
-from mser.cli.common import add_data_options, note, prepare, run
+from mser.cli.common import add_data_options, note, prepare, run, stdout_for_results
 from mser.errors import MserError
 from mser.train import LANGUAGE_CHOICES
 from search.spaces import SPACES
@@ -85,9 +85,22 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     _check(parser, args)
     uri = resolve_tracking_uri(args.tracking_uri)
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_cluster_store(uri, args.experiment)
     dataset = prepare(args)
-    cpus = _start_ray(args.address)
-    concurrent = args.max_concurrent or max(1, int(cpus // args.cpus_per_trial))
+    # Ray and MLflow print on stdout at times (a dead worker, a run's address): keep it for results.
+    with stdout_for_results() as out:
+        cpus = _start_ray(address)
+        concurrent = args.max_concurrent or max(1, int(cpus // args.cpus_per_trial))
+        _run_studies(args, argv, dataset, uri, address, concurrent, out)
+        _report(uri, args.experiment)
+    note("browse the trials with: mser-ui" + (f" --tracking-uri {uri}" if args.tracking_uri else ""))
+    return 0
+
+
+def _run_studies(args, argv, dataset, uri: str, address: str | None, concurrent: int, out) -> None:
+    """Each language's study in turn; the results to ``out`` as tables or JSON."""
     languages = ["it", "de", "en", "all"] if args.language == "each" else [args.language]
     state_dir = (args.cache_dir or default_cache_dir()) / "searches" / args.experiment
     results = []
@@ -96,20 +109,19 @@ def _main(argv: Sequence[str] | None) -> int:
                                experiment=args.experiment, state_dir=state_dir, sae_epochs=args.sae_epochs,
                                epochs=args.max_epochs, grace_period=args.grace_period, patience=args.patience,
                                seed=args.seed, max_concurrent=concurrent, cpus_per_trial=args.cpus_per_trial,
-                               top=args.top, folds=args.folds, cache_dir=str(args.cache_dir) if args.cache_dir else None,
+                               top=args.top, folds=args.folds,
+                               # On a cluster each machine keeps encoders in its own default cache folder.
+                               cache_dir=str(args.cache_dir) if args.cache_dir and not address else None,
                                command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
         note(f"{args.space} on {language}: {args.trials} trials, {concurrent} at once, "
              f"up to {args.max_epochs} epochs (autoencoder {args.sae_epochs}), tracking at {uri}")
         results.append(run_study(dataset, options, resume=args.resume))
     if args.json:
-        json.dump([_as_json(r) for r in results], sys.stdout, indent=2)
-        print()
+        json.dump([_as_json(r) for r in results], out, indent=2)
+        print(file=out)
     else:
         for result in results:
-            print(result_table(result))
-    _report(uri, args.experiment)
-    note("browse the trials with: mser-ui" + (f" --tracking-uri {uri}" if args.tracking_uri else ""))
-    return 0
+            print(result_table(result), file=out)
 
 
 def _report(uri: str, experiment: str) -> None:
@@ -126,20 +138,40 @@ def _report(uri: str, experiment: str) -> None:
     note(f"study report: {path.resolve()} (also logged to the parent run)")
 
 
+def check_cluster_store(uri: str, experiment: str) -> None:
+    """On a Ray cluster, every machine must reach the store and the experiment's artifacts.
+
+    Raises:
+        MserError: The store is a file on this machine, or the experiment keeps its
+            artifacts in a local folder, with the fix.
+    """
+    if not uri.startswith(("http://", "https://")):
+        raise MserError(f"on a Ray cluster the trials run on other machines, which cannot reach the tracking store "
+                        f"{uri} on this one: start a tracking server on the head with 'mser-server' and pass "
+                        "--tracking-uri http://HEAD_IP:5000")
+    from tracking.store import ensure_store
+
+    found = ensure_store(uri).get_experiment_by_name(experiment)
+    if found is not None and found.artifact_location.startswith("file:"):
+        raise MserError(f"experiment {experiment!r} keeps its artifacts in a folder of one machine "
+                        f"({found.artifact_location}), which the cluster's other machines cannot write to: "
+                        "name a new experiment with --experiment for searches on the cluster")
+
+
 def _start_ray(address: str | None) -> float:
     import optuna
     import ray
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if address is None and os.environ.get("RAY_ADDRESS"):
-        address = os.environ["RAY_ADDRESS"]
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
                  ignore_reinit_error=True,
                  runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}})
     except (ConnectionError, RuntimeError) as error:
-        raise MserError(f"cannot join the Ray cluster at {address}: {error}. Start it with 'ray start --head' "
-                        "or leave out --address to run on this machine") from None
+        hint = ("; the cluster may use token authentication: set RAY_AUTH_MODE=token, with the head's "
+                "~/.ray/auth_token on this machine" if address and os.environ.get("RAY_AUTH_MODE") != "token" else "")
+        raise MserError(f"cannot join the Ray cluster at {address}: {str(error).splitlines()[0]}{hint}. Start it "
+                        "with 'ray start --head' or leave out --address to run on this machine") from None
     return float(ray.cluster_resources().get("CPU", 1))
 
 
@@ -152,7 +184,8 @@ def result_table(result: StudyResult) -> str:
     """The best trials of a study with their validation and test kappa and MLflow run ids."""
     counts = result.trials
     head = (f"{result.space} on {result.language}: {counts['runs']} trials in {result.seconds / 60:.1f} min "
-            f"({counts['finished']} finished, {counts['pruned']} pruned by ASHA, {counts['failed']} failed); "
+            f"({counts['finished']} finished, {counts['pruned']} pruned by ASHA, {counts['failed']} failed"
+            + (f", {counts['retried']} run again after their worker failed" if counts.get("retried") else "") + "); "
             f"parent run {result.parent_run_id}")
     if not result.best:
         return head + "\n  no trial finished"

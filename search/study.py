@@ -30,7 +30,7 @@ from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.train import score_speakers
 from search.callbacks import MlflowStatusCallback
 from search.spaces import PAPER_POINTS, get_space
-from search.trial import CV_VAL_KAPPA, PAPER_TAG, PRUNED_TAG, TRIAL_TAG, SearchSettings, run_trial
+from search.trial import CV_VAL_KAPPA, PAPER_TAG, PRUNED_TAG, RETRIED_TAG, TRIAL_TAG, SearchSettings, run_trial
 from tracking.runs import log_evaluation
 from tracking.store import ensure_store, experiment_id
 
@@ -103,7 +103,8 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
                               experiment_id=experiment, parent_run_id=parent, sae_epochs=options.sae_epochs,
                               epochs=options.epochs, patience=options.patience, seed=options.seed,
                               threads=max(1, int(options.cpus_per_trial)), cache_dir=options.cache_dir, folds=options.folds)
-    status = MlflowStatusCallback(client, total=options.trials, label=study_name(options))
+    status = MlflowStatusCallback(client, total=options.trials, label=study_name(options), experiment_id=experiment,
+                                  parent_run_id=parent)
     trainable = tune.with_resources(tune.with_parameters(run_trial, dataset=dataset, settings=settings),
                                     {"cpu": options.cpus_per_trial})
     try:
@@ -197,9 +198,12 @@ def _close_orphans(client: MlflowClient, experiment: str, parent: str) -> None:
 
 
 def _drop_superseded(client: MlflowClient, experiment: str, parent: str) -> None:
-    """Keep one run per trial: a trial run again after an interruption supersedes its older runs."""
+    """Keep one run per trial: a trial run again after an interruption supersedes its older
+    runs. Attempts whose worker failed (tagged ``retried``) stay, as the record of the fault."""
     latest: dict[str, object] = {}
     for run in sorted(_children(client, experiment, parent), key=lambda r: r.info.start_time):
+        if run.data.tags.get(RETRIED_TAG) == "true":
+            continue
         trial = run.data.tags.get(TRIAL_TAG)
         if trial in latest:
             client.delete_run(latest[trial].info.run_id)
@@ -207,11 +211,14 @@ def _drop_superseded(client: MlflowClient, experiment: str, parent: str) -> None
 
 
 def _counts(client: MlflowClient, experiment: str, parent: str) -> dict[str, int]:
-    runs = _children(client, experiment, parent)
+    """Trial outcomes (one run per trial), and the failed attempts that were run again."""
+    every = _children(client, experiment, parent)
+    runs = [r for r in every if r.data.tags.get(RETRIED_TAG) != "true"]
     pruned = sum(r.data.tags.get(PRUNED_TAG) == "true" for r in runs)
     statuses = [r.info.status for r in runs]
     return {"runs": len(runs), "finished": statuses.count("FINISHED"), "pruned": pruned,
-            "failed": statuses.count("FAILED"), "killed": statuses.count("KILLED") - pruned}
+            "failed": statuses.count("FAILED"), "killed": statuses.count("KILLED") - pruned,
+            "retried": len(every) - len(runs)}
 
 
 def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dataset,

@@ -32,6 +32,8 @@ RUN_ID_KEY = "mlflow_run_id"
 PRUNED_TAG = "pruned"
 #: ``true`` on the trial of the paper's configuration, the baseline every search is compared with.
 PAPER_TAG = "paper_point"
+#: ``true`` on the run of an attempt whose worker failed; the trial ran again under a new run.
+RETRIED_TAG = "retried"
 #: With --folds, the objective: mean validation kappa over speaker folds.
 CV_VAL_KAPPA = "cv_val_kappa"
 

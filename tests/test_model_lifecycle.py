@@ -39,6 +39,8 @@ def flow(tiny_demo, tmp_path_factory):
          "--data-root", str(tiny_demo), "--json"],
         env=env, cwd=root, capture_output=True, text=True, timeout=900)
     assert search.returncode == 0, search.stderr[-3000:]
+    # The search ends by writing the study report, in the folder it ran from.
+    assert (root / "reports" / "e2e" / "report.html").stat().st_size > 10_000
     return {"root": root, "uri": uri, "env": env, "search": json.loads(search.stdout)[0]}
 
 

@@ -10,18 +10,12 @@ own UI: the command then prints its address and starts nothing.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 import webbrowser
 from typing import Sequence
 
 from mser.cli.common import note, run
-from mser.errors import MserError
+from tracking.processes import check_port, local_base, run_foreground
 from tracking.store import add_tracking_options, artifact_root, ensure_store, experiment_id, resolve_tracking_uri
 
 PROG = "mser-ui"
@@ -69,65 +63,20 @@ def _main(argv: Sequence[str] | None) -> int:
         print(experiment_url(uri, experiment))
         note(f"{uri} is a tracking server with its own UI: nothing to start")
         return 0
-    _check_port(args.host, args.port)
+    check_port(args.host, args.port)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
                "--port", str(args.port)]
     if artifact_root(uri):  # experiments made in the UI keep their artifacts beside the store too
         command += ["--artifacts-destination", artifact_root(uri)]
-    # Its own process group, stopped as a whole: the UI starts worker processes of its own.
-    # Its messages go to stderr, so stdout holds only the address.
-    server = subprocess.Popen(command, start_new_session=True, stdout=sys.stderr)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the UI on SIGTERM as on Ctrl-C
-    try:
-        base = f"http://{'127.0.0.1' if args.host == '0.0.0.0' else args.host}:{args.port}"
-        _wait_healthy(base, server)
-        url = experiment_url(base, experiment)
+    url = experiment_url(local_base(args.host, args.port), experiment)
+
+    def ready() -> None:
         print(url, flush=True)
         note(f"MLflow UI on {uri}; Ctrl-C stops it")
         if args.open:
             webbrowser.open(url)
-        return server.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        _stop(server)
 
-
-def _stop(server: subprocess.Popen) -> None:
-    """SIGTERM to the UI's process group, then SIGKILL to whatever is left of it."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(server.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def _check_port(host: str, port: int) -> None:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise MserError(f"cannot listen on {host}:{port} ({error.strerror}): "
-                            "another program uses the port; pick another with --port") from None
-
-
-def _wait_healthy(base: str, server: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise MserError(f"the MLflow UI exited with status {server.returncode} before it was ready "
-                            "(its messages are above)")
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise MserError(f"the MLflow UI did not answer at {base} within {timeout:.0f} s")
+    return run_foreground(command, local_base(args.host, args.port), what="MLflow UI", on_ready=ready)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TextIO
 
 from tqdm import tqdm
 
@@ -78,6 +79,26 @@ def progress_bar(description: str, unit: str) -> Iterator[Callable[[int, int], N
     finally:
         if bar is not None:
             bar.close()
+
+
+@contextmanager
+def stdout_for_results() -> Iterator[TextIO]:
+    """A stream on the real stdout for a command's results, while everything else written
+    to stdout (libraries' messages, at the file-descriptor level too) goes to stderr, so
+    tables and ``--json`` output stay clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    results = os.fdopen(os.dup(saved), "w")
+    try:
+        with redirect_stdout(sys.stderr):
+            yield results
+    finally:
+        results.flush()
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        results.close()
 
 
 def note(message: str) -> None:

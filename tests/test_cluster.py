@@ -1,0 +1,207 @@
+"""A real two-node Ray cluster and a real MLflow tracking server on loopback, and faults (slow).
+
+The head and a worker node are started with ``ray start`` (each with one CPU), the
+tracking server with ``mser-server``; searches run as the ``mser-search`` command
+with ``--address`` and ``--tracking-uri http://...``. Then a trial's worker process
+is killed, the worker node is removed, the tracking server goes away for a while,
+and the driver is killed and resumed. Every process started here is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _ray(*args: str, env: dict) -> None:
+    subprocess.run([str(BIN / "ray"), *args], env=env, check=True, capture_output=True, timeout=180)
+
+
+class Server:
+    """``mser-server`` on loopback, which can be taken away and brought back."""
+
+    def __init__(self, root: Path, env: dict) -> None:
+        self.port = _free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.command = [str(BIN / "mser-server"), "--host", "127.0.0.1", "--port", str(self.port),
+                        "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+                        "--artifacts-destination", str(root / "artifacts")]
+        self.env, self.root, self.process = env, root, None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, env=self.env, cwd=self.root, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
+        assert self.process.stdout.readline().strip() == self.uri  # printed once it answers
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # mser-server stops its server's process group
+            self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, tiny_demo):
+    root = tmp_path_factory.mktemp("cluster")
+    # A temp dir of its own keeps this cluster out of the way of other tests' ray.init().
+    temp_dir = Path("/tmp") / f"ray-mser-{os.getpid()}"
+    # Ray's head turns on token authentication (the token in ~/.ray/auth_token); every
+    # other process of the cluster is told to use it, as the README says.
+    env = {**os.environ, "MSER_CACHE_DIR": str(root / "cache"), "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "token"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    server = Server(root, env)
+    try:
+        _ray("start", "--head", f"--port={port}", "--num-cpus=1", "--node-ip-address=127.0.0.1",
+             "--include-dashboard=false", f"--temp-dir={temp_dir}", "--resources={\"head\": 1}", env=env)
+        _ray("start", f"--address={address}", "--num-cpus=1", "--node-ip-address=127.0.0.1", env=env)
+        server.start()
+        yield {"root": root, "env": env, "address": address, "server": server, "demo": tiny_demo}
+    finally:
+        server.stop()
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def _search(cluster, experiment: str, trials: int, *extra: str) -> list[str]:
+    # Long enough trials (no pruning, no early stop) that faults find them running.
+    return [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--language", "de", "--trials",
+            str(trials), "--max-epochs", "40", "--grace-period", "40", "--patience", "40",
+            "--address", cluster["address"],
+            "--tracking-uri", cluster["server"].uri, "--experiment", experiment, "--data-root",
+            str(cluster["demo"]), "--top", "1", *extra]
+
+
+def _start(cluster, command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, env=cluster["env"], cwd=cluster["root"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(process: subprocess.Popen, text: str, timeout: float = 300) -> None:
+    """Read the search's progress lines until one contains ``text``."""
+    deadline = time.monotonic() + timeout
+    for line in process.stderr:
+        if text in line:
+            return
+        assert time.monotonic() < deadline, f"no progress line with {text!r}"
+    raise AssertionError(f"the search ended before printing {text!r}")
+
+
+def _finish(process: subprocess.Popen) -> dict:
+    out, err = process.communicate(timeout=900)
+    assert process.returncode == 0, err[-3000:]
+    assert out.lstrip().startswith("["), out[:2000]  # stdout holds the JSON only
+    return json.loads(out)[0]
+
+
+def _tree(cluster, experiment: str) -> tuple[object, list]:
+    client = MlflowClient(cluster["server"].uri)
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    [parent] = client.search_runs([experiment_id], "tags.search = 'parent'")
+    children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    return parent, children
+
+
+def _check_complete(parent, children, trials: int) -> list:
+    """One run per trial (plus failed attempts tagged retried), all ended, the parent finished."""
+    assert parent.info.status == "FINISHED"
+    attempts = [c for c in children if c.data.tags.get("retried") != "true"]
+    assert len(attempts) == trials and len({c.data.tags["trial_id"] for c in attempts}) == trials
+    assert all(c.info.status in ("FINISHED", "KILLED", "FAILED") for c in children)
+    for child in attempts:
+        if child.info.status == "FINISHED":  # artifacts went up through the server
+            assert child.data.tags["model_uri"] and "val_kappa" in child.data.metrics
+    return [c for c in children if c.data.tags.get("retried") == "true"]
+
+
+def _trial_workers(count: int = 1, timeout: float = 300) -> list[psutil.Process]:
+    """The worker processes of running trials, once there are ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = [p for p in psutil.process_iter(["cmdline"]) if "ImplicitFunc" in " ".join(p.info["cmdline"] or [])]
+        if len(workers) >= count:
+            return workers
+        assert time.monotonic() < deadline, f"never {count} trials running at once"
+        time.sleep(0.5)
+
+
+def test_refuses_a_local_store_on_a_cluster(cluster):
+    command = _search(cluster, "local", 2)
+    command[command.index("--tracking-uri") + 1] = f"sqlite:///{cluster['root'] / 'local.db'}"
+    result = subprocess.run(command, env=cluster["env"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "cannot reach the tracking store" in result.stderr and "mser-server" in result.stderr
+
+
+def test_trials_run_on_both_nodes_and_a_killed_worker_is_retried(cluster):
+    process = _start(cluster, _search(cluster, "nodes", 6, "--json"))
+    _trial_workers(2)
+    time.sleep(5)  # let the trials get into training
+    _trial_workers(2)[0].kill()
+    summary = _finish(process)
+    parent, children = _tree(cluster, "nodes")
+    retried = _check_complete(parent, children, 6)
+    assert retried and all(r.info.status == "FAILED" for r in retried)
+    assert summary["trials"]["retried"] == len(retried)
+    nodes = Counter(c.data.tags["ray_node"].split("@")[0] for c in children)
+    assert len(nodes) == 2, nodes  # both machines of the cluster ran trials
+
+
+def test_a_removed_node_and_a_server_outage_lose_no_trial(cluster):
+    nodes = subprocess.run([sys.executable, "-c", "import json, ray; ray.init(address='auto', logging_level='ERROR'); "
+                            "print(json.dumps([n for n in ray.nodes() if n['Alive']]))"],
+                           env={**cluster["env"], "RAY_ADDRESS": cluster["address"]}, capture_output=True, text=True,
+                           timeout=120, check=True)
+    [worker_node] = [n for n in json.loads(nodes.stdout.strip().splitlines()[-1]) if "head" not in n["Resources"]]
+    process = _start(cluster, _search(cluster, "faults", 5, "--json"))
+    _trial_workers(2)
+    time.sleep(5)
+    # The worker node goes: its raylet dies, and with it the trial it ran.
+    [raylet] = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and p.info["cmdline"][0].endswith(
+        "raylet") and f"--node_id={worker_node['NodeID']}" in p.info["cmdline"]]
+    raylet.kill()
+    # The tracking server goes away for a while, and comes back on the same address.
+    _wait_for(process, "trials ended")
+    cluster["server"].stop()
+    time.sleep(8)
+    cluster["server"].start()
+    summary = _finish(process)
+    parent, children = _tree(cluster, "faults")
+    _check_complete(parent, children, 5)
+    assert summary["trials"]["runs"] == 5
+
+
+def test_a_killed_driver_resumes_without_duplicates(cluster):
+    command = _search(cluster, "driver", 6)
+    process = _start(cluster, command)
+    _wait_for(process, "2/6 trials ended")
+    process.kill()  # no clean-up at all: the driver is gone
+    process.wait(timeout=60)
+    parent, before = _tree(cluster, "driver")
+    assert parent.info.status == "RUNNING" and 2 <= len(before) < 6 + 2
+    resumed = subprocess.run([*command, "--resume", "--json"], env=cluster["env"], cwd=cluster["root"],
+                             capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout)[0]["parent_run_id"] == parent.info.run_id
+    parent_after, children = _tree(cluster, "driver")  # still exactly one parent
+    _check_complete(parent_after, children, 6)

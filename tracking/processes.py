@@ -1,0 +1,79 @@
+"""Running an MLflow web process (the UI, the tracking server) in the foreground of a command.
+
+The process gets its own process group, so it and the workers it starts are stopped
+together on Ctrl-C, SIGTERM or when the command ends; its messages go to stderr, so
+the command's stdout holds only the address it prints once the process answers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Callable, Sequence
+
+from mser.errors import MserError
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise a clear error if ``host:port`` is taken."""
+    with socket.socket() as probe:
+        # As servers do: connections of a server that just stopped (TIME_WAIT) do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise MserError(f"cannot listen on {host}:{port} ({error.strerror}): "
+                            "another program uses the port; pick another with --port") from None
+
+
+def local_base(host: str, port: int) -> str:
+    """The address to reach a server listening on ``host`` from this machine."""
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+
+def run_foreground(command: Sequence[str], base: str, *, what: str, on_ready: Callable[[], None]) -> int:
+    """Start ``command``, wait until ``base``/health answers, call ``on_ready``, then wait for
+    it to end (or Ctrl-C / SIGTERM, which stop it). Returns its exit status (0 when stopped)."""
+    process = subprocess.Popen(list(command), start_new_session=True, stdout=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # SIGTERM stops it as Ctrl-C does
+    try:
+        wait_healthy(base, process, what=what)
+        on_ready()
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(process)
+
+
+def wait_healthy(base: str, process: subprocess.Popen, *, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise MserError(f"the {what} exited with status {process.returncode} before it was ready "
+                            "(its messages are above)")
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise MserError(f"the {what} did not answer at {base} within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group, then SIGKILL to whatever is left of it."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
