@@ -35,7 +35,7 @@ from mser.paper import TABLE4
 from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure
 from mser.stats import compare_paired, kappa_interval
 from search.spaces import SPACES, param_name
-from search.trial import CV_VAL_KAPPA, PAPER_TAG
+from search.trial import CV_VAL_KAPPA, PAPER_TAG, RETRIED_TAG
 
 LANGUAGES = ("it", "de", "en", "all")
 REPORT_FILE = "report.html"
@@ -89,7 +89,8 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
         scored = [t for t in study.finished if TEST_KAPPA in t.data.metrics]
         # Ties go to the earlier trial, as everywhere else (the sort is stable).
         study.best = max(scored, key=lambda t: t.data.metrics[objective], default=None)
-        study.paper = next((t for t in trials if t.data.tags.get(PAPER_TAG) == "true"), None)
+        study.paper = next((t for t in trials if t.data.tags.get(PAPER_TAG) == "true"
+                            and t.data.tags.get(RETRIED_TAG) != "true"), None)  # not an attempt whose worker died
         for run in (study.best, study.paper):
             if run is not None and TEST_KAPPA in run.data.metrics:
                 study.predictions[run.info.run_id] = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
