@@ -48,6 +48,9 @@ def run_foreground(command: Sequence[str], base: str, *, what: str, on_ready: Ca
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short and leave the server running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop(process)
 
 
