@@ -84,6 +84,14 @@ def per_utterance(probabilities: np.ndarray, utterances: np.ndarray, labels: np.
     return grouped["label"].first().index.to_numpy(), truth, predicted
 
 
+def utterance_kappa(probabilities: np.ndarray, meta: pd.DataFrame, *, vote: str = "mean") -> float:
+    """Per-utterance kappa alone: what :func:`evaluate` reports as ``utterances["kappa"]``,
+    without the other scores, for scoring every epoch."""
+    _, truth, predicted = per_utterance(probabilities, meta["utterance"].to_numpy(), meta["label"].to_numpy(),
+                                        vote=vote)
+    return kappa(truth, predicted)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Scores of one model on one side of a split.

@@ -92,8 +92,7 @@ class EmotionPipeline:
 
     def encode(self, windows: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         """The code of raw (unscaled) windows."""
-        scaled = self.scale_windows(windows)[..., None]
-        return np.asarray(self.encoder.predict(scaled, batch_size=batch_size, verbose=0))
+        return keras_predict(self.encoder, self.scale_windows(windows)[..., None], batch_size=batch_size)
 
     def inputs(self, windows: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         """The classifier's inputs for raw windows (features computed if not given)."""
@@ -183,7 +182,19 @@ class EmotionPipeline:
                    encoder, classifier, vote, standardizers.get("code_standardizer"))
 
 
-def classifier_probabilities(classifier, inputs: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+def keras_predict(model: keras.Model, inputs: np.ndarray, *, batch_size: int) -> np.ndarray:
+    """``model.predict`` without its per-call cost: ``predict_on_batch`` on slices.
+
+    ``predict`` builds a ``tf.data`` pipeline and an iterator on every call, about 0.1 s,
+    which dominated a search trial's per-epoch scoring (see ``bench/profile_trial.py``).
+    """
+    if len(inputs) == 0:
+        return np.zeros((0, *model.output_shape[1:]), dtype=np.float32)
+    return np.concatenate([np.asarray(model.predict_on_batch(inputs[start:start + batch_size]))
+                           for start in range(0, len(inputs), batch_size)])
+
+
+def classifier_probabilities(classifier, inputs: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """Per-row emotion probabilities of a Keras or sklearn classifier, normalised to sum 1.
 
     A Keras model with the paper's sigmoid output gives independent scores; they are
@@ -191,7 +202,7 @@ def classifier_probabilities(classifier, inputs: np.ndarray, *, batch_size: int 
     training; its column stays 0.
     """
     if isinstance(classifier, keras.Model):
-        scores = np.asarray(classifier.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64)
+        scores = keras_predict(classifier, inputs, batch_size=batch_size).astype(np.float64)
     else:
         scores = np.zeros((len(inputs), len(EMOTIONS)))
         scores[:, classifier.classes_] = classifier.predict_proba(inputs)

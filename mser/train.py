@@ -20,7 +20,7 @@ from mser.dataset import Dataset
 from mser.errors import MserError
 from mser.metrics import (
     CLASS_WEIGHTINGS, LOSS, SAE_LOSS, SAE_VAL_LOSS, TRAIN_KAPPA, VAL_KAPPA, VOTES, Evaluation, class_weights,
-    evaluate, kappa, sample_weights,
+    evaluate, kappa, sample_weights, utterance_kappa,
 )
 from mser.models import build_autoencoder, classifier_shape_kwargs, get_model
 from mser.models._keras import keras
@@ -129,8 +129,7 @@ class _EpochReporter(keras.callbacks.Callback):
         if self.kappa_data is not None:
             train_x, train_y, val_x, val_meta = self.kappa_data
             logs[TRAIN_KAPPA] = kappa(train_y, classifier_probabilities(self.model, train_x).argmax(axis=1))
-            val = evaluate(classifier_probabilities(self.model, val_x), val_meta, vote=self.vote)
-            logs[VAL_KAPPA] = val.utterances["kappa"]
+            logs[VAL_KAPPA] = utterance_kappa(classifier_probabilities(self.model, val_x), val_meta, vote=self.vote)
         values = {ours: float(logs[theirs]) for theirs, ours in self.names.items() if theirs in logs}
         if not all(np.isfinite(v) for v in values.values()):
             self.model.stop_training = True
@@ -255,6 +254,9 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     meta = {side: data.meta.iloc[index].reset_index(drop=True) for side, index in rows.items()}
 
     started = time.perf_counter()
+    # The classifier's initial weights and shuffling must not depend on whether the encoder
+    # was trained just now or loaded from the cache: the same configuration, the same result.
+    keras.utils.set_random_seed(config.seed)
     pipeline.classifier, clf_history, best = _fit_classifier(spec, inputs, labels, meta["validation"],
                                                              config, on_epoch)
     history.update(clf_history)

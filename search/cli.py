@@ -20,7 +20,7 @@ from mser.cli.common import add_data_options, note, prepare, run, stdout_for_res
 from mser.errors import MserError
 from mser.train import LANGUAGE_CHOICES
 from search.spaces import SPACES
-from search.study import StudyOptions, StudyResult, run_study
+from search.study import SCHEDULERS, StudyOptions, StudyResult, run_study
 from tracking.store import add_tracking_options, resolve_tracking_uri
 
 PROG = "mser-search"
@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="epochs every trial gets before ASHA may stop it (default: 3)")
     parser.add_argument("--patience", type=int, default=8, metavar="N",
                         help="epochs without a better validation kappa before a trial stops itself (default: 8)")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
+                        help="asha stops weak trials early; fifo runs every trial to its end (default: asha)")
+    parser.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
+                        help="train every trial's autoencoder anew instead of reusing one trained before for the "
+                             "same data and settings (slower, same results; for benchmarks)")
     parser.add_argument("--folds", type=int, default=0, metavar="K",
                         help="objective = mean validation kappa over K speaker folds of the training speakers "
                              "(default: one validation split)")
@@ -109,7 +114,8 @@ def _run_studies(args, argv, dataset, uri: str, address: str | None, concurrent:
                                experiment=args.experiment, state_dir=state_dir, sae_epochs=args.sae_epochs,
                                epochs=args.max_epochs, grace_period=args.grace_period, patience=args.patience,
                                seed=args.seed, max_concurrent=concurrent, cpus_per_trial=args.cpus_per_trial,
-                               top=args.top, folds=args.folds,
+                               top=args.top, folds=args.folds, encoder_cache=args.encoder_cache,
+                               scheduler=args.scheduler,
                                # On a cluster each machine keeps encoders in its own default cache folder.
                                cache_dir=str(args.cache_dir) if args.cache_dir and not address else None,
                                command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))

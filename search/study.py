@@ -19,7 +19,7 @@ import optuna
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils import flatten_dict
@@ -64,6 +64,11 @@ class StudyOptions:
     command: str = ""
     cache_dir: str | None = None
     folds: int = 0
+    encoder_cache: bool = True
+    scheduler: str = "asha"
+
+
+SCHEDULERS = ("asha", "fifo")
 
 
 @dataclass
@@ -102,7 +107,8 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     settings = SearchSettings(space=options.space, language=options.language, tracking_uri=options.tracking_uri,
                               experiment_id=experiment, parent_run_id=parent, sae_epochs=options.sae_epochs,
                               epochs=options.epochs, patience=options.patience, seed=options.seed,
-                              threads=max(1, int(options.cpus_per_trial)), cache_dir=options.cache_dir, folds=options.folds)
+                              threads=max(1, int(options.cpus_per_trial)), cache_dir=options.cache_dir, folds=options.folds,
+                              encoder_cache=options.encoder_cache)
     status = MlflowStatusCallback(client, total=options.trials, label=study_name(options), experiment_id=experiment,
                                   parent_run_id=parent)
     trainable = tune.with_resources(tune.with_parameters(run_trial, dataset=dataset, settings=settings),
@@ -114,7 +120,9 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
                  else _tuner(trainable, options, path, status))
         if state:
             _use_callbacks(tuner, [status])
+        fit_started = time.perf_counter()
         grid = tuner.fit()
+        search_seconds = time.perf_counter() - fit_started
     except BaseException:
         client.set_terminated(parent, RunStatus.to_string(RunStatus.KILLED))
         raise
@@ -129,7 +137,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
                                 "continue it with the same command and --resume")
     counts = _counts(client, experiment, parent)
     best = _score_best(client, experiment, parent, dataset, options)
-    _close_parent(client, parent, counts, best)
+    _close_parent(client, parent, counts, best, search_seconds)
     return StudyResult(options.space, options.language, parent, counts, best, time.perf_counter() - started)
 
 
@@ -148,16 +156,19 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
     # max_t one past the budget: ASHA stops a trial at max_t, which would cut a trial that
     # uses every epoch before it could log its model.
     budget, grace = (options.folds, 1) if options.folds else (options.epochs, options.grace_period)
-    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget + 1,
-                              grace_period=min(grace, budget), reduction_factor=3)
+    if options.scheduler not in SCHEDULERS:
+        raise MserError(f"unknown scheduler {options.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=budget + 1,
+                               grace_period=min(grace, budget), reduction_factor=3)
+                 if options.scheduler == "asha" else FIFOScheduler())
     return tune.Tuner(
         trainable,
         param_space=dict(get_space(options.space)),
-        # A fresh worker per trial: reusing workers saved ~6 s a trial but, after some
-        # trials, Ray failed to reset a worker and failed the next trial with it.
+        # Workers are reused: a fresh one costs seconds of imports per trial (see run_trial
+        # for what makes a reused worker's reset reliable).
         tune_config=tune.TuneConfig(metric=VAL_KAPPA, mode="max", num_samples=options.trials,
                                     search_alg=ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent),
-                                    scheduler=scheduler, reuse_actors=False),
+                                    scheduler=scheduler, reuse_actors=True),
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), callbacks=[status], verbose=0,
                                   # One retry: a worker lost or not reusable is no reason to lose the trial.
                                   failure_config=tune.FailureConfig(max_failures=1)),
@@ -249,9 +260,11 @@ def _score_test(client: MlflowClient, run, dataset: Dataset, options: StudyOptio
             PAPER_TAG: run.data.tags.get(PAPER_TAG) == "true"}
 
 
-def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], best: list[dict]) -> None:
+def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], best: list[dict],
+                  search_seconds: float) -> None:
     for name, value in counts.items():
         client.log_metric(parent, f"trials_{name}", value)
+    client.log_metric(parent, "search_seconds", search_seconds)  # the trials' wall time, with Tune's
     if best:
         client.log_metric(parent, f"best_{VAL_KAPPA}", best[0][VAL_KAPPA])
         client.log_metric(parent, f"best_{TEST_KAPPA}", best[0][TEST_KAPPA])

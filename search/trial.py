@@ -9,11 +9,15 @@ is over. A trial stopped by ASHA is ended as KILLED by the driver (see
 
 from __future__ import annotations
 
+import os
 import socket
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
@@ -36,6 +40,9 @@ PAPER_TAG = "paper_point"
 RETRIED_TAG = "retried"
 #: With --folds, the objective: mean validation kappa over speaker folds.
 CV_VAL_KAPPA = "cv_val_kappa"
+#: Seconds a trial spent training and scoring, without logging and reporting (the
+#: benchmark's measure of what Ray, MLflow and data loading add around it).
+TRAIN_SECONDS = "train_seconds"
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class SearchSettings:
     threads: int
     cache_dir: str | None = None
     folds: int = 0
+    encoder_cache: bool = True
 
 
 def train_config(config: Mapping[str, Any], settings: SearchSettings) -> TrainConfig:
@@ -66,6 +74,11 @@ def train_config(config: Mapping[str, Any], settings: SearchSettings) -> TrainCo
 
 def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> None:
     """Train one configuration and record it; the Tune trainable of every search."""
+    # Tune reuses this worker for the next trial once this trial's thread has ended, and
+    # gives up (failing that next trial) after TUNE_FUNCTION_THREAD_TIMEOUT_S, 2 s by
+    # default. A stopped trial still ends its MLflow run, which can take longer on a busy
+    # store; a generous limit keeps the reuse reliable.
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
     set_threads(settings.threads)
     keras.backend.clear_session()  # workers are reused across trials: drop the last trial's graphs
     context = tune.get_context()
@@ -81,20 +94,25 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
                      parent_run_id=settings.parent_run_id) as run_id:
         log_params(client, run_id, {**config_params(trial_config), "dataset_key": dataset.key})
         logger = EpochLogger(client, run_id)
-        cache = _TaggingCache(settings.cache_dir, client, run_id)
+        cache = _TaggingCache(settings.cache_dir, client, run_id) if settings.encoder_cache else None
+        clock = _Clock()
 
         def on_epoch(stage: str, epoch: int, values: Mapping[str, float]) -> None:
-            logger(stage, epoch, values)
-            if stage == "classifier" and not settings.folds:
-                _report(values[VAL_KAPPA], epoch + 1, run_id)
+            with clock.aside():
+                logger(stage, epoch, values)
+                if stage == "classifier" and not settings.folds:
+                    _report(values[VAL_KAPPA], epoch + 1, run_id)
 
         try:
-            cv_kappa = _cross_validate(data, trial_config, split, settings, cache, client, run_id)
-            result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
-                           score_test=False)
+            with clock.training():
+                cv_kappa = _cross_validate(data, trial_config, split, settings, cache, client, run_id, clock)
+                result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
+                               score_test=False)
         except SystemExit:  # raised by tune.report when the scheduler stops this trial
-            client.set_tag(run_id, PRUNED_TAG, "true")
+            # One call: Ray waits for a stopped trial's thread before it reuses the worker.
+            client.log_batch(run_id, metrics=[clock.metric()], tags=[RunTag(PRUNED_TAG, "true")])
             raise
+        client.log_batch(run_id, metrics=[clock.metric()])
         log_result(client, run_id, result, dataset_key=dataset.key)
         if cv_kappa is not None:
             client.log_metric(run_id, CV_VAL_KAPPA, cv_kappa)
@@ -106,7 +124,7 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
 
 
 def _cross_validate(data: Dataset, config: TrainConfig, split, settings: SearchSettings, cache,
-                    client: MlflowClient, run_id: str) -> float | None:
+                    client: MlflowClient, run_id: str, clock: "_Clock") -> float | None:
     """With ``settings.folds``: mean validation kappa over speaker folds of the training
     speakers (test speakers are in no fold), reported to Tune after each fold."""
     if not settings.folds:
@@ -115,9 +133,37 @@ def _cross_validate(data: Dataset, config: TrainConfig, split, settings: SearchS
     for index, fold in enumerate(validation_folds(split, settings.folds, seed=settings.seed)):
         result = train(data, config, split=fold, encoder_cache=cache, score_test=False)
         scores.append(result.validation.utterances["kappa"])
-        client.log_metric(run_id, f"{CV_VAL_KAPPA}_fold", scores[-1], step=index)
-        _report(float(np.mean(scores)), index + 1, run_id)
+        with clock.aside():
+            client.log_metric(run_id, f"{CV_VAL_KAPPA}_fold", scores[-1], step=index)
+            _report(float(np.mean(scores)), index + 1, run_id)
     return float(np.mean(scores))
+
+
+class _Clock:
+    """Seconds spent in :meth:`training` blocks, less the time spent :meth:`aside` in them
+    (logging to MLflow and reporting to Tune, which waits for the driver)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @contextmanager
+    def training(self):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    @contextmanager
+    def aside(self):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds -= time.perf_counter() - started
+
+    def metric(self) -> Metric:
+        return Metric(TRAIN_SECONDS, self.seconds, int(time.time() * 1000), 0)
 
 
 class _TaggingCache(EncoderCache):

@@ -1,6 +1,8 @@
+import librosa
 import numpy as np
 import pytest
 
+from mser import features
 from mser.features import FeatureParams, reference_features, window_features
 
 
@@ -38,3 +40,39 @@ def test_a_window_does_not_change_with_its_batch():
 def test_bad_params_are_refused():
     with pytest.raises(ValueError, match="n_mels must be positive"):
         FeatureParams(n_mels=0)
+
+
+def _spectra(windows: np.ndarray) -> np.ndarray:
+    return np.abs(librosa.stft(windows, n_fft=2048, hop_length=512)) ** 2
+
+
+@pytest.mark.filterwarnings("ignore:Trying to estimate tuning")
+def test_batched_peaks_and_tunings_equal_librosa_per_window():
+    # Voiced, noise, a quiet noise floor, silence (no peak at all): piptrack's peaks
+    # and estimate_tuning's result per window, bit for bit.
+    power = _spectra(_windows())
+    window, pitch, mag = features._piptrack_peaks(power, 8000, 2048)
+    tunings = features._tunings(power, 8000, 12)
+    for i, p in enumerate(power):
+        plain_pitch, plain_mag = librosa.piptrack(S=p, sr=8000)
+        found = plain_pitch > 0
+        np.testing.assert_array_equal(pitch[window == i], plain_pitch[found])
+        np.testing.assert_array_equal(mag[window == i], plain_mag[found])
+        assert tunings[i] == librosa.estimate_tuning(S=p, sr=8000, bins_per_octave=12)
+    assert not (window == 6).any() and tunings[6] == 0.0  # the silent window
+
+
+def test_one_window_and_a_batch_across_chunks(monkeypatch):
+    monkeypatch.setattr(features, "_CHUNK", 3)
+    windows = _windows()
+    batch = window_features(windows, 8000)
+    assert window_features(windows[0], 8000).shape == (1, 41, 16)
+    for i in (0, 3, 6):
+        np.testing.assert_allclose(window_features(windows[i:i + 1], 8000), batch[i:i + 1],
+                                   rtol=1e-6, atol=1e-5)
+
+
+def test_silence_gives_finite_features():
+    out = window_features(np.zeros((2, 8000), dtype=np.float32), 8000)
+    assert np.isfinite(out).all()
+    assert (out[:, 28:40] == 0).all() and (out[:, 40] == 0).all()  # chroma, centroid

@@ -74,3 +74,19 @@ def test_saved_pipeline_predicts_the_same(dataset, tiny_demo, tmp_path):
                                result.pipeline.window_probabilities(np.asarray(dataset.windows[rows])), atol=1e-6)
     path = tiny_demo / "EmoDB/wav" / sorted(p.name for p in (tiny_demo / "EmoDB/wav").iterdir())[0]
     assert loaded.predict_file(path) == result.pipeline.predict_file(path)
+
+
+def test_a_cached_encoder_gives_the_same_result_as_training_it(dataset, tmp_path):
+    # The encoder cache must change the time a trial takes, never its result.
+    from mser.encoders import EncoderCache
+
+    config = TrainConfig(model="sae_cnn", language="de", sae_epochs=2, epochs=3, patience=5)
+    cache = EncoderCache(tmp_path)
+    fresh = train(dataset, config, score_test=False)
+    missed = train(dataset, config, encoder_cache=cache, score_test=False)
+    hit = train(dataset, config, encoder_cache=cache, score_test=False)
+    assert len(list((tmp_path / "encoders").iterdir())) >= 1
+    for result in (missed, hit):
+        np.testing.assert_allclose(result.history["val_kappa"], fresh.history["val_kappa"])
+        np.testing.assert_allclose(result.history["loss"], fresh.history["loss"], rtol=1e-5)
+        assert result.validation.utterances["kappa"] == fresh.validation.utterances["kappa"]

@@ -27,3 +27,14 @@ def test_the_paper_point_is_recognised_and_params_named_as_mlflow_logs_them():
     assert param_name("sae/depth") == "sae.depth"
     assert param_name("classifier/learning_rate") == "classifier.learning_rate"
     assert param_name("training/class_weighting") == "class_weighting"
+
+
+def test_scheduler_and_encoder_cache_options():
+    from search.cli import build_parser
+
+    args = build_parser().parse_args([])
+    assert args.scheduler == "asha" and args.encoder_cache is True
+    args = build_parser().parse_args(["--scheduler", "fifo", "--no-encoder-cache"])
+    assert args.scheduler == "fifo" and args.encoder_cache is False
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--scheduler", "hyperband"])

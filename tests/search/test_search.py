@@ -55,6 +55,7 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["space"] == space and "dataset_key" in parent.data.tags
+    assert 0 < parent.data.metrics["search_seconds"] <= result.seconds
     children = _children(client, result.parent_run_id)
     assert len(children) == 4 and result.trials["runs"] == 4
     assert len({c.data.tags["trial_id"] for c in children}) == 4
@@ -63,6 +64,7 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
         assert (child.info.status == "KILLED") == (child.data.tags.get("pruned") == "true")
         assert {"space", "language", "trial_id", "ray_node"} <= set(child.data.tags)
         assert child.info.run_name.startswith(f"{space}-de-")
+        assert child.data.metrics["train_seconds"] > 0  # what the benchmark of trial overhead adds up
         if child.info.status == "FINISHED":
             assert "val_kappa" in child.data.metrics and "model_uri" in child.data.tags
             artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
@@ -99,6 +101,21 @@ def test_encoders_are_trained_once_and_reused(ray_cluster, dataset, tmp_path, tr
     hits = Counter(r.data.tags.get("encoder_cache") for r in runs if r.data.tags.get("encoder_cache"))
     assert hits["miss"] == 1 and hits["hit"] >= 2
     assert len([p for p in (cache / "encoders").iterdir() if p.is_dir()]) == 1
+
+
+def test_fifo_without_the_encoder_cache_runs_every_trial_to_its_end(ray_cluster, dataset, tmp_path, tracking_uri,
+                                                                    monkeypatch):
+    # The two baselines of the benchmarks: no early stopping, every encoder trained anew.
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MSER_CACHE_DIR", str(cache))
+    result = run_study(dataset, _options(tmp_path, tracking_uri, "sae_cnn", trials=3, epochs=3, patience=10,
+                                         scheduler="fifo", encoder_cache=False))
+    runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
+    assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs) and result.trials["pruned"] == 0
+    client = MlflowClient(tracking_uri)
+    assert all(len(client.get_metric_history(r.info.run_id, "epoch/val_kappa")) == 3 for r in runs)
+    assert not any("encoder_cache" in r.data.tags for r in runs)
+    assert not (cache / "encoders").exists() or not any((cache / "encoders").iterdir())
 
 
 def test_a_crashing_trial_is_failed_and_the_search_goes_on(ray_cluster, dataset, tmp_path, tracking_uri,
