@@ -86,7 +86,7 @@ def cluster(tmp_path_factory, tiny_demo):
 def _search(cluster, experiment: str, trials: int, *extra: str) -> list[str]:
     # Long enough trials (no pruning, no early stop) that faults find them running.
     return [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--language", "de", "--trials",
-            str(trials), "--max-epochs", "40", "--grace-period", "40", "--patience", "40",
+            str(trials), "--max-epochs", "100", "--grace-period", "100", "--patience", "100",
             "--address", cluster["address"],
             "--tracking-uri", cluster["server"].uri, "--experiment", experiment, "--data-root",
             str(cluster["demo"]), "--top", "1", *extra]
@@ -145,6 +145,22 @@ def _trial_workers(count: int = 1, timeout: float = 300) -> list[psutil.Process]
         time.sleep(0.5)
 
 
+def _running_run_on(cluster, experiment: str, node: str, timeout: float = 300):
+    """A trial's run that is RUNNING on ``node`` (any node for "") and has logged an epoch: a trial
+    mid-training there."""
+    client = MlflowClient(cluster["server"].uri)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = client.get_experiment_by_name(experiment)
+        runs = client.search_runs([found.experiment_id], "attributes.status = 'RUNNING'") if found else []
+        for run in runs:
+            if run.data.tags.get("ray_node", "").startswith(node) and any(
+                    name.startswith("epoch/") for name in run.data.metrics):
+                return run
+        time.sleep(0.2)
+    raise AssertionError(f"no trial ever ran on node {node}")
+
+
 def test_refuses_a_local_store_on_a_cluster(cluster):
     command = _search(cluster, "local", 2)
     command[command.index("--tracking-uri") + 1] = f"sqlite:///{cluster['root'] / 'local.db'}"
@@ -156,12 +172,13 @@ def test_refuses_a_local_store_on_a_cluster(cluster):
 def test_trials_run_on_both_nodes_and_a_killed_worker_is_retried(cluster):
     process = _start(cluster, _search(cluster, "nodes", 6, "--json"))
     _trial_workers(2)
-    time.sleep(5)  # let the trials get into training
-    _trial_workers(2)[0].kill()
+    doomed = _running_run_on(cluster, "nodes", "")  # a trial mid-training, and the process running it
+    psutil.Process(int(doomed.data.tags["ray_worker_pid"])).kill()
     summary = _finish(process)
     parent, children = _tree(cluster, "nodes")
     retried = _check_complete(parent, children, 6)
     assert retried and all(r.info.status == "FAILED" for r in retried)
+    assert doomed.info.run_id in {r.info.run_id for r in retried}
     assert summary["trials"]["retried"] == len(retried)
     nodes = Counter(c.data.tags["ray_node"].split("@")[0] for c in children)
     assert len(nodes) == 2, nodes  # both machines of the cluster ran trials
@@ -175,7 +192,7 @@ def test_a_removed_node_and_a_server_outage_lose_no_trial(cluster):
     [worker_node] = [n for n in json.loads(nodes.stdout.strip().splitlines()[-1]) if "head" not in n["Resources"]]
     process = _start(cluster, _search(cluster, "faults", 5, "--json"))
     _trial_workers(2)
-    time.sleep(5)
+    doomed = _running_run_on(cluster, "faults", worker_node["NodeID"][:12])
     # The worker node goes: its raylet dies, and with it the trial it ran.
     [raylet] = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and p.info["cmdline"][0].endswith(
         "raylet") and f"--node_id={worker_node['NodeID']}" in p.info["cmdline"]]
@@ -183,12 +200,26 @@ def test_a_removed_node_and_a_server_outage_lose_no_trial(cluster):
     # The tracking server goes away for a while, and comes back on the same address.
     _wait_for(process, "trials ended")
     cluster["server"].stop()
+    down = time.time() * 1000
     time.sleep(8)
+    up = time.time() * 1000
     cluster["server"].start()
     summary = _finish(process)
     parent, children = _tree(cluster, "faults")
-    _check_complete(parent, children, 5)
+    retried = _check_complete(parent, children, 5)
     assert summary["trials"]["runs"] == 5
+    # Trials went on logging while the server was away; those calls waited and landed.
+    client = MlflowClient(cluster["server"].uri)
+    stamps = [m.timestamp for c in children for name in c.data.metrics if name.startswith("epoch/")
+              for m in client.get_metric_history(c.info.run_id, name)]
+    assert any(down <= t <= up for t in stamps), "no epoch was logged during the outage"
+    # The trial that was running on the removed node ended FAILED, and ran again elsewhere.
+    [lost] = [c for c in children if c.info.run_id == doomed.info.run_id]
+    assert lost.info.status == "FAILED" and lost.data.tags.get("retried") == "true", lost.data.tags
+    assert lost.info.run_id in {r.info.run_id for r in retried}
+    again = [c for c in children if c.data.tags["trial_id"] == lost.data.tags["trial_id"] and c is not lost
+             and c.data.tags.get("retried") != "true"]
+    assert len(again) == 1 and not again[0].data.tags["ray_node"].startswith(worker_node["NodeID"][:12])
 
 
 def test_a_killed_driver_resumes_without_duplicates(cluster):
