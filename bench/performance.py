@@ -194,6 +194,7 @@ def bench_searches(root: Path, dataset_cache: Path, work: Path, args) -> dict:
                 "outside_runs_s": round(slots * default["search_s"] - in_runs, 1)}
     return {"overhead": overhead, "encoder_cache": _encoder_cache(runs), "asha": _asha(runs["default"], runs["fifo"]),
             "asha_100_epochs": _asha(runs["default_100_epochs"], runs["fifo_100_epochs"]),
+            "early_ranking": {name: _early_ranking(runs[name]) for name in ("fifo", "fifo_100_epochs")},
             "memory": default["memory"],
             "searches": {name: {k: v for k, v in r.items() if k != "trials"} for name, r in runs.items()}}
 
@@ -295,6 +296,18 @@ def _asha(asha: dict, fifo: dict) -> dict:
             "best_val_kappa_asha": asha["best_val_kappa"], "best_val_kappa_fifo": fifo["best_val_kappa"]}
 
 
+def _early_ranking(search: dict) -> dict:
+    """How well a trial's validation kappa after k epochs ranks the trials by their final one
+    (Spearman's rho over the trials of a search that ran every trial to its end): what ASHA
+    relies on when it stops trials at its rungs (3, 9, 27 epochs by default)."""
+    from scipy.stats import spearmanr
+
+    trials = [t for t in search["trials"] if t["val_kappa"] is not None and t["curve"]]
+    final = [t["val_kappa"] for t in trials]
+    return {f"epoch_{k}": round(float(spearmanr([t["curve"][min(k, len(t["curve"])) - 1] for t in trials],
+                                                 final)[0]), 2) for k in (3, 9, 27)}
+
+
 class _MemoryMonitor:
     """Peak resident memory of a process (the driver) and of its Ray workers, sampled every 0.2 s."""
 
@@ -304,6 +317,7 @@ class _MemoryMonitor:
         self.process = psutil.Process(pid)
         self.driver = self.worker = self.total = 0
         self.worker_name = ""
+        self.samples: dict[int, list[int]] = {}  # worker pid -> its RSS, sample after sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -330,14 +344,21 @@ class _MemoryMonitor:
                 except psutil.Error:
                     continue
                 total += rss
+                if title.startswith("ray::ImplicitFunc"):  # a trial worker
+                    self.samples.setdefault(child.pid, []).append(rss)
                 if title.startswith("ray::") and rss > self.worker:
-                    self.worker, self.worker_name = rss, title
+                    self.worker, self.worker_name = rss, title.strip()
             self.driver, self.total = max(self.driver, driver), max(self.total, total)
 
     def peaks(self) -> dict:
         mib = 1 << 20
+        # A reused worker runs trial after trial: its memory after the first tenth of its
+        # life vs at its end shows whether trials leave memory behind.
+        growth = {pid: (rss[-1] - rss[len(rss) // 10]) / mib for pid, rss in self.samples.items() if len(rss) >= 20}
         return {"driver_peak_mib": round(self.driver / mib), "worker_peak_mib": round(self.worker / mib),
-                "worker_process": self.worker_name, "all_processes_peak_mib": round(self.total / mib)}
+                "worker_process": self.worker_name, "all_processes_peak_mib": round(self.total / mib),
+                "trial_workers": len(self.samples),
+                "worker_growth_mib": round(max(growth.values()), 1) if growth else None}
 
 
 # output -----------------------------------------------------------------------------------
@@ -376,8 +397,10 @@ def _tables(results: dict) -> str:
     if "memory" in results:
         memory = results["memory"]
         lines.append(f"  peak memory: driver {memory['driver_peak_mib']} MiB, worker {memory['worker_peak_mib']} MiB, "
-                     f"all processes {memory['all_processes_peak_mib']} MiB")
-    for section in ("features", "dataset_cache", "parallel", "overhead", "encoder_cache", "asha", "asha_100_epochs"):
+                     f"all processes {memory['all_processes_peak_mib']} MiB; {memory.get('trial_workers')} trial "
+                     f"workers, the most grown by {memory.get('worker_growth_mib')} MiB from early on to the end")
+    for section in ("features", "dataset_cache", "parallel", "overhead", "encoder_cache", "asha", "asha_100_epochs",
+                    "early_ranking"):
         if section in results:
             lines.append(f"{section}: " + ", ".join(f"{k}={v}" for k, v in results[section].items()))
     return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""The benchmark's arithmetic on made-up searches (its figures come from real runs, not tests)."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).parent.parent / "bench" / "performance.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("mser_bench_performance", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _trial(ended, kappa, curve, status="FINISHED", params=None, cache="hit"):
+    return {"ended_s": ended, "val_kappa": kappa, "curve": curve, "status": status, "params": params or {},
+            "encoder_cache": cache, "train_seconds": 1.0, "run_seconds": 1.2}
+
+
+def test_asha_time_to_the_best_both_searches_reach(bench):
+    asha = {"best_val_kappa": 0.3, "search_s": 100.0, "counts": {"pruned": 5},
+            "trials": [_trial(10, 0.2, [0.2]), _trial(40, 0.3, [0.3]), _trial(5, None, [0.1], status="KILLED")]}
+    fifo = {"best_val_kappa": 0.4, "search_s": 300.0,
+            "trials": [_trial(50, 0.25, [0.25]), _trial(120, 0.3, [0.3]), _trial(200, 0.4, [0.4])]}
+    result = bench._asha(asha, fifo)
+    assert result["target_val_kappa"] == 0.3  # the best both reached, not the better one
+    assert (result["asha_s"], result["fifo_s"], result["speedup"]) == (40, 120, 3.0)
+
+
+def test_encoder_cache_compares_the_same_configurations(bench):
+    a, b = {"x": "1"}, {"x": "2"}
+    with_cache = {"trials": [_trial(1, 0.2, [0.1, 0.2], params=a), _trial(2, 0.3, [0.3], params=b)],
+                  "search_s": 100.0, "encoders_trained": 1, "best_val_kappa": 0.3}
+    without = {"trials": [_trial(1, 0.2, [0.1, 0.2, 0.2], params=a), _trial(2, 0.1, [0.1], params=b)],
+               "search_s": 300.0, "encoders_trained": 0, "best_val_kappa": 0.2}
+    result = bench._encoder_cache({"default": with_cache, "no_encoder_cache": without})
+    assert result["speedup"] == 3.0
+    assert (result["configurations_in_both"], result["same_curves"]) == (2, 1)
+
+
+def test_early_ranking_and_verdicts(bench):
+    search = {"trials": [_trial(i, k, [k] * 30) for i, k in enumerate((0.1, 0.2, 0.3))]}
+    assert bench._early_ranking(search) == {"epoch_3": 1.0, "epoch_9": 1.0, "epoch_27": 1.0}
+    verdicts = bench._verdicts({"overhead": {"fraction": 0.12}, "features": {"speedup": 4.0}})
+    assert verdicts["overhead_fraction"]["met"] is False and verdicts["features_speedup"]["met"] is True
+    assert "asha_speedup" not in verdicts  # not measured, not judged
+
+
+def test_the_command_has_help_and_refuses_unknown_benchmarks():
+    assert "--trials" in subprocess.run([sys.executable, str(BENCH), "--help"], capture_output=True, text=True,
+                                        check=True).stdout
+    refused = subprocess.run([sys.executable, str(BENCH), "--only", "speed"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "unknown benchmark(s) speed" in refused.stderr
