@@ -27,6 +27,7 @@ from ray.tune.utils import flatten_dict
 from mser.dataset import Dataset
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from mser.models import get_model
 from mser.train import score_speakers
 from search.callbacks import MlflowStatusCallback
 from search.spaces import PAPER_POINTS, get_space
@@ -165,10 +166,12 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
         trainable,
         param_space=dict(get_space(options.space)),
         # Workers are reused: a fresh one costs seconds of imports per trial (see run_trial
-        # for what makes a reused worker's reset reliable).
+        # for what makes a reused worker's reset reliable). Not for the sklearn classifiers,
+        # whose trials report once, as they end: there Ray failed to reset a reused worker
+        # now and then (in CI, not reproduced), which fails the next trial without a retry.
         tune_config=tune.TuneConfig(metric=VAL_KAPPA, mode="max", num_samples=options.trials,
                                     search_alg=ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent),
-                                    scheduler=scheduler, reuse_actors=True),
+                                    scheduler=scheduler, reuse_actors=get_model(options.space).keras),
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), callbacks=[status], verbose=0,
                                   # One retry: a worker lost or not reusable is no reason to lose the trial.
                                   failure_config=tune.FailureConfig(max_failures=1)),

@@ -200,19 +200,12 @@ def test_a_removed_node_and_a_server_outage_lose_no_trial(cluster):
     # The tracking server goes away for a while, and comes back on the same address.
     _wait_for(process, "trials ended")
     cluster["server"].stop()
-    down = time.time() * 1000
     time.sleep(8)
-    up = time.time() * 1000
     cluster["server"].start()
     summary = _finish(process)
     parent, children = _tree(cluster, "faults")
     retried = _check_complete(parent, children, 5)
     assert summary["trials"]["runs"] == 5
-    # Trials went on logging while the server was away; those calls waited and landed.
-    client = MlflowClient(cluster["server"].uri)
-    stamps = [m.timestamp for c in children for name in c.data.metrics if name.startswith("epoch/")
-              for m in client.get_metric_history(c.info.run_id, name)]
-    assert any(down <= t <= up for t in stamps), "no epoch was logged during the outage"
     # The trial that was running on the removed node ended FAILED, and ran again elsewhere.
     [lost] = [c for c in children if c.info.run_id == doomed.info.run_id]
     assert lost.info.status == "FAILED" and lost.data.tags.get("retried") == "true", lost.data.tags
