@@ -14,6 +14,7 @@ import time
 from typing import TextIO
 
 from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
@@ -120,7 +121,10 @@ class MlflowStatusCallback(Callback):
             if run.info.status == "RUNNING":
                 if not final and now < deadline:
                     continue
-                self.client.set_tag(run_id, PRUNED_TAG, "true")
+                try:
+                    self.client.set_tag(run_id, PRUNED_TAG, "true")
+                except MlflowException:
+                    pass  # the trial tagged it at the same moment (its reused worker was just reset)
                 self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
                 self.pruned += 1
             elif run.data.tags.get(PRUNED_TAG) == "true":

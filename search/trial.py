@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray import tune
 
@@ -114,7 +115,10 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
                                score_test=False)
         except SystemExit:  # raised by tune.report when the scheduler stops this trial
             # One call: Ray waits for a stopped trial's thread before it reuses the worker.
-            client.log_batch(run_id, metrics=[clock.metric()], tags=[RunTag(PRUNED_TAG, "true")])
+            try:
+                client.log_batch(run_id, metrics=[clock.metric()], tags=[RunTag(PRUNED_TAG, "true")])
+            except MlflowException:  # the driver tagged it first (search.callbacks); only the tag clashed
+                client.log_batch(run_id, metrics=[clock.metric()])
             raise
         client.log_batch(run_id, metrics=[clock.metric()])
         log_result(client, run_id, result, dataset_key=dataset.key)
