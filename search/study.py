@@ -36,6 +36,8 @@ from tracking.runs import log_evaluation
 from tracking.store import ensure_store, experiment_id
 
 _STATE = "mser_study.json"
+#: ``true`` on a run left RUNNING by a driver that died, ended KILLED when the search resumed.
+INTERRUPTED_TAG = "interrupted"
 
 
 class SearchInterrupted(MserError):
@@ -127,12 +129,20 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     except BaseException:
         client.set_terminated(parent, RunStatus.to_string(RunStatus.KILLED))
         raise
-    _drop_superseded(client, experiment, parent)
     for failed in (r for r in grid if r.error is not None):
-        print(f"{study_name(options)}: trial {Path(failed.path).name.split('_')[2]} failed: "
+        print(f"{study_name(options)}: trial {failed.metrics.get('trial_id', '?')} failed: "
               f"{str(failed.error).strip().splitlines()[-1][:300]}", file=sys.stderr)
     ended = grid.num_terminated + grid.num_errors
-    if ended < options.trials:
+    complete = ended >= options.trials
+    # Every trial of a complete search is in the grid (each result carries its trial id,
+    # even one that errored before reporting); an interrupted one may have trials not yet started.
+    unknown = _drop_superseded(client, experiment, parent,
+                               {r.metrics.get("trial_id") for r in grid} - {None} if complete else None)
+    if unknown:
+        print(f"{study_name(options)}: {unknown} run(s) of trials the interrupted driver started after it last "
+              "saved its state are in the store's trash; the resumed search ran other trials in their place",
+              file=sys.stderr)
+    if not complete:
         client.set_terminated(parent, RunStatus.to_string(RunStatus.KILLED))
         raise SearchInterrupted(f"{study_name(options)} was interrupted after {ended} of {options.trials} trials; "
                                 "continue it with the same command and --resume")
@@ -207,21 +217,33 @@ def _children(client: MlflowClient, experiment: str, parent: str, extra: str = "
 def _close_orphans(client: MlflowClient, experiment: str, parent: str) -> None:
     """End runs left RUNNING by a driver that died; their trials run again."""
     for run in _children(client, experiment, parent, "attributes.status = 'RUNNING'"):
-        client.set_tag(run.info.run_id, "interrupted", "true")
+        client.set_tag(run.info.run_id, INTERRUPTED_TAG, "true")
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
 
 
-def _drop_superseded(client: MlflowClient, experiment: str, parent: str) -> None:
-    """Keep one run per trial: a trial run again after an interruption supersedes its older
-    runs. Attempts whose worker failed (tagged ``retried``) stay, as the record of the fault."""
+def _drop_superseded(client: MlflowClient, experiment: str, parent: str, trial_ids: set[str] | None) -> int:
+    """Keep one run per trial of the search; return how many runs belonged to no trial of it.
+
+    A trial run again after an interruption supersedes its older runs. A driver killed
+    outright loses what it did since it last saved Tune's state (at most every 10 s): a
+    trial it started in that time is unknown to the resumed search, which samples another
+    in its place, so with ``trial_ids`` (every trial of a complete search) such runs go
+    too. Deleted runs stay in the store's trash until ``mlflow gc``. Attempts whose worker
+    failed (tagged ``retried``) stay, as the record of the fault, if their trial does."""
     latest: dict[str, object] = {}
+    unknown = 0
     for run in sorted(_children(client, experiment, parent), key=lambda r: r.info.start_time):
+        trial = run.data.tags.get(TRIAL_TAG)
+        if trial_ids is not None and trial not in trial_ids:
+            client.delete_run(run.info.run_id)
+            unknown += 1
+            continue
         if run.data.tags.get(RETRIED_TAG) == "true":
             continue
-        trial = run.data.tags.get(TRIAL_TAG)
         if trial in latest:
             client.delete_run(latest[trial].info.run_id)
         latest[trial] = run
+    return unknown
 
 
 def _counts(client: MlflowClient, experiment: str, parent: str) -> dict[str, int]:

@@ -217,15 +217,26 @@ def test_a_removed_node_and_a_server_outage_lose_no_trial(cluster):
 
 def test_a_killed_driver_resumes_without_duplicates(cluster):
     command = _search(cluster, "driver", 6)
-    process = _start(cluster, command)
-    _wait_for(process, "2/6 trials ended")
+    # Tune saves its state at most every 10 s, so a driver killed outright loses the trials
+    # it started since. Saving only once, as the search starts, makes that certain: trial 3
+    # starts once a first trial has ended, so the resumed search does not know it.
+    process = subprocess.Popen(command, env={**cluster["env"], "TUNE_GLOBAL_CHECKPOINT_S": "3600"},
+                               cwd=cluster["root"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(process, "3/6 trials ended")
     process.kill()  # no clean-up at all: the driver is gone
     process.wait(timeout=60)
     parent, before = _tree(cluster, "driver")
-    assert parent.info.status == "RUNNING" and 2 <= len(before) < 6 + 2
+    assert parent.info.status == "RUNNING" and 3 <= len(before) < 6 + 2
     resumed = subprocess.run([*command, "--resume", "--json"], env=cluster["env"], cwd=cluster["root"],
                              capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)[0]["parent_run_id"] == parent.info.run_id
+    assert "the interrupted driver started after it last saved its state" in resumed.stderr
     parent_after, children = _tree(cluster, "driver")  # still exactly one parent
     _check_complete(parent_after, children, 6)
+    # What the dead driver recorded is either kept (its trial is in the resumed search) or
+    # in the trash, never lost.
+    kept = {c.info.run_id for c in children}
+    client = MlflowClient(cluster["server"].uri)
+    assert all(r.info.run_id in kept or client.get_run(r.info.run_id).info.lifecycle_stage == "deleted"
+               for r in before)
