@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+from contextlib import contextmanager
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+
+@contextmanager
+def _quiet_native_stderr():
+    """Silence file descriptor 2 while TensorFlow loads, if TF_CPP_MIN_LOG_LEVEL asks for quiet.
+
+    TensorFlow 2.21 logs INFO lines from C++ as it loads (oneDNN is on, no CUDA driver),
+    before its logging is set up, so TF_CPP_MIN_LOG_LEVEL does not reach them (an open
+    Abseil issue, abseil/abseil-cpp#1957). A failed import still raises, after stderr is back.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0") or "tensorflow" in sys.modules:
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _quiet_native_stderr():
+    import keras
+    from keras import layers
+
+if os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("", "0", "1"):
+    # The same quiet for TensorFlow's Python warnings: retracing notices when many small
+    # models predict in one process (a search's driver scoring its best trials).
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 OPTIMIZERS = {
     "adadelta": keras.optimizers.Adadelta,

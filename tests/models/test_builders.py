@@ -73,3 +73,20 @@ def test_every_hyperparameter_is_a_keyword_with_a_default():
 def test_unknown_model():
     with pytest.raises(ValueError, match="unknown model 'svm'.*sae_svm"):
         get_model("svm")
+
+
+def test_tensorflow_loads_quietly_unless_asked_not_to():
+    """TensorFlow's C++ start-up lines (oneDNN, no CUDA) are silenced, as are its Python
+    retracing notices; TF_CPP_MIN_LOG_LEVEL=0 brings them back."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import mser.models._keras, tensorflow as tf; print(tf.constant(2) * 2)"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and "tf.Tensor(4" in quiet.stdout
+    assert quiet.stderr == ""
+    loud = subprocess.run([sys.executable, "-c", code], env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
+                          capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0 and loud.stderr.strip()  # oneDNN, CUDA probing: what this machine logs
