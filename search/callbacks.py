@@ -42,6 +42,10 @@ class MlflowStatusCallback(Callback):
         self.best: float | None = None
         self._pending: dict[str, float] = {}
         self._printed = 0.0
+        self._printed_counts = ""
+        self._started = time.monotonic()
+        #: Trials already ended when this callback first saw them (a resumed search), or None.
+        self.earlier: int | None = None
 
     def __getstate__(self) -> dict:
         # Tune pickles its run config with the experiment state; clients and streams don't pickle.
@@ -53,6 +57,14 @@ class MlflowStatusCallback(Callback):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.client = MlflowClient(state["client"])
+
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        if self.earlier is None:  # a resumed search starts with the trials its last session ended
+            ended = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+            self.earlier = len(ended)
+            for trial in ended:
+                self.on_trial_result(iteration, trials, trial, trial.last_result or {})
+            self._started = time.monotonic()
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.running.add(trial.trial_id)
@@ -111,7 +123,7 @@ class MlflowStatusCallback(Callback):
 
     def on_experiment_end(self, trials, **info) -> None:
         self._settle(final=True)
-        self._print(force=True)
+        self._print(force=True, if_changed=True)
 
     def _settle(self, *, final: bool) -> None:
         """Count completed trials whose runs are ended; end the runs of stopped ones."""
@@ -133,17 +145,37 @@ class MlflowStatusCallback(Callback):
                 self.done += 1
             del self._pending[run_id]
 
-    def line(self) -> str:
-        """The progress line: trials finished, running, pruned and failed, best kappa so far."""
-        ended = self.done + self.pruned + self.failed + len(self._pending)
+    def line(self, now: float | None = None) -> str:
+        """The progress line: trials finished, running, pruned and failed, best kappa so far,
+        time spent and, from the pace of this session's trials, roughly what is left."""
+        session = self.done + self.pruned + self.failed + len(self._pending)
+        earlier = self.earlier or 0
+        ended = earlier + session
         best = "-" if self.best is None else f"{self.best:.3f}"
         retried = f", {self.retried} retried" if self.retried else ""
+        before = f", {earlier} before resuming" if earlier else ""
+        elapsed = (time.monotonic() if now is None else now) - self._started
+        left = ""
+        if session >= 2 and ended < self.total:  # early trials train encoders: an upper estimate
+            left = f", about {_duration(elapsed / session * (self.total - ended))} left"
         return (f"{self.label}: {ended}/{self.total} trials ended ({self.done} finished, {self.pruned} pruned, "
-                f"{self.failed} failed{retried}), {len(self.running)} running; best val kappa {best}")
+                f"{self.failed} failed{retried}{before}), {len(self.running)} running; best val kappa {best}; "
+                f"{_duration(elapsed)}{left}")
 
-    def _print(self, *, force: bool) -> None:
+    def _print(self, *, force: bool, if_changed: bool = False) -> None:
+        """Print the line, at most every ``every`` seconds unless ``force``; with
+        ``if_changed``, only if more than its time part changed since the last one."""
         now = time.monotonic()
         if self.stream is None or (not force and now - self._printed < self.every):
             return
-        self._printed = now
-        print(self.line(), file=self.stream, flush=True)
+        line = self.line(now)
+        counts = line.rsplit(";", 1)[0]
+        if if_changed and counts == self._printed_counts:
+            return
+        self._printed, self._printed_counts = now, counts
+        print(line, file=self.stream, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else \
+        f"{seconds / 3600:.1f} h"

@@ -158,6 +158,7 @@ def test_resume_continues_without_duplicate_runs(tiny_demo, tmp_path):
     resumed = subprocess.run(command + ["--resume", "--json"], env=env, capture_output=True, text=True,
                              cwd=tmp_path, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "before resuming" in resumed.stderr and "8/8 trials ended" in resumed.stderr
     parents = client.search_runs([parent.info.experiment_id], "tags.search = 'parent'")
     assert [p.info.run_id for p in parents] == [parent.info.run_id]
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"

@@ -1,0 +1,52 @@
+"""The search's progress line: counts, best kappa, time spent and roughly what is left."""
+
+from types import SimpleNamespace
+
+from mlflow.tracking import MlflowClient
+
+from search.callbacks import MlflowStatusCallback
+
+
+def _callback(tmp_path, total=10):
+    return MlflowStatusCallback(MlflowClient(f"sqlite:///{tmp_path / 'm.db'}"), total=total, label="sae_cnn-all",
+                                stream=None)
+
+
+def test_a_new_search_counts_from_zero_and_estimates_once_trials_end(tmp_path):
+    status = _callback(tmp_path)
+    status.on_step_begin(0, [])
+    start = status._started
+    assert status.line(start + 5) == ("sae_cnn-all: 0/10 trials ended (0 finished, 0 pruned, 0 failed), 0 running; "
+                                      "best val kappa -; 5 s")
+    status.done, status.pruned, status.best = 1, 1, 0.25
+    status.running = {"a", "b"}
+    # Two trials in 60 s, eight to go: about 240 s.
+    assert status.line(start + 60).endswith("2 running; best val kappa 0.250; 60 s, about 4 min left")
+    status.done = 10 - status.pruned
+    assert status.line(start + 7200).endswith("best val kappa 0.250; 2.0 h")  # nothing left to estimate
+
+
+def test_a_resumed_search_counts_the_trials_its_last_session_ended(tmp_path):
+    status = _callback(tmp_path)
+    trials = [SimpleNamespace(trial_id=str(i), status=state, last_result=result) for i, (state, result) in enumerate([
+        ("TERMINATED", {"val_kappa": 0.41}), ("TERMINATED", {"val_kappa": 0.2}), ("ERROR", {}),
+        ("PENDING", {"val_kappa": 0.9}),  # to run again: its old result counts for nothing
+    ])]
+    status.on_step_begin(0, trials)
+    line = status.line(status._started + 1)
+    assert line.startswith("sae_cnn-all: 3/10 trials ended (0 finished, 0 pruned, 0 failed, 3 before resuming)")
+    assert "best val kappa 0.410" in line and "left" not in line
+    status.on_step_begin(1, [])  # only the first step counts what came before
+    assert status.earlier == 3
+
+
+def test_the_end_of_the_search_repeats_no_line(tmp_path):
+    import io
+
+    status = _callback(tmp_path, total=1)
+    status.stream = io.StringIO()
+    status.on_step_begin(0, [])
+    status.done = 1
+    status._print(force=True)
+    status.on_experiment_end([])  # nothing changed since the last line
+    assert status.stream.getvalue().count("1/1 trials ended") == 1
