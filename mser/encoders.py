@@ -40,13 +40,14 @@ class EncoderCache:
         """The encoder for ``material``, loaded if cached, else trained with ``train`` and stored.
 
         Returns:
-            ``(encoder, history, hit)``: the training history is empty on a hit.
+            ``(encoder, history, hit)``: on a hit, the history of the training that made the
+            encoder (the same for every trial that uses it, so its curves can be shown).
         """
         key = self.key(material)
         entry = self.folder / key
         with self._lock(key):
             if (entry / "encoder.keras").is_file():
-                return keras.models.load_model(entry / "encoder.keras"), {}, True
+                return keras.models.load_model(entry / "encoder.keras"), _stored_history(entry), True
             encoder, history = train()
             staging = staging_dir(entry)
             encoder.save(staging / "encoder.keras")
@@ -63,3 +64,12 @@ class EncoderCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _stored_history(entry: Path) -> dict[str, list[float]]:
+    """The training history kept beside a cached encoder ({} if it cannot be read)."""
+    try:
+        history = json.loads((entry / "material.json").read_text()).get("history") or {}
+        return {str(name): [float(v) for v in values] for name, values in history.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}

@@ -87,6 +87,8 @@ def test_a_cached_encoder_gives_the_same_result_as_training_it(dataset, tmp_path
     hit = train(dataset, config, encoder_cache=cache, score_test=False)
     assert len(list((tmp_path / "encoders").iterdir())) >= 1
     for result in (missed, hit):
+        # A hit shows the curves of the training that made its encoder.
+        np.testing.assert_allclose(result.history["sae_loss"], fresh.history["sae_loss"], rtol=1e-5)
         np.testing.assert_allclose(result.history["val_kappa"], fresh.history["val_kappa"])
         np.testing.assert_allclose(result.history["loss"], fresh.history["loss"], rtol=1e-5)
         assert result.validation.utterances["kappa"] == fresh.validation.utterances["kappa"]
