@@ -120,8 +120,7 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
             except MlflowException:  # the driver tagged it first (search.callbacks); only the tag clashed
                 client.log_batch(run_id, metrics=[clock.metric()])
             raise
-        client.log_batch(run_id, metrics=[clock.metric()])
-        log_result(client, run_id, result, dataset_key=dataset.key)
+        log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics={TRAIN_SECONDS: clock.seconds})
         if cv_kappa is not None:
             client.log_metric(run_id, CV_VAL_KAPPA, cv_kappa)
         elif not result.history.get(VAL_KAPPA):  # sklearn classifiers have no epochs: one result, at the end

@@ -86,11 +86,13 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, dataset_key: str) -> None:
-    """Log the final metrics, split, confusion matrices, curves and model of ``result`` to ``run_id``."""
+def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, dataset_key: str,
+               extra_metrics: Mapping[str, float] | None = None) -> None:
+    """Log the final metrics (with ``extra_metrics``, in the same call), split, confusion
+    matrices, curves and model of ``result`` to ``run_id``."""
     client.log_batch(run_id, metrics=[
         Metric(name, float(value), int(time.time() * 1000), 0)
-        for name, value in result.metrics().items()
+        for name, value in {**result.metrics(), **(extra_metrics or {})}.items()
     ])
     for key, value in {"dataset_key": dataset_key, "best_epoch": str(result.best_epoch),
                        "speakers.train": " ".join(result.split.train),
