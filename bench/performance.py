@@ -14,15 +14,15 @@ Seven measurements, each a ratio of two things measured here, on this machine, n
    ``--no-encoder-cache``, and whether configurations that ran in both scored the same;
 5. ASHA: time until a finished trial reaches the best validation kappa both searches
    reach, the default search vs ``--scheduler fifo`` with patience as long as the
-   budget (every trial to its end); at the default 30 classifier epochs and at the
-   paper's 100;
+   budget (every trial to its end); at the default 30 classifier epochs, at the
+   paper's 100, and with ASHA's first rung at 9 epochs instead of 3 (``--grace-period 9``);
 6. parallel efficiency: one trial alone on one thread vs two at once on one thread
    each, and what one trial on two threads does with the same two cores;
 7. memory: peak resident memory of the search's driver and of its busiest worker.
 
 Searches run the real ``mser-search`` command with a fresh MLflow store and a cold
 encoder cache each. Results go to stdout and, with ``--out``, to a JSON file (the README
-quotes ``bench/results.json``). A 50-trial run takes about half an hour on 2 cores.
+quotes ``bench/results.json``). A 50-trial run takes about 40 minutes on 2 cores.
 Needs the dev extra (psutil).
 """
 
@@ -46,6 +46,7 @@ import numpy as np
 BENCHES = ("features", "dataset_cache", "parallel", "searches")
 TARGETS = {"features_speedup": 3.0, "dataset_cache_speedup": 20.0, "overhead_fraction": 0.10,
            "encoder_cache_speedup": 2.0, "asha_speedup": 2.0, "asha_100_epochs_speedup": 2.0,
+           "asha_grace_9_speedup": 2.0,
            "parallel_efficiency": 0.8}
 
 
@@ -176,27 +177,35 @@ def bench_parallel(root: Path, cache_dir: Path, space: str) -> dict:
 SEARCHES = {"default": [], "no_encoder_cache": ["--no-encoder-cache"],
             "fifo": ["--scheduler", "fifo", "--patience", "30"],
             "default_100_epochs": ["--max-epochs", "100"],
-            "fifo_100_epochs": ["--scheduler", "fifo", "--max-epochs", "100", "--patience", "100"]}
+            "fifo_100_epochs": ["--scheduler", "fifo", "--max-epochs", "100", "--patience", "100"],
+            # ASHA's first rung at 9 epochs instead of 3, where kappa ranks trials better
+            "default_grace_9": ["--grace-period", "9"]}
 
 
 def bench_searches(root: Path, dataset_cache: Path, work: Path, args) -> dict:
     runs = {name: _search(name, extra, root, dataset_cache, work, args) for name, extra in SEARCHES.items()}
     default = runs["default"]
-    slots = default["max_concurrent"]
-    train = sum(t["train_seconds"] for t in default["trials"])
-    in_runs = sum(t["run_seconds"] for t in default["trials"])
-    overhead = {"trials": len(default["trials"]), "slots": slots, "search_s": round(default["search_s"], 1),
-                "command_s": round(default["command_s"], 1), "sum_train_s": round(train, 1),
-                "fraction": round(1 - train / (slots * default["search_s"]), 3),
-                # where the rest goes: inside the trial's MLflow run but not training (logging,
-                # the model), and outside any run (Ray scheduling, worker start-up, idle slots)
-                "in_run_not_training_s": round(in_runs - train, 1),
-                "outside_runs_s": round(slots * default["search_s"] - in_runs, 1)}
+    overhead = {**_overhead(default), "trials": len(default["trials"]), "slots": default["max_concurrent"],
+                "search_s": round(default["search_s"], 1), "command_s": round(default["command_s"], 1)}
     return {"overhead": overhead, "encoder_cache": _encoder_cache(runs), "asha": _asha(runs["default"], runs["fifo"]),
             "asha_100_epochs": _asha(runs["default_100_epochs"], runs["fifo_100_epochs"]),
+            "asha_grace_9": _asha(runs["default_grace_9"], runs["fifo"]),
             "early_ranking": {name: _early_ranking(runs[name]) for name in ("fifo", "fifo_100_epochs")},
             "memory": default["memory"],
-            "searches": {name: {k: v for k, v in r.items() if k != "trials"} for name, r in runs.items()}}
+            "searches": {name: {**{k: v for k, v in r.items() if k != "trials"}, "overhead": _overhead(r)}
+                         for name, r in runs.items()}}
+
+
+def _overhead(search: dict) -> dict:
+    """1 - (trials' own training time) / (slots x search wall time), and where the rest went:
+    inside a trial's MLflow run but not training (logging, the model, reporting to Tune),
+    and outside any run (Ray scheduling, worker start-up, idle slots)."""
+    slots = search["max_concurrent"]
+    train = sum(t["train_seconds"] for t in search["trials"])
+    in_runs = sum(t["run_seconds"] for t in search["trials"])
+    return {"fraction": round(1 - train / (slots * search["search_s"]), 3), "sum_train_s": round(train, 1),
+            "in_run_not_training_s": round(in_runs - train, 1),
+            "outside_runs_s": round(slots * search["search_s"] - in_runs, 1)}
 
 
 def _search(name: str, extra: list[str], root: Path, dataset_cache: Path, work: Path, args) -> dict:
@@ -370,6 +379,7 @@ def _verdicts(results: dict) -> dict:
              "encoder_cache_speedup": results.get("encoder_cache", {}).get("speedup"),
              "asha_speedup": results.get("asha", {}).get("speedup"),
              "asha_100_epochs_speedup": results.get("asha_100_epochs", {}).get("speedup"),
+             "asha_grace_9_speedup": results.get("asha_grace_9", {}).get("speedup"),
              "parallel_efficiency": results.get("parallel", {}).get("efficiency")}
     verdicts = {}
     for name, value in found.items():
@@ -389,6 +399,7 @@ def _tables(results: dict) -> str:
              "encoder_cache_speedup": "encoder cache, trials per hour (x)",
              "asha_speedup": "ASHA vs every trial to its end, time to the same best (x)",
              "asha_100_epochs_speedup": "the same with 100 classifier epochs (x)",
+             "asha_grace_9_speedup": "the same with ASHA's first rung at 9 epochs (x)",
              "parallel_efficiency": "parallel efficiency, 2 trials x 1 thread"}
     for name, verdict in results["targets"].items():
         sign = "<" if name == "overhead_fraction" else ">="
@@ -400,7 +411,7 @@ def _tables(results: dict) -> str:
                      f"all processes {memory['all_processes_peak_mib']} MiB; {memory.get('trial_workers')} trial "
                      f"workers, the most grown by {memory.get('worker_growth_mib')} MiB from early on to the end")
     for section in ("features", "dataset_cache", "parallel", "overhead", "encoder_cache", "asha", "asha_100_epochs",
-                    "early_ranking"):
+                    "asha_grace_9", "early_ranking"):
         if section in results:
             lines.append(f"{section}: " + ", ".join(f"{k}={v}" for k, v in results[section].items()))
     return "\n".join(lines)

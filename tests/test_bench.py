@@ -57,3 +57,9 @@ def test_the_command_has_help_and_refuses_unknown_benchmarks():
                                         check=True).stdout
     refused = subprocess.run([sys.executable, str(BENCH), "--only", "speed"], capture_output=True, text=True)
     assert refused.returncode == 2 and "unknown benchmark(s) speed" in refused.stderr
+
+
+def test_overhead_splits_slot_time_into_training_logging_and_outside_runs(bench):
+    search = {"max_concurrent": 2, "search_s": 10.0, "trials": [_trial(i, 0.1, [0.1]) for i in range(5)]}
+    assert bench._overhead(search) == {"fraction": 0.75, "sum_train_s": 5.0, "in_run_not_training_s": 1.0,
+                                       "outside_runs_s": 14.0}

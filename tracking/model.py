@@ -22,7 +22,7 @@ from mlflow.types import ColSpec, Schema
 
 import mser
 from mser.corpora import EMOTIONS
-from mser.errors import SkipFile
+from mser.errors import MserError, SkipFile
 
 PROBABILITY_COLUMNS = [f"p_{emotion}" for emotion in EMOTIONS]
 SIGNATURE = ModelSignature(
@@ -93,7 +93,12 @@ def example_wav(seconds: float = 1.5, rate: int = 16_000) -> bytes:
 
 
 def log_pipeline(pipeline, *, name: str = "model") -> "mlflow.models.model.ModelInfo":
-    """Log ``pipeline`` to the active run as a pyfunc model carrying the ``mser`` code."""
+    """Log ``pipeline`` to the active run as a pyfunc model carrying the ``mser`` code.
+
+    MLflow loads the logged model back and predicts its input example, as a server
+    would, and only warns if that fails; :func:`check_model` makes the same check a
+    refusal when a model is promoted.
+    """
     with tempfile.TemporaryDirectory() as folder:
         saved = pipeline.save(Path(folder) / "pipeline")
         return mlflow.pyfunc.log_model(
@@ -105,6 +110,21 @@ def log_pipeline(pipeline, *, name: str = "model") -> "mlflow.models.model.Model
             input_example=pd.DataFrame({"audio": [example_wav()]}),
             pip_requirements=_requirements(),
         )
+
+
+def check_model(model_uri: str) -> None:
+    """Load a logged model and classify its input example, as ``mlflow models serve`` would.
+
+    Raises :class:`mser.errors.MserError` naming the model and what went wrong.
+    """
+    try:
+        answer = mlflow.pyfunc.load_model(model_uri).predict(pd.DataFrame({"audio": [example_wav()]}))
+    except Exception as error:  # noqa: BLE001 - any failure to load or predict is the answer
+        raise MserError(f"the model {model_uri} does not load and predict: {type(error).__name__}: {error}") from None
+    row = answer.iloc[0]
+    if row["error"] or row["emotion"] not in EMOTIONS:
+        raise MserError(f"the model {model_uri} gave no emotion for its input example: "
+                        f"{row['error'] or repr(row['emotion'])}")
 
 
 def _requirements() -> list[str]:

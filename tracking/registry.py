@@ -30,6 +30,7 @@ from mser.cache import default_cache_dir
 from mser.corpora import EMOTIONS
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from tracking.model import check_model
 from tracking.store import sqlite_path
 
 CHAMPION = "champion"
@@ -176,6 +177,10 @@ def promote(client: MlflowClient, candidate: Candidate, *, margin: float = DEFAU
     name = candidate.name
     # MLflow's registry finds a logged model (models:/m-...) through the global tracking URI.
     mlflow.set_tracking_uri(client.tracking_uri)
+    try:  # MLflow only warns when a logged model fails to load, and its files may be on another machine
+        check_model(candidate.model_uri)
+    except MserError as error:
+        raise MserError(f"{error}; run {candidate.run_name} ({candidate.run_id}) was not promoted") from None
     with FileLock(str(_lock_path(client.tracking_uri, name)), timeout=lock_timeout):
         _ensure_registered_model(client, candidate)
         version, registered = _version_of(client, candidate)

@@ -17,7 +17,7 @@ from typing import Iterator, Mapping
 
 import matplotlib.pyplot as plt
 import mlflow
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from mser.corpora import EMOTIONS
@@ -88,17 +88,16 @@ def _raise_interrupt(signum, frame) -> None:
 
 def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, dataset_key: str,
                extra_metrics: Mapping[str, float] | None = None) -> None:
-    """Log the final metrics (with ``extra_metrics``, in the same call), split, confusion
-    matrices, curves and model of ``result`` to ``run_id``."""
-    client.log_batch(run_id, metrics=[
-        Metric(name, float(value), int(time.time() * 1000), 0)
-        for name, value in {**result.metrics(), **(extra_metrics or {})}.items()
-    ])
-    for key, value in {"dataset_key": dataset_key, "best_epoch": str(result.best_epoch),
-                       "speakers.train": " ".join(result.split.train),
-                       "speakers.validation": " ".join(result.split.validation),
-                       "speakers.test": " ".join(result.split.test)}.items():
-        client.set_tag(run_id, key, value)
+    """Log the final metrics (with ``extra_metrics``) and tags in one call, then the split,
+    confusion matrices, curves and model of ``result`` to ``run_id``."""
+    timestamp = int(time.time() * 1000)
+    tags = {"dataset_key": dataset_key, "best_epoch": str(result.best_epoch),
+            "speakers.train": " ".join(result.split.train),
+            "speakers.validation": " ".join(result.split.validation),
+            "speakers.test": " ".join(result.split.test)}
+    client.log_batch(run_id, metrics=[Metric(name, float(value), timestamp, 0)
+                                      for name, value in {**result.metrics(), **(extra_metrics or {})}.items()],
+                     tags=[RunTag(key, value) for key, value in tags.items()])
     client.log_dict(run_id, result.split.as_dict(), "split.json")
     client.log_dict(run_id, {k: [float(x) for x in v] for k, v in result.history.items()}, "history.json")
     for side, evaluation in (("validation", result.validation), ("test", result.test)):

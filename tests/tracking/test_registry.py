@@ -86,3 +86,17 @@ def test_promote_without_runs_and_models_without_models_say_what_to_do(tracking_
     assert json.loads(capsys.readouterr().out) == []
     assert models_main([]) == 0
     assert "no mser-* model is registered" in capsys.readouterr().err
+
+
+def test_a_run_whose_model_does_not_load_is_not_promoted(tracking_uri, capsys):
+    client = MlflowClient(tracking_uri)
+    experiment = client.create_experiment("broken")
+    run = client.create_run(experiment, run_name="sae_cnn-de-broken", tags={
+        "model": "sae_cnn", "language": "de", "model_uri": "models:/m-0123456789abcdef0123456789abcdef"})
+    client.log_metric(run.info.run_id, "val_kappa", 0.5)
+    client.set_terminated(run.info.run_id)
+    assert promote_main(["--experiment", "broken"]) == 2
+    err = capsys.readouterr().err
+    assert "models:/m-0123456789abcdef0123456789abcdef does not load and predict" in err
+    assert f"run sae_cnn-de-broken ({run.info.run_id}) was not promoted" in err
+    assert client.search_registered_models() == []

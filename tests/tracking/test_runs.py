@@ -1,6 +1,7 @@
 """Runs in MLflow: statuses, curves, artifacts and a model that predicts as in memory (slow)."""
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 
 from mser.dataset import load_dataset
 from mser.train import TrainConfig, train
+from mser.errors import MserError
+from tracking.model import check_model
 from tracking.runs import CURVE_PREFIX, EpochLogger, log_result, tracked_run
 from tracking.store import ensure_store, experiment_id
 from tracking.train_cli import main
@@ -69,6 +72,28 @@ def test_logged_model_predicts_what_the_pipeline_predicts(tracking_uri, dataset,
     bad = model.predict(pd.DataFrame({"audio": [b"not a wav"]}))
     assert bad.loc[0, "emotion"] == "" and "not a readable wav" in bad.loc[0, "error"]
     assert model.metadata.signature.inputs.input_names() == ["audio", "path"]
+
+
+@pytest.mark.slow
+def test_a_logged_model_is_checked_by_loading_it_and_predicting_its_example(tracking_uri, dataset, tmp_path):
+    client, experiment = _client(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    config = TrainConfig(model="cnn_features", language="de", epochs=2, patience=2)
+    with tracked_run(client, experiment, run_name="checked") as run_id:
+        result = train(dataset, config, score_test=False)
+        log_result(client, run_id, result, dataset_key=dataset.key)
+    run = client.get_run(run_id)
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"curves.png", "confusion_validation.png", "split.json"} <= artifacts
+    assert run.data.tags["speakers.test"] == " ".join(result.split.test)
+    assert run.data.tags["best_epoch"] == str(result.best_epoch)
+    model_uri = run.data.tags["model_uri"]
+    folder = mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path))
+    assert (Path(folder) / "serving_input_example.json").is_file()
+    check_model(model_uri)
+    (Path(folder) / "artifacts" / "pipeline" / "pipeline.json").unlink()  # break a local copy
+    with pytest.raises(MserError, match="does not load and predict"):
+        check_model(folder)
 
 
 @pytest.mark.slow
