@@ -180,7 +180,9 @@ def promote(client: MlflowClient, candidate: Candidate, *, margin: float = DEFAU
     try:  # MLflow only warns when a logged model fails to load, and its files may be on another machine
         check_model(candidate.model_uri)
     except MserError as error:
-        raise MserError(f"{error}; run {candidate.run_name} ({candidate.run_id}) was not promoted") from None
+        raise MserError(f"{error}; run {candidate.run_name} ({candidate.run_id}) was not promoted: its model's "
+                        "files must be readable from here (runs logged from other machines need a shared "
+                        "tracking server, see mser-server)") from None
     with FileLock(str(_lock_path(client.tracking_uri, name)), timeout=lock_timeout):
         _ensure_registered_model(client, candidate)
         version, registered = _version_of(client, candidate)

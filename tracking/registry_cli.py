@@ -14,6 +14,7 @@ from typing import Sequence
 import pandas as pd
 
 from mser.cli.common import note, run
+from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import MODELS
 from mser.train import LANGUAGE_CHOICES
@@ -48,9 +49,14 @@ def _promote(argv: Sequence[str] | None) -> int:
     uri = resolve_tracking_uri(args.tracking_uri)
     client = ensure_store(uri)
     candidates = best_candidates(client, args.experiment, space=args.space, language=args.language)
-    promotions = []
+    promotions, refused = [], 0
     for candidate in candidates.values():
-        promotion = promote(client, candidate, margin=args.margin, force=args.force)
+        try:
+            promotion = promote(client, candidate, margin=args.margin, force=args.force)
+        except MserError as error:  # one unusable model must not stop the others
+            note(f"{candidate.name}: {error}")
+            refused += 1
+            continue
         promotions.append(promotion)
         if not args.json:
             print(_describe(promotion, candidate.run_name))
@@ -59,8 +65,9 @@ def _promote(argv: Sequence[str] | None) -> int:
     if args.json:
         json.dump([p.as_dict() for p in promotions], sys.stdout, indent=2)
         print()
-    note(f"use it: mser-predict FILE... --model models:/{promotions[0].name}@{CHAMPION}")
-    return 0
+    if promotions:
+        note(f"use it: mser-predict FILE... --model models:/{promotions[0].name}@{CHAMPION}")
+    return 1 if refused else 0
 
 
 def _describe(promotion, run_name: str) -> str:
