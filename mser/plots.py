@@ -62,9 +62,7 @@ def curves_figure(history: Mapping[str, Sequence[float]], *, title: str, best_ep
         axes.xaxis.get_major_locator().set_params(integer=True)
         if log_scale:
             axes.set_yscale("log")
-        # Losses fall and kappas rise: their legends go where the curves are not (searching
-        # for the "best" place cost as much as drawing).
-        axes.legend(fontsize=8, loc="lower right" if "kappa" in label else "upper right")
+        axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
         if best_epoch is not None and "kappa" in label:
             axes.axvline(best_epoch + 1, color="grey", linestyle="--", linewidth=1, label="restored")
