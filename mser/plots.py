@@ -34,7 +34,7 @@ def confusion_figure(matrix: np.ndarray, *, title: str, labels: Sequence[str] = 
         axes.text(col, row, f"{count}", ha="center", va="center", fontsize=8,
                   color="white" if shares[row, col] > 0.6 else "black")
     figure.colorbar(image, ax=axes, label="share of the predicted class", fraction=0.05, pad=0.03)
-    # Fixed margins (the labels are always the seven emotions): tight_layout measured every
+    # Fixed margins (the labels are always the six emotions): tight_layout measured every
     # tick label and cost a quarter of the figure's time, once per finished trial.
     figure.subplots_adjust(left=0.17, right=0.86, bottom=0.2, top=0.92)
     return figure

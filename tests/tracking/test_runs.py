@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from mser.dataset import load_dataset
-from mser.train import TrainConfig, train
 from mser.errors import MserError
+from mser.train import TrainConfig, train
 from tracking.model import check_model
 from tracking.runs import CURVE_PREFIX, EpochLogger, log_result, tracked_run
 from tracking.store import ensure_store, experiment_id
