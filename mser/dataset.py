@@ -6,15 +6,23 @@ parameters are unchanged, and otherwise builds them (read, mono, 8 kHz, windows,
 features) and stores them. Files that cannot be used are skipped, each with its
 reason, and never stop the build. Windows are kept unscaled: the [0, 1] scaler is
 fitted later on training speakers only (:meth:`Dataset.fit_scaler`).
+
+Models read one of two kinds of example (:data:`UNITS`): the 1-s windows, or whole
+utterances described by openSMILE functionals. :func:`load_functionals` computes a
+feature set for every usable utterance once, from the audio files at 16 kHz, and
+caches it beside the dataset, keyed by the dataset key, the feature set and the
+opensmile version. :meth:`Dataset.examples` gives the rows of either kind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import librosa
 import numpy as np
@@ -23,18 +31,24 @@ import scipy
 import soundfile
 from sklearn.preprocessing import MinMaxScaler
 
-from mser.audio import SILENCE_DBFS, TARGET_RATE, WINDOW, load_windows
+from mser.audio import SILENCE_DBFS, TARGET_RATE, WINDOW, load_windows, read_wav
 from mser.cache import default_cache_dir, digest_json, file_digests, publish_dir, staging_dir
 from mser.corpora import CORPORA, EMOTIONS
 from mser.discovery import Discovery, Skipped, discover
-from mser.errors import DataError, SkipFile
+from mser.errors import DataError, MserError, SkipFile
 from mser.features import FeatureParams, window_features
+from mser.functionals import FEATURE_SETS, FUNCTIONALS_RATE, functionals, opensmile_version
 
 #: Bumped whenever the stored layout or the meaning of a stored value changes.
 CACHE_FORMAT = 1
 _FEATURE_BATCH = 256
 _INT_COLUMNS = ("label", "window", "rate", "channels", "frames", "windows")
 _FLOAT_COLUMNS = ("duration",)
+#: The kinds of example a model reads: 1-s windows, or whole utterances (functionals).
+WINDOW_UNIT, UTTERANCE_UNIT = "window", "utterance"
+UNITS = (WINDOW_UNIT, UTTERANCE_UNIT)
+#: Bumped whenever the stored functionals change meaning.
+FUNCTIONALS_FORMAT = 1
 
 Progress = Callable[[int, int], None]
 
@@ -68,6 +82,8 @@ class Dataset:
         utterances: One row per usable file, with its format and window count.
         skipped: Files left out because they cannot be used, with the reason.
         excluded: Files the paper's protocol leaves out, with the reason.
+        functionals: Per feature set, ``(n_utterances, n_functionals)`` float32, one row per
+            row of ``utterances`` (see :func:`load_functionals`).
     """
 
     root: Path
@@ -79,6 +95,7 @@ class Dataset:
     utterances: pd.DataFrame
     skipped: pd.DataFrame
     excluded: pd.DataFrame
+    functionals: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -100,13 +117,37 @@ class Dataset:
     def select(self, rows: np.ndarray) -> "Dataset":
         """The windows at ``rows`` (positions or a boolean mask), with their utterances."""
         meta = self.meta.iloc[rows] if rows.dtype != bool else self.meta[rows]
-        kept = set(meta["utterance"])
+        kept = self.utterances["utterance"].isin(set(meta["utterance"])).to_numpy()
         return Dataset(
             self.root, self.key, self.params, self.windows[rows], self.features[rows],
-            meta.reset_index(drop=True),
-            self.utterances[self.utterances["utterance"].isin(kept)].reset_index(drop=True),
-            self.skipped, self.excluded,
+            meta.reset_index(drop=True), self.utterances[kept].reset_index(drop=True),
+            self.skipped, self.excluded, {name: values[kept] for name, values in self.functionals.items()},
         )
+
+    def examples(self, unit: str) -> pd.DataFrame:
+        """One row per example of ``unit``: per window (:attr:`meta`) or per utterance.
+
+        Both have the columns utterance, corpus, language, speaker, gender, emotion,
+        label, sentence and split; an utterance is scored as a single example.
+        """
+        if unit == WINDOW_UNIT:
+            return self.meta
+        if unit == UTTERANCE_UNIT:
+            return self.utterances
+        raise ValueError(f"unknown unit {unit!r}: expected one of {', '.join(UNITS)}")
+
+    def functional_values(self, feature_set: str) -> np.ndarray:
+        """The ``feature_set`` functionals, one row per utterance.
+
+        Raises:
+            MserError: They were not computed for this dataset (see :func:`load_functionals`).
+        """
+        try:
+            return self.functionals[feature_set]
+        except KeyError:
+            have = ", ".join(self.functionals) or "none"
+            raise MserError(f"the dataset under {self.root} has no {feature_set} functionals (computed: {have}); "
+                            "load them with mser.dataset.load_functionals") from None
 
     def for_languages(self, languages: Iterable[str]) -> "Dataset":
         """Only the windows of the given languages (``it``, ``de``, ``en``)."""
@@ -141,6 +182,7 @@ def load_dataset(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: Progress | None = None,
+    feature_sets: Iterable[str] = (),
 ) -> Dataset:
     """Discover the corpora under ``root`` and return their prepared dataset.
 
@@ -150,6 +192,7 @@ def load_dataset(
         cache_dir: Cache folder (default :func:`mser.cache.default_cache_dir`).
         use_cache: Read and write the cache; ``False`` always rebuilds and stores nothing.
         progress: Called with ``(files done, files total)`` while building.
+        feature_sets: openSMILE functional sets to compute too (see :func:`load_functionals`).
 
     Raises:
         DataError: Nothing under ``root`` is usable (see :func:`mser.discovery.discover`).
@@ -159,11 +202,72 @@ def load_dataset(
     key = dataset_key(found, params, cache_dir)
     entry = cache_dir / "datasets" / key[:24]
     if use_cache and (entry / "dataset.json").is_file():
-        return _read(entry, found.root, key, params)
-    dataset = _build(found, params, key, progress)
-    if use_cache:
-        _write(dataset, entry)
+        dataset = _read(entry, found.root, key, params)
+    else:
+        dataset = _build(found, params, key, progress)
+        if use_cache:
+            _write(dataset, entry)
+    for feature_set in feature_sets:
+        load_functionals(dataset, feature_set, cache_dir=cache_dir, use_cache=use_cache, progress=progress)
     return dataset
+
+
+def functionals_key(dataset: Dataset, feature_set: str) -> str:
+    """Digest of what determines a dataset's functionals: its key, the set, the rate, opensmile's version."""
+    return digest_json({"format": FUNCTIONALS_FORMAT, "dataset": dataset.key, "feature_set": feature_set,
+                        "rate": FUNCTIONALS_RATE, "opensmile": opensmile_version(),
+                        "utterances": list(dataset.utterances["path"])})
+
+
+def load_functionals(dataset: Dataset, feature_set: str, *, cache_dir: str | Path | None = None,
+                     use_cache: bool = True, progress: Progress | None = None) -> np.ndarray:
+    """Compute (or read from the cache) the ``feature_set`` functionals of every utterance
+    of ``dataset``, from its audio files, and keep them in ``dataset.functionals``.
+
+    Raises:
+        MissingExtra: The opensmile package is not installed (with the command that installs it).
+        DataError: openSMILE cannot process one of the files (named).
+    """
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r}: expected one of {', '.join(FEATURE_SETS)}")
+    if feature_set in dataset.functionals:
+        return dataset.functionals[feature_set]
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = functionals_key(dataset, feature_set)
+    path = cache_dir / "functionals" / f"{feature_set}-{key[:24]}.npy"
+    if use_cache and path.is_file():
+        values = np.load(path)
+    else:
+        values = _extract(dataset, feature_set, progress)
+        if use_cache:
+            staging = staging_dir(path.with_suffix(""))
+            np.save(staging / "values.npy", values)
+            os.replace(staging / "values.npy", path)
+            staging.rmdir()
+    dataset.functionals = {**dataset.functionals, feature_set: values}
+    return values
+
+
+def _extract(dataset: Dataset, feature_set: str, progress: Progress | None) -> np.ndarray:
+    paths = [dataset.root / relpath for relpath in dataset.utterances["path"]]
+
+    def one(path: Path) -> np.ndarray:
+        try:
+            samples, info = read_wav(path)
+            return functionals(samples, info.rate, feature_set=feature_set)
+        except (SkipFile, OSError, RuntimeError) as error:
+            reason = getattr(error, "reason", None) or str(error)
+            raise DataError(f"openSMILE could not process {path}: {reason}; fix or remove the file, "
+                            "or run again with --no-cache") from None
+
+    # openSMILE runs outside the GIL: one thread per core extracts as many files at once.
+    rows = []
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for done, row in enumerate(pool.map(one, paths), start=1):
+            rows.append(row)
+            if progress:
+                progress(done, len(paths))
+    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, FEATURE_SETS[feature_set]), np.float32)
 
 
 def dataset_key(found: Discovery, params: PrepParams, cache_dir: Path) -> str:

@@ -3,7 +3,9 @@
 :class:`EmotionPipeline` holds the [0, 1] window scaler and the feature standardiser
 (both fitted on training speakers), the encoder, the classifier and the settings
 that made them, so a file of any rate and channel count is classified exactly as
-the training windows were prepared. It saves to and loads from a folder.
+the training windows were prepared. A model on utterance functionals holds their
+settings and the training speakers' statistics instead, and computes the functionals
+itself. It saves to and loads from a folder.
 """
 
 from __future__ import annotations
@@ -12,24 +14,33 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import joblib
 import numpy as np
 
-from mser.audio import read_wav, signal_windows
+from mser.audio import peak_dbfs, read_wav, signal_windows, to_mono
 from mser.corpora import EMOTIONS
 from mser.dataset import PrepParams
+from mser.errors import SkipFile
 from mser.features import FeatureParams, window_features
+from mser.functionals import FunctionalsParams, functionals, per_speaker
 from mser.metrics import VOTES
 from mser.models import get_model, model_inputs
 from mser.models._keras import keras
 
 _FORMAT = 1
+#: A speaker's recordings are normalised with their own statistics when at least this many
+#: come together (``speaker`` normalisation); fewer are normalised with the training speakers'.
+MIN_SPEAKER_RECORDINGS = 2
+#: The shortest signal an utterance-level model classifies, in seconds.
+MIN_UTTERANCE_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """The emotion of one recording and the probability of each emotion."""
+    """The emotion of one recording, the probability of each emotion, and how many examples
+    (1-s windows, or 1 for a model on the whole utterance) were pooled."""
 
     emotion: str
     probabilities: dict[str, float]
@@ -69,6 +80,8 @@ class EmotionPipeline:
         code_standardizer: Code standardiser (per latent unit), when the model reads the code.
         classifier: Trained Keras model or sklearn estimator.
         vote: How window scores are pooled per recording (``mean`` or ``majority``).
+        functionals: For a model on utterance functionals, their feature set and
+            normalisation; ``standardizer`` then holds the training speakers' statistics.
     """
 
     model: str
@@ -79,10 +92,28 @@ class EmotionPipeline:
     classifier: object
     vote: str = "mean"
     code_standardizer: Standardizer | None = None
+    functionals: FunctionalsParams | None = None
 
     @property
     def spec(self):
         return get_model(self.model)
+
+    def utterance_inputs(self, values: np.ndarray, speakers: Sequence[str | None] | None = None) -> np.ndarray:
+        """The classifier's inputs for raw functionals ``(n, n_functionals)``.
+
+        With ``speaker`` normalisation, the rows of a speaker named at least
+        :data:`MIN_SPEAKER_RECORDINGS` times are standardised with that speaker's own
+        statistics; other rows (and every row with ``global``) with the training speakers'.
+        """
+        values = np.asarray(values, dtype=np.float32)
+        inputs = self.standardizer.transform(values)
+        if self.functionals.normalisation == "speaker" and speakers is not None:
+            speakers = np.array([s if isinstance(s, str) else "" for s in speakers], dtype=object)
+            named, counts = np.unique(speakers[speakers != ""], return_counts=True)
+            own = np.isin(speakers, named[counts >= MIN_SPEAKER_RECORDINGS])
+            if own.any():
+                inputs[own] = per_speaker(values[own], speakers[own])
+        return np.nan_to_num(inputs, nan=0.0, posinf=0.0, neginf=0.0)
 
     def scale_windows(self, windows: np.ndarray) -> np.ndarray:
         """Windows scaled to [0, 1] with the training range, clipped."""
@@ -118,6 +149,8 @@ class EmotionPipeline:
         Raises:
             SkipFile: The signal is silent or shorter than one window.
         """
+        if self.functionals is not None:
+            return self.predict_signals([(samples, rate)])[0]
         windows = signal_windows(samples, rate, target_rate=self.params.target_rate, window=self.params.window,
                                  silence_dbfs=self.params.silence_dbfs)
         probabilities = self.window_probabilities(windows)
@@ -125,8 +158,37 @@ class EmotionPipeline:
             pooled = probabilities.mean(axis=0)
         else:
             pooled = np.bincount(probabilities.argmax(axis=1), minlength=len(EMOTIONS)) / len(probabilities)
-        return Prediction(EMOTIONS[int(pooled.argmax())],
-                          {e: round(float(p), 6) for e, p in zip(EMOTIONS, pooled)}, len(windows))
+        return _prediction(pooled, len(windows))
+
+    def signal_functionals(self, samples: np.ndarray, rate: int) -> np.ndarray:
+        """The raw functionals of a signal, as the training utterances' were computed.
+
+        Raises:
+            SkipFile: The signal is silent or too short.
+        """
+        mono = to_mono(samples)
+        level = peak_dbfs(mono)
+        if level < self.params.silence_dbfs:
+            raise SkipFile(f"silent: peak level {level:.0f} dBFS is below {self.params.silence_dbfs:.0f} dBFS")
+        if len(mono) < MIN_UTTERANCE_SECONDS * rate:
+            raise SkipFile(f"too short: {len(mono) / rate:.2f} s, the model needs {MIN_UTTERANCE_SECONDS} s")
+        return functionals(samples, rate, feature_set=self.functionals.feature_set)
+
+    def predict_signals(self, signals: Sequence[tuple[np.ndarray, int]],
+                        speakers: Sequence[str | None] | None = None) -> list[Prediction]:
+        """Classify several signals ``(samples, rate)``; with ``speakers``, a model with
+        ``speaker`` normalisation standardises each speaker's recordings together.
+
+        Raises:
+            SkipFile: One signal is unusable (classify it alone to know which).
+        """
+        if self.functionals is None:
+            return [self.predict_signal(samples, rate) for samples, rate in signals]
+        if not signals:
+            return []
+        values = np.stack([self.signal_functionals(samples, rate) for samples, rate in signals])
+        probabilities = classifier_probabilities(self.classifier, self.utterance_inputs(values, speakers))
+        return [_prediction(row, 1) for row in probabilities]
 
     def predict_file(self, path: str | os.PathLike) -> Prediction:
         """Classify a wav file of any rate, depth and channel count.
@@ -142,7 +204,8 @@ class EmotionPipeline:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         settings = {"format": _FORMAT, "model": self.model, "params": asdict(self.params),
-                    "window_range": list(self.window_range), "vote": self.vote}
+                    "window_range": list(self.window_range), "vote": self.vote,
+                    "functionals": asdict(self.functionals) if self.functionals else None}
         (folder / "pipeline.json").write_text(json.dumps(settings, indent=2))
         for name in ("standardizer", "code_standardizer"):
             if getattr(self, name) is not None:
@@ -178,8 +241,14 @@ class EmotionPipeline:
         vote = settings.get("vote", "mean")
         if vote not in VOTES:
             raise ValueError(f"{folder}: unknown vote {vote!r}")
+        functional = FunctionalsParams(**settings["functionals"]) if settings.get("functionals") else None
         return cls(settings["model"], params, tuple(settings["window_range"]), standardizers.get("standardizer"),
-                   encoder, classifier, vote, standardizers.get("code_standardizer"))
+                   encoder, classifier, vote, standardizers.get("code_standardizer"), functional)
+
+
+def _prediction(pooled: np.ndarray, examples: int) -> Prediction:
+    return Prediction(EMOTIONS[int(np.argmax(pooled))], {e: round(float(p), 6) for e, p in zip(EMOTIONS, pooled)},
+                      examples)
 
 
 def keras_predict(model: keras.Model, inputs: np.ndarray, *, batch_size: int) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""Train one model of the paper on training speakers and judge it on held-out speakers.
+"""Train one model on training speakers and judge it on held-out speakers.
 
 ``train(dataset, config) -> TrainResult`` reads top to bottom: choose the languages,
 split speakers (validation drawn from training speakers), fit the scalers on training
-speakers, train the autoencoder, train the classifier with Cohen's kappa on the
+speakers, train the autoencoder (for a model on utterance functionals: take their
+statistics instead), train the classifier with Cohen's kappa on the
 validation speakers every epoch (early stopping on it, best weights restored), then
 score validation and test. Test speakers are used for that last score only.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from mser.corpora import CORPORA, EMOTIONS, LANGUAGES
 from mser.dataset import Dataset
 from mser.errors import MserError
+from mser.functionals import FunctionalsParams
 from mser.metrics import (
     CLASS_WEIGHTINGS, LOSS, SAE_LOSS, SAE_VAL_LOSS, TRAIN_KAPPA, VAL_KAPPA, VOTES, Evaluation, class_weights,
     evaluate, kappa, sample_weights, utterance_kappa,
@@ -44,6 +46,8 @@ class TrainConfig:
         model: Model name (see :data:`mser.models.MODELS`).
         language: ``it``, ``de``, ``en`` or ``all`` (every language jointly).
         sae: Keywords of :func:`mser.models.sae.build_autoencoder`.
+        functionals: Keywords of :class:`mser.functionals.FunctionalsParams`, for a model on
+            utterance functionals.
         classifier: Keywords of the model's classifier builder.
         sae_epochs: Autoencoder epochs at most (paper: 100).
         epochs: Classifier epochs at most (paper: 100 per language, 300 jointly).
@@ -59,6 +63,7 @@ class TrainConfig:
     language: str = "all"
     sae: Mapping = field(default_factory=dict)
     classifier: Mapping = field(default_factory=dict)
+    functionals: Mapping = field(default_factory=dict)
     sae_epochs: int = 100
     epochs: int = 100
     batch_size: int = 16
@@ -69,7 +74,8 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        get_model(self.model)
+        if get_model(self.model).uses_functionals:
+            FunctionalsParams(**self.functionals)  # refuses an unknown set or normalisation
         if self.language not in LANGUAGE_CHOICES:
             raise ValueError(f"unknown language {self.language!r}: expected one of {', '.join(LANGUAGE_CHOICES)}")
         if self.class_weighting not in CLASS_WEIGHTINGS:
@@ -207,7 +213,8 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     """Train ``config.model`` on ``dataset`` and score it on validation (and test) speakers.
 
     Args:
-        dataset: Prepared windows and features (see :func:`mser.dataset.load_dataset`).
+        dataset: Prepared windows and features (see :func:`mser.dataset.load_dataset`), and
+            the functionals a model on utterances reads.
         config: Model, language and training settings.
         split: Speakers per side; default :func:`make_split`.
         on_epoch: Called after every epoch of the autoencoder and the classifier.
@@ -220,38 +227,20 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     spec = get_model(config.model)
     data = dataset.for_languages(config.languages)
     split = split or make_split(data, config)
-    rows = {side: split.indices(data.speakers, side) for side in ("train", "validation", "test")}
+    examples = data.examples(spec.unit)
+    rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in ("train", "validation", "test")}
     for side, index in rows.items():
         if len(index) == 0:
-            raise MserError(f"no {side} windows for language {config.language} under the split {split.name}")
-    train_windows = np.asarray(data.windows[rows["train"]])
-    pipeline = EmotionPipeline(config.model, data.params,
-                               (float(train_windows.min()), float(train_windows.max())), None, None, None,
-                               config.vote)
+            raise MserError(f"no {side} {spec.unit}s for language {config.language} under the split {split.name}")
     history: dict[str, list[float]] = {}
     seconds = {}
     started = time.perf_counter()
-    if spec.uses_code:
-        def fit_encoder():
-            scaled = {side: pipeline.scale_windows(data.windows[rows[side]]) for side in ("train", "validation")}
-            return train_autoencoder(scaled["train"], scaled["validation"], config, on_epoch)
-
-        if encoder_cache is None:
-            encoder, sae_history = fit_encoder()
-        else:
-            material = encoder_material(data, split, config, train_windows.shape[1])
-            encoder, sae_history, _ = encoder_cache.get_or_train(material, fit_encoder)
-        history.update(sae_history)
-        pipeline.encoder = encoder
-        if spec.keras:  # SVM and MLP standardise the flat code in their own sklearn pipeline
-            pipeline.code_standardizer = Standardizer.fit(pipeline.encode(train_windows), axis=2)
+    prepare = _prepare_utterances if spec.uses_functionals else _prepare_windows
+    pipeline = prepare(data, config, rows, split, history, on_epoch, encoder_cache)
     seconds["sae"] = time.perf_counter() - started
-    if spec.uses_features:
-        pipeline.standardizer = Standardizer.fit(data.features[rows["train"]], axis=1)
-    inputs = {side: pipeline.inputs(np.asarray(data.windows[index]), np.asarray(data.features[index]))
-              for side, index in rows.items()}
-    labels = {side: data.labels[index] for side, index in rows.items()}
-    meta = {side: data.meta.iloc[index].reset_index(drop=True) for side, index in rows.items()}
+    inputs = {side: dataset_inputs(pipeline, data, index) for side, index in rows.items()}
+    labels = {side: examples["label"].to_numpy()[index] for side, index in rows.items()}
+    meta = {side: examples.iloc[index].reset_index(drop=True) for side, index in rows.items()}
 
     started = time.perf_counter()
     # The classifier's initial weights and shuffling must not depend on whether the encoder
@@ -266,11 +255,67 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     return TrainResult(config, split, pipeline, history, best, scored["validation"], scored.get("test"), seconds)
 
 
+def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Split, history: dict,
+                     on_epoch: EpochCallback | None, encoder_cache) -> EmotionPipeline:
+    """A window pipeline fitted on the training speakers: scaler, encoder (trained or cached),
+    the code's and features' standardisers."""
+    spec = get_model(config.model)
+    train_windows = np.asarray(data.windows[rows["train"]])
+    pipeline = EmotionPipeline(config.model, data.params,
+                               (float(train_windows.min()), float(train_windows.max())), None, None, None,
+                               config.vote)
+    if spec.uses_code:
+        def fit_encoder():
+            scaled = {side: pipeline.scale_windows(data.windows[rows[side]]) for side in ("train", "validation")}
+            return train_autoencoder(scaled["train"], scaled["validation"], config, on_epoch)
+
+        if encoder_cache is None:
+            encoder, sae_history = fit_encoder()
+        else:
+            material = encoder_material(data, split, config, train_windows.shape[1])
+            encoder, sae_history, _ = encoder_cache.get_or_train(material, fit_encoder)
+        history.update(sae_history)
+        pipeline.encoder = encoder
+        if spec.keras:  # SVM and MLP standardise the flat code in their own sklearn pipeline
+            pipeline.code_standardizer = Standardizer.fit(pipeline.encode(train_windows), axis=2)
+    if spec.uses_features:
+        pipeline.standardizer = Standardizer.fit(data.features[rows["train"]], axis=1)
+    return pipeline
+
+
+def _prepare_utterances(data: Dataset, config: TrainConfig, rows: dict, split: Split, history: dict,
+                        on_epoch: EpochCallback | None, encoder_cache) -> EmotionPipeline:
+    """An utterance pipeline: the functionals' settings and the training speakers' statistics."""
+    params = FunctionalsParams(**config.functionals)
+    values = data.functional_values(params.feature_set)
+    return EmotionPipeline(config.model, data.params, (0.0, 1.0), Standardizer.fit(values[rows["train"]], axis=1),
+                           None, None, config.vote, functionals=params)
+
+
+def dataset_inputs(pipeline: EmotionPipeline, data: Dataset, index: np.ndarray) -> np.ndarray:
+    """The classifier's inputs for the examples at ``index`` of ``data.examples(unit)``.
+
+    Utterances under ``speaker`` normalisation are standardised with the statistics of
+    their speaker's utterances in ``data``, whatever ``index`` selects, so a speaker's
+    inputs are the same on every side and in every call.
+    """
+    if pipeline.functionals is None:
+        return pipeline.inputs(np.asarray(data.windows[index]), np.asarray(data.features[index]))
+    values = data.functional_values(pipeline.functionals.feature_set)
+    speakers = data.utterances["speaker"].to_numpy()
+    if pipeline.functionals.normalisation == "global":
+        return pipeline.utterance_inputs(values[index])
+    wanted = np.isin(speakers, np.unique(speakers[index]))
+    inputs = np.zeros((len(speakers), values.shape[1]), dtype=np.float32)
+    inputs[wanted] = pipeline.utterance_inputs(values[wanted], speakers[wanted])
+    return inputs[index]
+
+
 def score_speakers(pipeline: EmotionPipeline, dataset: Dataset, speakers: Sequence[str]) -> Evaluation:
     """Score a trained pipeline on the windows of ``speakers`` (e.g. the test speakers, once)."""
-    rows = np.flatnonzero(np.isin(dataset.speakers, list(speakers)))
+    examples = dataset.examples(pipeline.spec.unit)
+    rows = np.flatnonzero(np.isin(examples["speaker"].to_numpy(), list(speakers)))
     if len(rows) == 0:
-        raise MserError(f"no windows of speakers {', '.join(speakers)} in the dataset")
-    probabilities = pipeline.window_probabilities(np.asarray(dataset.windows[rows]),
-                                                  np.asarray(dataset.features[rows]))
-    return evaluate(probabilities, dataset.meta.iloc[rows].reset_index(drop=True), vote=pipeline.vote)
+        raise MserError(f"no {pipeline.spec.unit}s of speakers {', '.join(speakers)} in the dataset")
+    probabilities = classifier_probabilities(pipeline.classifier, dataset_inputs(pipeline, dataset, rows))
+    return evaluate(probabilities, examples.iloc[rows].reset_index(drop=True), vote=pipeline.vote)

@@ -1,8 +1,11 @@
-"""The paper's models, by the name the command-line tools take.
+"""The models, by the name the command-line tools take.
 
-Each model is an optional autoencoder (for the code) and a classifier on the code, the
-features, or both stacked. :func:`model_inputs` turns scaled windows and standardised
-features into what a model's classifier reads, for training and prediction alike.
+The paper's models read 1-s windows: an optional autoencoder (for the code) and a
+classifier on the code, the features, or both stacked. :func:`model_inputs` turns
+scaled windows and standardised features into what such a classifier reads, for
+training and prediction alike. The ``smile_*`` models are the field's standard
+baseline: a classic classifier on an utterance's openSMILE functionals
+(:mod:`mser.functionals`), normalised globally or per speaker.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from mser.models.sae import build_autoencoder
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model of the paper.
+    """One model.
 
     Attributes:
         name: Name on the command line.
-        title: Row name in the paper's Table 4.
+        title: Row name in the paper's Table 4, or what the model is.
         uses_code: Reads the autoencoder's code.
         uses_features: Reads the 41 x 16 features.
         builder: Classifier builder in :mod:`mser.models.classifiers`.
         keras: The classifier is a Keras model (trained by epochs) rather than sklearn.
+        unit: What one example is: a 1-s ``window``, or a whole ``utterance`` described by
+            its openSMILE functionals.
     """
 
     name: str
@@ -36,6 +41,11 @@ class ModelSpec:
     uses_features: bool
     builder: Callable
     keras: bool
+    unit: str = "window"
+
+    @property
+    def uses_functionals(self) -> bool:
+        return self.unit == "utterance"
 
 
 MODELS: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in (
@@ -46,6 +56,10 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in 
     ModelSpec("sae_cnn", "AE + CNN (encoded signal)", True, False, classifiers.build_code_cnn, True),
     ModelSpec("sae_cnn_features", "AE + CNN (encoded signal + features)", True, True,
               classifiers.build_matrix_cnn, True),
+    ModelSpec("smile_svm", "openSMILE functionals + SVM", False, False, classifiers.build_svm, False, "utterance"),
+    ModelSpec("smile_logreg", "openSMILE functionals + logistic regression", False, False,
+              classifiers.build_logreg, False, "utterance"),
+    ModelSpec("smile_mlp", "openSMILE functionals + MLP", False, False, classifiers.build_mlp, False, "utterance"),
 )})
 
 
@@ -72,6 +86,8 @@ def model_inputs(spec: ModelSpec, code: np.ndarray | None, features: np.ndarray 
     SVM and MLP get the flat code; the 1-D CNN the code as one channel; the 2-D CNN the
     code rows stacked on the feature rows (166 x 16) or the features alone.
     """
+    if spec.uses_functionals:
+        raise ValueError(f"{spec.name} reads utterance functionals, not windows")
     if spec.uses_code and code is None or spec.uses_features and features is None:
         raise ValueError(f"{spec.name} needs {'the code' if code is None else 'the features'}")
     if spec.builder is classifiers.build_code_cnn:

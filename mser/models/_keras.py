@@ -7,6 +7,8 @@ import os
 import sys
 from contextlib import contextmanager
 
+from mser.functionals import preload_native
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -33,6 +35,7 @@ def _quiet_native_stderr():
         os.close(devnull)
 
 
+preload_native()  # before TensorFlow, or openSMILE aborts the process (see there)
 with _quiet_native_stderr():
     import keras
     from keras import layers

@@ -8,6 +8,7 @@ keyword with the paper's value as its default.
 from __future__ import annotations
 
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -108,13 +109,26 @@ def build_dnn(
     return _compile(model, optimizer, learning_rate)
 
 
-def build_svm(*, C: float = 1.0, gamma: str | float = "scale", seed: int = 0) -> Pipeline:
-    """RBF support vector machine on the standardised code (paper 6.1), with calibrated
-    probabilities (Platt scaling by cross-validation) for pooling windows per utterance."""
+SVM_KERNELS = ("rbf", "linear")
+
+
+def build_svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale", seed: int = 0) -> Pipeline:
+    """Support vector machine (RBF, as the paper's 6.1, or linear) on standardised inputs, with
+    calibrated probabilities (Platt scaling by cross-validation) for pooling windows per utterance."""
     if C <= 0:
         raise ValueError(f"C must be positive, got {C}")
-    svm = SVC(kernel="rbf", C=C, gamma=gamma, random_state=seed)
+    if kernel not in SVM_KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}: expected one of {', '.join(SVM_KERNELS)}")
+    svm = SVC(kernel=kernel, C=C, gamma=gamma, random_state=seed)
     return make_pipeline(StandardScaler(), CalibratedClassifierCV(svm, ensemble=False))
+
+
+def build_logreg(*, C: float = 1.0, max_iter: int = 2000, seed: int = 0) -> Pipeline:
+    """Multinomial logistic regression (L2, lbfgs) on standardised inputs."""
+    if C <= 0:
+        raise ValueError(f"C must be positive, got {C}")
+    _check(max_iter=max_iter)
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
 
 
 def build_mlp(
