@@ -150,7 +150,10 @@ class EmotionPipeline:
             SkipFile: The signal is silent or shorter than one window.
         """
         if self.functionals is not None:
-            return self.predict_signals([(samples, rate)])[0]
+            answer = self.predict_signals([(samples, rate)])[0]
+            if isinstance(answer, SkipFile):
+                raise answer
+            return answer
         windows = signal_windows(samples, rate, target_rate=self.params.target_rate, window=self.params.window,
                                  silence_dbfs=self.params.silence_dbfs)
         probabilities = self.window_probabilities(windows)
@@ -175,20 +178,21 @@ class EmotionPipeline:
         return functionals(samples, rate, feature_set=self.functionals.feature_set)
 
     def predict_signals(self, signals: Sequence[tuple[np.ndarray, int]],
-                        speakers: Sequence[str | None] | None = None) -> list[Prediction]:
-        """Classify several signals ``(samples, rate)``; with ``speakers``, a model with
-        ``speaker`` normalisation standardises each speaker's recordings together.
-
-        Raises:
-            SkipFile: One signal is unusable (classify it alone to know which).
+                        speakers: Sequence[str | None] | None = None) -> list[Prediction | SkipFile]:
+        """Classify several signals ``(samples, rate)``; an unusable one gets its
+        :class:`SkipFile` in its place. With ``speakers`` (a name or ``None`` per signal), a
+        model with ``speaker`` normalisation standardises each speaker's recordings together.
         """
         if self.functionals is None:
-            return [self.predict_signal(samples, rate) for samples, rate in signals]
-        if not signals:
-            return []
-        values = np.stack([self.signal_functionals(samples, rate) for samples, rate in signals])
-        probabilities = classifier_probabilities(self.classifier, self.utterance_inputs(values, speakers))
-        return [_prediction(row, 1) for row in probabilities]
+            return [_or_skip(self.predict_signal, samples, rate) for samples, rate in signals]
+        answers: list = [_or_skip(self.signal_functionals, samples, rate) for samples, rate in signals]
+        usable = [i for i, a in enumerate(answers) if not isinstance(a, SkipFile)]
+        if usable:
+            names = None if speakers is None else [speakers[i] for i in usable]
+            inputs = self.utterance_inputs(np.stack([answers[i] for i in usable]), names)
+            for i, row in zip(usable, classifier_probabilities(self.classifier, inputs)):
+                answers[i] = _prediction(row, 1)
+        return answers
 
     def predict_file(self, path: str | os.PathLike) -> Prediction:
         """Classify a wav file of any rate, depth and channel count.
@@ -244,6 +248,13 @@ class EmotionPipeline:
         functional = FunctionalsParams(**settings["functionals"]) if settings.get("functionals") else None
         return cls(settings["model"], params, tuple(settings["window_range"]), standardizers.get("standardizer"),
                    encoder, classifier, vote, standardizers.get("code_standardizer"), functional)
+
+
+def _or_skip(function, *args):
+    try:
+        return function(*args)
+    except SkipFile as skip:
+        return skip
 
 
 def _prediction(pooled: np.ndarray, examples: int) -> Prediction:

@@ -40,11 +40,16 @@ class PairedComparison:
     only_b_right: int
     mcnemar_p: float
 
+    def significant(self, *, alpha: float = 0.05) -> bool:
+        """McNemar's test rejects equal accuracy and the kappa interval excludes 0."""
+        low, high = self.interval
+        return self.mcnemar_p < alpha and (low > 0 or high < 0)
+
     def verdict(self, *, alpha: float = 0.05) -> str:
         """One sentence: whether A beats B, and how sure that is."""
         low, high = self.interval
         sign = "higher" if self.difference > 0 else "lower" if self.difference < 0 else "equal"
-        significant = self.mcnemar_p < alpha and (low > 0 or high < 0)
+        significant = self.significant(alpha=alpha)
         return (f"kappa {self.kappa_a:.3f} vs {self.kappa_b:.3f} on the same {self.n} test utterances: "
                 f"{abs(self.difference):.3f} {sign} (95% paired bootstrap interval {low:+.3f} to {high:+.3f}; "
                 f"McNemar exact p = {self.mcnemar_p:.3g}, {self.only_a_right} utterances right only by the first, "
@@ -69,3 +74,13 @@ def compare_paired(truth: np.ndarray, predicted_a: np.ndarray, predicted_b: np.n
     return PairedComparison(len(truth), kappa_a, kappa_b, kappa_a - kappa_b,
                             (float(result.confidence_interval.low), float(result.confidence_interval.high)),
                             only_a, only_b, float(p))
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values for several comparisons (same order as given)."""
+    order = np.argsort(pvalues, kind="stable")
+    adjusted, running = np.empty(len(pvalues)), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[index]))
+        adjusted[index] = running
+    return [float(p) for p in adjusted]

@@ -106,14 +106,17 @@ class TrainResult:
     seconds: dict[str, float]
 
     def metrics(self) -> dict[str, float]:
-        """Flat final metrics: ``val_kappa``, ``test_uar``, ``test_kappa_de``, ``test_window_kappa``..."""
+        """Flat final metrics: ``val_kappa``, ``test_uar``, ``test_kappa_de``, ``test_window_kappa``...
+
+        A model on whole utterances has no window scores."""
         flat = {}
+        per_window = not get_model(self.config.model).uses_functionals
         for side, result in (("val", self.validation), ("test", self.test)):
             if result is None:
                 continue
             for name, value in result.utterances.items():
                 flat[f"{side}_{name}"] = value
-            for name, value in result.windows.items():
+            for name, value in result.windows.items() if per_window else ():
                 flat[f"{side}_window_{name}"] = value
             if len(result.languages) > 1:
                 for language, values in result.languages.items():

@@ -19,7 +19,7 @@ from mser.cache import default_cache_dir
 from mser.cli.common import add_data_options, note, prepare, run, stdout_for_results
 from mser.errors import MserError
 from mser.train import LANGUAGE_CHOICES
-from search.spaces import SPACES
+from search.spaces import SPACES, feature_sets
 from search.study import SCHEDULERS, StudyOptions, StudyResult, run_study
 from tracking.store import add_tracking_options, resolve_tracking_uri
 
@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Search a model's hyperparameters with Ray Tune (Optuna TPE, ASHA), optimising Cohen's "
                     "kappa on validation speakers; every trial is an MLflow run under one parent run per study.")
     parser.add_argument("--space", choices=list(SPACES), default="sae_cnn",
-                        help="which model's space to search (default: sae_cnn)")
+                        help="which model's space to search: the paper's models (sae_*, cnn_features, dnn_features) "
+                             "or openSMILE functionals with an SVM, logistic regression or MLP (smile_*; needs the "
+                             "opensmile extra) (default: sae_cnn)")
     parser.add_argument("--trials", type=int, default=200, metavar="N", help="trials per study (default: 200)")
     parser.add_argument("--language", choices=[*LANGUAGE_CHOICES, "each"], default="all",
                         help="it, de, en, all (jointly), or each: one study per language plus the joint one "
@@ -93,7 +95,7 @@ def _main(argv: Sequence[str] | None) -> int:
     address = args.address or os.environ.get("RAY_ADDRESS")
     if address:
         check_cluster_store(uri, args.experiment)
-    dataset = prepare(args)
+    dataset = prepare(args, feature_sets(args.space))
     # Ray and MLflow print on stdout at times (a dead worker, a run's address): keep it for results.
     with stdout_for_results() as out:
         cpus = _start_ray(address)

@@ -17,7 +17,7 @@ import html
 import io
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -33,8 +33,8 @@ from mser.errors import MserError
 from mser.metrics import LABELS, TEST_KAPPA, VAL_KAPPA, kappa
 from mser.paper import TABLE4
 from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure
-from mser.stats import compare_paired, kappa_interval
-from search.spaces import SPACES, param_name
+from mser.stats import compare_paired, holm, kappa_interval
+from search.spaces import SPACES, param_name, point_label
 from search.trial import CV_VAL_KAPPA, PAPER_TAG, RETRIED_TAG
 
 LANGUAGES = ("it", "de", "en", "all")
@@ -193,7 +193,8 @@ def write_report(client: MlflowClient, experiment: str, out: Path, *, resamples:
     figures = Figures(out / "figures")
     figures.folder.mkdir(exist_ok=True)
     numbers = [analyse(study, resamples=resamples) for study in studies]
-    page = _page(experiment, client.tracking_uri, studies, numbers, figures)
+    families = across_families(studies, numbers, resamples=resamples)
+    page = _page(experiment, client.tracking_uri, studies, numbers, families, figures)
     path = out / REPORT_FILE
     path.write_text(page, encoding="utf-8")
     if log:
@@ -203,12 +204,48 @@ def write_report(client: MlflowClient, experiment: str, out: Path, *, resamples:
     return path
 
 
+def across_families(studies: list[Study], numbers: list[dict], *, resamples: int) -> dict[str, dict]:
+    """Per language with two spaces or more: the space whose best trial has the highest
+    validation kappa (the choice a user would make; ties to the space listed first), and
+    each other space's best trial against it on the same test utterances, with McNemar's
+    p adjusted by Holm's method over that language's comparisons."""
+    result = {}
+    for lang in LANGUAGES:
+        pairs = [(s, n) for s, n in zip(studies, numbers) if s.language == lang and n["best"] is not None]
+        if len(pairs) < 2:
+            continue
+        leader, lead = max(pairs, key=lambda pair: pair[1]["best"][VAL_KAPPA])
+        ahead = leader.predictions[leader.best.info.run_id]
+        rows = []
+        for study, n in pairs:
+            if study is leader:
+                continue
+            both = ahead.merge(study.predictions[study.best.info.run_id], on="utterance", suffixes=("_a", "_b"))
+            rows.append((n, compare_paired(both["label_a"], both["predicted_a"], both["predicted_b"],
+                                           resamples=resamples)))
+        adjusted = holm([c.mcnemar_p for _, c in rows])
+        result[lang] = {"leader": _family_row(lead), "others": [
+            {**_family_row(n), "n": c.n, "difference": -c.difference, "interval": [-c.interval[1], -c.interval[0]],
+             "mcnemar_p": c.mcnemar_p, "holm_p": p, "significant": replace(c, mcnemar_p=p).significant(),
+             "verdict": replace(c, mcnemar_p=p).verdict()}
+            for (n, c), p in zip(rows, adjusted)]}
+    return result
+
+
+def _family_row(numbers: dict) -> dict:
+    best = numbers["best"]
+    return {"space": numbers["space"], "run_name": best["run_name"], VAL_KAPPA: best[VAL_KAPPA],
+            TEST_KAPPA: best["test"]["kappa"], "low": best["test"]["low"], "high": best["test"]["high"]}
+
+
 # ---------------------------------------------------------------------------------------------- page
-def _page(experiment: str, uri: str, studies: list[Study], numbers: list[dict], figures: Figures) -> str:
+def _page(experiment: str, uri: str, studies: list[Study], numbers: list[dict], families: dict,
+          figures: Figures) -> str:
     sections = [
         ("kappa-table", "Kappa per model and language", _kappa_table(numbers)),
+        ("families", "Across model families: the best space per language against the others", _families(families)),
         ("joint-model", "The joint model, per language", _joint(numbers)),
-        ("vs-paper", "The best model against the paper's configuration", _versus_paper(numbers)),
+        ("vs-paper", "The best model against the paper's (or the baseline) configuration", _versus_paper(numbers)),
         ("confusion", "Confusion matrices of the best model per language", _confusions(studies, numbers, figures)),
         ("importance", "Which hyperparameters mattered", _importance(studies, figures)),
         ("curves", "Learning curves of the best trials", _curves(studies, figures)),
@@ -216,7 +253,7 @@ def _page(experiment: str, uri: str, studies: list[Study], numbers: list[dict], 
     ]
     body = "\n".join(f'<section id="{key}"><h2>{html.escape(title)}</h2>\n{content}</section>'
                      for key, title, content in sections)
-    data = json.dumps({"experiment": experiment, "tracking_uri": uri, "studies": numbers},
+    data = json.dumps({"experiment": experiment, "tracking_uri": uri, "studies": numbers, "families": families},
                       default=float).replace("</", "<\\/")  # nothing in it may close the script element
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mser-search report: {html.escape(experiment)}</title>
@@ -267,6 +304,35 @@ def _kappa_table(numbers: list[dict]) -> str:
             "the paper's Table 4 (test speakers), where the paper ran that cell.</p>")
 
 
+def _families(families: dict) -> str:
+    if not families:
+        return ('<p class="note">Only one model space per language in this experiment: search another space '
+                "(e.g. <code>--space smile_svm</code>) into the same experiment to compare families.</p>")
+    parts = []
+    for lang, family in families.items():
+        lead = family["leader"]
+        rows = [f'<tr data-family="{lang}-{html.escape(lead["space"])}"><th>{html.escape(lead["space"])}</th>'
+                f'<td class="num">{_fmt(lead[VAL_KAPPA])}</td><td class="num">{_fmt(lead[TEST_KAPPA])} '
+                f'[{_fmt(lead["low"], 2)}, {_fmt(lead["high"], 2)}]</td><td colspan="3">chosen by validation kappa'
+                "</td></tr>"]
+        for other in family["others"]:
+            low, high = other["interval"]
+            significant = "significant" if other["significant"] else "not significant"
+            rows.append(f'<tr data-family="{lang}-{html.escape(other["space"])}"><th>{html.escape(other["space"])}</th>'
+                        f'<td class="num">{_fmt(other[VAL_KAPPA])}</td><td class="num">{_fmt(other[TEST_KAPPA])} '
+                        f'[{_fmt(other["low"], 2)}, {_fmt(other["high"], 2)}]</td>'
+                        f'<td class="num">{other["difference"]:+.3f} [{low:+.2f}, {high:+.2f}]</td>'
+                        f'<td class="num">{other["holm_p"]:.3g}</td><td>{significant}</td></tr>')
+        parts.append(f"<h3>{lang}</h3><table><tr><th>model space</th><th>val</th><th>test [95% CI]</th>"
+                     "<th>test kappa minus the chosen space's [95% CI]</th><th>McNemar p (Holm)</th><th>at 5%</th>"
+                     f"</tr>{''.join(rows)}</table>")
+    return "".join(parts) + (
+        '<p class="note">Each space\'s best trial by validation kappa; the space chosen is the one whose best trial '
+        "has the highest validation kappa, as a user would choose; the others are compared with it on the same test "
+        "utterances: paired bootstrap interval of the kappa difference, McNemar's exact test adjusted by Holm's "
+        "method over the comparisons of that language. Test speakers chose nothing.</p>")
+
+
 def _joint(numbers: list[dict]) -> str:
     joint = [n for n in numbers if n["language"] == "all" and n["best"] is not None]
     if not joint:
@@ -289,17 +355,18 @@ def _versus_paper(numbers: list[dict]) -> str:
     for n in numbers:
         label = f"<b>{n['space']}, {n['language']}</b>: "
         comparison, paper = n["comparison"], n["paper"]
+        point = point_label(n["space"]) if n["space"] in SPACES else "the paper's configuration"
         if paper is None:
-            items.append(label + "the paper's configuration was not among the trials.")
+            items.append(label + f"{point} was not among the trials.")
         elif comparison is None:
             state = "stopped early by ASHA" if paper["pruned"] else paper["status"].lower()
-            items.append(label + f"the paper's configuration ({paper['run_name']}) was {state}, with validation "
+            items.append(label + f"{point} ({paper['run_name']}) was {state}, with validation "
                                  f"kappa {_fmt(paper[VAL_KAPPA])}; it has no test predictions to compare.")
         elif comparison["same_run"]:
-            items.append(label + "the best trial is the paper's configuration itself.")
+            items.append(label + f"the best trial is {point} itself.")
         else:
             items.append(label + f"best trial {n['best']['run_name']} (validation kappa "
-                                 f"{_fmt(n['best'][VAL_KAPPA])}) against the paper's configuration {paper['run_name']} "
+                                 f"{_fmt(n['best'][VAL_KAPPA])}) against {point} {paper['run_name']} "
                                  f"(validation kappa {_fmt(paper[VAL_KAPPA])}): {html.escape(comparison['verdict'])}")
     return ("<ul>" + "".join(f'<li data-study="{n["space"]}-{n["language"]}">{item}</li>'
                              for n, item in zip(numbers, items)) + "</ul>"

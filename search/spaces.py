@@ -3,11 +3,14 @@
 A trial's config is ``{"sae": {...}, "classifier": {...}, "training": {...}}``: the
 keywords of :func:`mser.models.sae.build_autoencoder`, of the model's classifier
 builder, and of :class:`mser.train.TrainConfig` (a test checks every key against
-those signatures). Autoencoder sizes are coarse choices, so good encoders are asked
+those signatures). The spaces on utterance functionals (``smile_*``) have a
+``functionals`` group instead of ``sae``: the keywords of
+:class:`mser.functionals.FunctionalsParams` (feature set and normalisation). Autoencoder sizes are coarse choices, so good encoders are asked
 for again and come from the encoder cache instead of being retrained.
 
-``PAPER_POINTS`` holds the paper's configuration of each space; it is evaluated
-first, so a search can only improve on it.
+``PAPER_POINTS`` holds the paper's configuration of each space (for the ``smile_*``
+spaces, the field's usual baseline: ComParE_2016, per-speaker normalisation, the
+builders' defaults); it is evaluated first, so a search can only improve on it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ _CNN = {
 }
 _CNN_PAPER = {"filters": 16, "dropout": 0.5, "pool": 3, "learning_rate": 1e-3}
 
+_FUNCTIONALS = {"feature_set": tune.choice(["eGeMAPSv02", "ComParE_2016"]),
+                "normalisation": tune.choice(["global", "speaker"])}
+_FUNCTIONALS_BASELINE = {"feature_set": "ComParE_2016", "normalisation": "speaker"}
+_MLP = {"units": tune.choice([6, 16, 32, 64]), "layers_count": tune.choice([1, 2, 3]),
+        "alpha": tune.loguniform(1e-5, 1e-1), "learning_rate_init": tune.loguniform(1e-4, 1e-2)}
+_MLP_PAPER = {"units": 6, "layers_count": 2, "alpha": 1e-4, "learning_rate_init": 1e-3}
+
 SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "sae_cnn": {
         "sae": _SAE,
@@ -52,8 +62,7 @@ SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     },
     "sae_mlp": {
         "sae": _SAE,
-        "classifier": {"units": tune.choice([6, 16, 32, 64]), "layers_count": tune.choice([1, 2, 3]),
-                       "alpha": tune.loguniform(1e-5, 1e-1), "learning_rate_init": tune.loguniform(1e-4, 1e-2)},
+        "classifier": _MLP,
         "training": _TRAINING,
     },
     "cnn_features": {
@@ -65,6 +74,22 @@ SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
                        "dropout": tune.uniform(0.0, 0.6), "learning_rate": tune.loguniform(1e-4, 1e-2)},
         "training": _TRAINING,
     },
+    "smile_svm": {
+        "functionals": _FUNCTIONALS,
+        "classifier": {"kernel": tune.choice(["rbf", "linear"]), "C": tune.loguniform(1e-3, 1e3),
+                       "gamma": tune.choice(["scale", "auto"])},
+        "training": _TRAINING,
+    },
+    "smile_logreg": {
+        "functionals": _FUNCTIONALS,
+        "classifier": {"C": tune.loguniform(1e-4, 1e2)},
+        "training": _TRAINING,
+    },
+    "smile_mlp": {
+        "functionals": _FUNCTIONALS,
+        "classifier": _MLP,
+        "training": _TRAINING,
+    },
 })
 
 PAPER_POINTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
@@ -73,12 +98,26 @@ PAPER_POINTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "sae_cnn_features": {"sae": _SAE_PAPER, "classifier": {**_CNN_PAPER, "kernel": 3},
                          "training": _TRAINING_PAPER},
     "sae_svm": {"sae": _SAE_PAPER, "classifier": {"C": 1.0, "gamma": "scale"}, "training": _TRAINING_PAPER},
-    "sae_mlp": {"sae": _SAE_PAPER, "classifier": {"units": 6, "layers_count": 2, "alpha": 1e-4, "learning_rate_init": 1e-3},
-                "training": _TRAINING_PAPER},
+    "sae_mlp": {"sae": _SAE_PAPER, "classifier": _MLP_PAPER, "training": _TRAINING_PAPER},
     "cnn_features": {"classifier": {**_CNN_PAPER, "kernel": 3}, "training": _TRAINING_PAPER},
     "dnn_features": {"classifier": {"units": 128, "layers_count": 2, "dropout": 0.3, "learning_rate": 1e-3},
                      "training": _TRAINING_PAPER},
+    "smile_svm": {"functionals": _FUNCTIONALS_BASELINE, "classifier": {"kernel": "rbf", "C": 1.0, "gamma": "scale"},
+                  "training": _TRAINING_PAPER},
+    "smile_logreg": {"functionals": _FUNCTIONALS_BASELINE, "classifier": {"C": 1.0}, "training": _TRAINING_PAPER},
+    "smile_mlp": {"functionals": _FUNCTIONALS_BASELINE, "classifier": _MLP_PAPER, "training": _TRAINING_PAPER},
 })
+
+
+def point_label(space: str) -> str:
+    """What the point evaluated first is called in a study of ``space``."""
+    return "the baseline configuration" if "functionals" in SPACES[space] else "the paper's configuration"
+
+
+def feature_sets(space: str) -> tuple[str, ...]:
+    """The openSMILE feature sets a search of ``space`` may ask for (none for the paper's spaces)."""
+    domain = SPACES[space].get("functionals", {}).get("feature_set")
+    return tuple(domain.categories) if domain is not None else ()
 
 
 def get_space(name: str) -> Mapping[str, Any]:

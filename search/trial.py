@@ -70,6 +70,7 @@ class SearchSettings:
 def train_config(config: Mapping[str, Any], settings: SearchSettings) -> TrainConfig:
     """The :class:`TrainConfig` of a trial's sampled ``config``."""
     return TrainConfig(model=settings.space, language=settings.language, sae=dict(config.get("sae", {})),
+                       functionals=dict(config.get("functionals", {})),
                        classifier=dict(config.get("classifier", {})), sae_epochs=settings.sae_epochs,
                        epochs=settings.epochs, patience=settings.patience, seed=settings.seed,
                        **dict(config.get("training", {})))

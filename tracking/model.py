@@ -1,10 +1,13 @@
 """The trained pipeline as an MLflow model that takes raw audio and returns the emotion.
 
 Input: a table with, per row, either ``audio`` (the bytes of a wav file, base64 in
-JSON requests) or ``path`` (a wav file on the machine that serves). Output: per row,
-the emotion, the probability of each emotion, and the number of 1-s windows read. A
-row whose audio cannot be used gets an empty emotion and the reason in ``error``,
-so one bad file does not fail a whole request.
+JSON requests) or ``path`` (a wav file on the machine that serves), and optionally
+``speaker``: a model on openSMILE functionals with per-speaker normalisation
+standardises the recordings of one speaker in a request with that speaker's own
+statistics (others with the training speakers'). Output: per row, the emotion, the
+probability of each emotion, and the number of 1-s windows read (1 for a model on the
+whole utterance). A row whose audio cannot be used gets an empty emotion and the
+reason in ``error``, so one bad file does not fail a whole request.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 import mser
+from mser.audio import read_wav
 from mser.corpora import EMOTIONS
 from mser.errors import MserError, SkipFile
 
 PROBABILITY_COLUMNS = [f"p_{emotion}" for emotion in EMOTIONS]
 SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("binary", "audio", required=False), ColSpec("string", "path", required=False)]),
+    inputs=Schema([ColSpec("binary", "audio", required=False), ColSpec("string", "path", required=False),
+                   ColSpec("string", "speaker", required=False)]),
     outputs=Schema([ColSpec("string", "emotion"), *[ColSpec("double", c) for c in PROBABILITY_COLUMNS],
                     ColSpec("long", "windows"), ColSpec("string", "error")]),
 )
@@ -41,24 +46,43 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
         self.pipeline = EmotionPipeline.load(context.artifacts["pipeline"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return pd.DataFrame([self._one(row) for row in model_input.to_dict("records")])
+        rows = model_input.to_dict("records")
+        answers: list = [_or_failure(_signal, row) for row in rows]
+        usable = [i for i, answer in enumerate(answers) if not isinstance(answer, Exception)]
+        speakers = [_speaker(rows[i].get("speaker")) for i in usable]
+        predictions = self.pipeline.predict_signals([answers[i] for i in usable], speakers)
+        for i, prediction in zip(usable, predictions):
+            answers[i] = prediction
+        return pd.DataFrame([_row(answer) for answer in answers])
 
-    def _one(self, row: dict) -> dict:
-        audio, path = row.get("audio"), row.get("path")
-        try:
-            if audio is not None and not (isinstance(audio, float) and np.isnan(audio)):
-                samples, rate = _decode(audio)
-                prediction = self.pipeline.predict_signal(samples, rate)
-            elif isinstance(path, str) and path:
-                prediction = self.pipeline.predict_file(path)
-            else:
-                raise SkipFile("the row has neither 'audio' (wav bytes) nor 'path'")
-        except (SkipFile, OSError) as error:  # one bad row must not fail the others
-            return {"emotion": "", **{c: float("nan") for c in PROBABILITY_COLUMNS}, "windows": 0,
-                    "error": getattr(error, "reason", None) or _os_reason(error)}
-        return {"emotion": prediction.emotion,
-                **{f"p_{e}": p for e, p in prediction.probabilities.items()},
-                "windows": prediction.windows, "error": ""}
+
+def _signal(row: dict) -> tuple[np.ndarray, int]:
+    audio, path = row.get("audio"), row.get("path")
+    if audio is not None and not (isinstance(audio, float) and np.isnan(audio)):
+        return _decode(audio)
+    if isinstance(path, str) and path:
+        samples, info = read_wav(path)
+        return samples, info.rate
+    raise SkipFile("the row has neither 'audio' (wav bytes) nor 'path'")
+
+
+def _or_failure(function, *args):
+    try:
+        return function(*args)
+    except (SkipFile, OSError) as error:  # one bad row must not fail the others
+        return error
+
+
+def _speaker(value) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _row(answer) -> dict:
+    if isinstance(answer, Exception):
+        return {"emotion": "", **{c: float("nan") for c in PROBABILITY_COLUMNS}, "windows": 0,
+                "error": getattr(answer, "reason", None) or _os_reason(answer)}
+    return {"emotion": answer.emotion, **{f"p_{e}": p for e, p in answer.probabilities.items()},
+            "windows": answer.windows, "error": ""}
 
 
 def _os_reason(error: OSError) -> str:
@@ -108,7 +132,7 @@ def log_pipeline(pipeline, *, name: str = "model") -> "mlflow.models.model.Model
             code_paths=[str(Path(mser.__file__).parent)],
             signature=SIGNATURE,
             input_example=pd.DataFrame({"audio": [example_wav()]}),
-            pip_requirements=_requirements(),
+            pip_requirements=_requirements(("opensmile",) if pipeline.functionals else ()),
         )
 
 
@@ -127,8 +151,9 @@ def check_model(model_uri: str) -> None:
                         f"{row['error'] or repr(row['emotion'])}")
 
 
-def _requirements() -> list[str]:
+def _requirements(extra: tuple[str, ...] = ()) -> list[str]:
     from importlib.metadata import version
 
     return [f"{package}=={version(package)}" for package in
-            ("tensorflow", "keras", "librosa", "scipy", "scikit-learn", "pandas", "soundfile", "numpy", "mlflow")]
+            ("tensorflow", "keras", "librosa", "scipy", "scikit-learn", "pandas", "soundfile", "numpy", "mlflow",
+             *extra)]

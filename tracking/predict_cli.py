@@ -1,8 +1,11 @@
 """``mser-predict``: classify wav files with a registered model (the champion by default).
 
-    mser-predict FILE_OR_DIR... [--model models:/NAME@champion] [--json]
+    mser-predict FILE_OR_DIR... [--model models:/NAME@champion] [--speaker NAME | --speaker-per-folder] [--json]
 
-Files of any rate and channel count; folders are walked for ``.wav`` files. A file that
+Files of any rate and channel count; folders are walked for ``.wav`` files. A model on
+openSMILE functionals with per-speaker normalisation reads who is speaking from
+``--speaker`` (all files are one speaker) or ``--speaker-per-folder``; without either,
+each file is standardised with the training speakers' statistics. A file that
 cannot be classified gets one line on stderr saying why, and the others go on; the exit
 status is then 1. The model is resolved to one version before loading, so the version
 printed is the version used.
@@ -41,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", metavar="URI",
                         help=f"models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model (default: the "
                              f"{CHAMPION} of the only registered model that has one)")
+    speakers = parser.add_mutually_exclusive_group()
+    speakers.add_argument("--speaker", metavar="NAME",
+                          help="all the files are recordings of one speaker: a model with per-speaker normalisation "
+                               "(smile_*) standardises them with their own statistics (best with a dozen or more)")
+    speakers.add_argument("--speaker-per-folder", action="store_true",
+                          help="the files of each folder are one speaker (as --speaker, per folder)")
     parser.add_argument("--json", action="store_true", help="print the model and one record per file as JSON")
     add_tracking_options(parser, experiment=False)
     return parser
@@ -61,10 +70,16 @@ def _main(argv: Sequence[str] | None) -> int:
     model = load(resolved)
     records = [{"path": str(path), "emotion": None, "probabilities": None, "windows": 0, "error": reason}
                for path, reason in missing]
+    speakers = _speakers(files, args)
+    # A speaker's files go in one call, so that they are normalised together.
+    batch_size = (len(files) or 1) if speakers is not None else BATCH
     with progress_bar("classifying", "files") as progress:
-        for start in range(0, len(files), BATCH):
-            batch = files[start:start + BATCH]
-            output = model.predict(pd.DataFrame({"path": [str(p.resolve()) for p in batch]}))
+        for start in range(0, len(files), batch_size):
+            batch = files[start:start + batch_size]
+            table = {"path": [str(p.resolve()) for p in batch]}
+            if speakers is not None:
+                table["speaker"] = speakers[start:start + batch_size]
+            output = model.predict(pd.DataFrame(table))
             records.extend(_record(path, row) for path, row in zip(batch, output.to_dict("records")))
             progress(start + len(batch), len(files))
     failed = [r for r in records if r["error"]]
@@ -80,6 +95,14 @@ def _main(argv: Sequence[str] | None) -> int:
         print(prediction_table(records))
     note(f"{len(records) - len(failed)} of {len(records)} files classified")
     return 1 if failed else 0
+
+
+def _speakers(files: list[Path], args: argparse.Namespace) -> list[str] | None:
+    if args.speaker:
+        return [args.speaker] * len(files)
+    if args.speaker_per_folder:
+        return [str(path.resolve().parent) for path in files]
+    return None
 
 
 def collect(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:

@@ -32,8 +32,9 @@ CURVE_PREFIX = "epoch/"
 
 def config_params(config: TrainConfig) -> dict[str, object]:
     """Flat parameters of a run: ``model``, ``language``, ``sae.depth``, ``classifier.kernel``..."""
-    params = {k: v for k, v in asdict(config).items() if k not in ("sae", "classifier")}
+    params = {k: v for k, v in asdict(config).items() if k not in ("sae", "classifier", "functionals")}
     params.update({f"sae.{k}": v for k, v in config.sae.items()})
+    params.update({f"functionals.{k}": v for k, v in config.functionals.items()})
     params.update({f"classifier.{k}": v for k, v in config.classifier.items()})
     return params
 

@@ -1,6 +1,7 @@
-"""``mser-train``: train one of the paper's models, print its kappa table, record it in MLflow.
+"""``mser-train``: train one model, print its kappa table, record it in MLflow.
 
     mser-train --model sae_cnn_features --language de [--data-root DIR] [--max-epochs N] [--json]
+    mser-train --model smile_svm --feature-set eGeMAPSv02 --normalisation speaker
     mser-train --reproduce [--max-epochs N]     # the paper's Table 4, measured beside the paper's
 """
 
@@ -19,6 +20,7 @@ from tqdm import tqdm
 from mser.cli.common import add_data_options, note, prepare, run
 from mser.corpora import CORPORA, corpus_for_language
 from mser.dataset import Dataset
+from mser.functionals import FEATURE_SETS, NORMALISATIONS, FunctionalsParams
 from mser.metrics import CLASS_WEIGHTINGS
 from mser.models import MODELS
 from mser.paper import EPOCHS, TABLE4, table4_runs
@@ -32,10 +34,11 @@ PROG = "mser-train"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Train one of the paper's models on training speakers, score it on held-out speakers "
-                    "(Cohen's kappa), and record the run in MLflow.")
+        description="Train one model (the paper's, or openSMILE functionals with a classic classifier) on "
+                    "training speakers, score it on held-out speakers (Cohen's kappa), and record the run in MLflow.")
     parser.add_argument("--model", choices=list(MODELS), default="sae_cnn_features",
-                        help="which model (default: sae_cnn_features, the paper's proposal)")
+                        help="which model (default: sae_cnn_features, the paper's proposal; smile_* need the "
+                             "opensmile extra)")
     parser.add_argument("--language", choices=LANGUAGE_CHOICES, default="all",
                         help="it (EMOVO), de (EmoDB), en (RAVDESS) or all jointly (default: all)")
     parser.add_argument("--reproduce", action="store_true",
@@ -47,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="epochs without a better validation score before stopping (default: 10)")
     parser.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default="balanced",
                         help="class weights from compute_class_weight (default: balanced, as the paper)")
+    defaults = FunctionalsParams()
+    parser.add_argument("--feature-set", choices=list(FEATURE_SETS), default=defaults.feature_set,
+                        help=f"openSMILE functionals of the smile_* models (default: {defaults.feature_set})")
+    parser.add_argument("--normalisation", choices=NORMALISATIONS, default=defaults.normalisation,
+                        help="smile_* models: standardise with the training speakers' statistics (global) or each "
+                             f"speaker's own (speaker; default: {defaults.normalisation})")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     parser.add_argument("--json", action="store_true", help="print the final metrics and MLflow run ids as JSON")
     add_tracking_options(parser)
@@ -66,8 +75,8 @@ def _main(argv: Sequence[str] | None) -> int:
     client = ensure_store(uri)
     experiment = experiment_id(client, args.experiment)
     mlflow.set_tracking_uri(uri)
-    dataset = prepare(args)
     cells = table4_runs() if args.reproduce else [(args.model, args.language)]
+    dataset = prepare(args, [args.feature_set] if any(MODELS[model].uses_functionals for model, _ in cells) else [])
     outcomes = []
     for model, language in cells:
         config = _config(args, model, language)
@@ -86,8 +95,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _config(args: argparse.Namespace, model: str, language: str) -> TrainConfig:
     cap = args.max_epochs or 10**6
+    functionals = ({"feature_set": args.feature_set, "normalisation": args.normalisation}
+                   if MODELS[model].uses_functionals else {})
     return TrainConfig(model=model, language=language, sae_epochs=min(100, cap), epochs=min(EPOCHS[language], cap),
-                       patience=args.patience, class_weighting=args.class_weighting, seed=args.seed)
+                       patience=args.patience, class_weighting=args.class_weighting, seed=args.seed,
+                       functionals=functionals)
 
 
 class _Progress:
@@ -145,7 +157,8 @@ def kappa_table_data(result: TrainResult) -> list[dict]:
     rows = []
     for side, evaluation in (("validation", result.validation), ("test", result.test)):
         rows.append({"speakers": side, "unit": "utterance", **evaluation.utterances})
-        rows.append({"speakers": side, "unit": "window", **evaluation.windows})
+        if not MODELS[result.config.model].uses_functionals:
+            rows.append({"speakers": side, "unit": "window", **evaluation.windows})
         if len(evaluation.languages) > 1:
             for language, values in evaluation.languages.items():
                 rows.append({"speakers": f"{side} ({language})", "unit": "utterance", **values})

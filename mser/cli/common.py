@@ -12,8 +12,9 @@ from typing import Callable, Iterator, Sequence, TextIO
 from tqdm import tqdm
 
 from mser.cache import default_cache_dir
-from mser.dataset import Dataset, load_dataset
+from mser.dataset import Dataset, load_dataset, load_functionals
 from mser.errors import DataError, MserError
+from mser.functionals import smile
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -51,14 +52,21 @@ def data_root(args: argparse.Namespace) -> Path:
     return root
 
 
-def prepare(args: argparse.Namespace) -> Dataset:
-    """Load the dataset the data options describe, with a progress bar and one line per skipped file."""
+def prepare(args: argparse.Namespace, feature_sets: Sequence[str] = ()) -> Dataset:
+    """Load the dataset the data options describe, with a progress bar and one line per skipped file,
+    and the openSMILE ``feature_sets`` its models read (each with a progress bar of its own)."""
+    for feature_set in feature_sets:
+        smile(feature_set)  # without the opensmile extra: one line saying how to install it, before any work
     root = data_root(args)
     with progress_bar("preparing audio", "files") as progress:
         dataset = load_dataset(root, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                                progress=progress)
     for row in dataset.skipped.itertuples():
         note(f"skipped {row.path}: {row.reason}")
+    for feature_set in feature_sets:
+        with progress_bar(f"openSMILE {feature_set} functionals", "files") as progress:
+            load_functionals(dataset, feature_set, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                             progress=progress)
     return dataset
 
 

@@ -4,6 +4,7 @@ import inspect
 import pytest
 from ray.tune.search.sample import Categorical, Float
 
+from mser.functionals import FunctionalsParams
 from mser.models import MODELS
 from mser.models.sae import build_autoencoder
 from mser.train import TrainConfig
@@ -17,8 +18,10 @@ def _keywords(function) -> set[str]:
 @pytest.mark.parametrize("name", list(SPACES))
 def test_space_keys_are_the_builders_keywords(name):
     space = SPACES[name]
-    assert set(space) <= {"sae", "classifier", "training"}
+    assert set(space) <= {"sae", "functionals", "classifier", "training"}
     assert set(space.get("sae", {})) <= _keywords(build_autoencoder)
+    assert set(space.get("functionals", {})) <= _keywords(FunctionalsParams)
+    assert ("functionals" in space) == MODELS[name].uses_functionals
     assert set(space["classifier"]) <= _keywords(MODELS[name].builder)
     assert set(space["training"]) <= {f.name for f in dataclasses.fields(TrainConfig)}
     assert ("sae" in space) == MODELS[name].uses_code
@@ -39,6 +42,9 @@ def test_the_paper_point_is_inside_the_space_and_is_the_builders_default(name):
     defaults = {k: p.default for k, p in inspect.signature(build_autoencoder).parameters.items()}
     for key, value in point.get("sae", {}).items():
         assert defaults[key] == value, f"paper's {key} is {defaults[key]}, point says {value}"
+    baseline = {k: p.default for k, p in inspect.signature(FunctionalsParams).parameters.items()}
+    for key, value in point.get("functionals", {}).items():
+        assert baseline[key] == value, (name, key)
     builder_defaults = {k: p.default for k, p in inspect.signature(MODELS[name].builder).parameters.items()}
     for key, value in point["classifier"].items():
         assert builder_defaults[key] == value, (name, key)
