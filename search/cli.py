@@ -16,7 +16,7 @@ from typing import Sequence
 import pandas as pd
 
 from mser.cache import default_cache_dir
-from mser.cli.common import add_data_options, note, prepare, run, stdout_for_results
+from mser.cli.common import add_data_options, note, prepare, require_functionals, run, stdout_for_results
 from mser.errors import MserError
 from mser.train import LANGUAGE_CHOICES
 from search.spaces import SPACES, feature_sets
@@ -91,6 +91,7 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(parser, args)
+    require_functionals(feature_sets(args.space))
     uri = resolve_tracking_uri(args.tracking_uri)
     address = args.address or os.environ.get("RAY_ADDRESS")
     if address:

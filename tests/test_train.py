@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mser.dataset import load_dataset
+from mser.functionals import FEATURE_SETS
 from mser.models import MODELS
 from mser.pipeline import EmotionPipeline
 from mser.train import TrainConfig, make_split, train
@@ -14,7 +15,7 @@ QUICK = dict(sae_epochs=3, epochs=12, patience=6, seed=1)
 
 @pytest.fixture(scope="module")
 def dataset(tiny_demo, tmp_path_factory):
-    return load_dataset(tiny_demo, cache_dir=tmp_path_factory.mktemp("cache"))
+    return load_dataset(tiny_demo, cache_dir=tmp_path_factory.mktemp("cache"), feature_sets=FEATURE_SETS)
 
 
 @pytest.mark.parametrize("model", list(MODELS))
@@ -38,6 +39,19 @@ def test_each_model_trains_and_scores_held_out_speakers(dataset, model):
 def test_feature_models_beat_chance_on_held_out_speakers(dataset, model):
     result = train(dataset, TrainConfig(model=model, language="all", **{**QUICK, "epochs": 30, "patience": 10}))
     assert result.metrics()["test_kappa"] > 0.1
+
+
+@pytest.mark.parametrize("model", ["smile_svm", "smile_logreg", "smile_mlp"])
+@pytest.mark.parametrize("feature_set", list(FEATURE_SETS))
+@pytest.mark.parametrize("normalisation", ["global", "speaker"])
+def test_functionals_models_beat_chance_on_held_out_speakers(dataset, model, feature_set, normalisation):
+    result = train(dataset, TrainConfig(model=model, language="all",
+                                        functionals={"feature_set": feature_set, "normalisation": normalisation}))
+    metrics = result.metrics()
+    assert metrics["test_kappa"] > 0.2, metrics
+    assert not any("window" in name for name in metrics)  # one example per utterance: no window scores
+    assert len(result.test.predictions) == result.test.confusion.sum() == int(
+        np.isin(dataset.utterances["speaker"], result.split.test).sum())
 
 
 def test_per_language_training_uses_that_language_only(dataset):

@@ -17,7 +17,7 @@ import mlflow
 import pandas as pd
 from tqdm import tqdm
 
-from mser.cli.common import add_data_options, note, prepare, run
+from mser.cli.common import add_data_options, note, prepare, require_functionals, run
 from mser.corpora import CORPORA, corpus_for_language
 from mser.dataset import Dataset
 from mser.functionals import FEATURE_SETS, NORMALISATIONS, FunctionalsParams
@@ -71,12 +71,14 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.max_epochs is not None and args.max_epochs < 1:
         build_parser().error(f"--max-epochs must be at least 1, got {args.max_epochs}")
+    cells = table4_runs() if args.reproduce else [(args.model, args.language)]
+    feature_sets = [args.feature_set] if any(MODELS[model].uses_functionals for model, _ in cells) else []
+    require_functionals(feature_sets)
     uri = resolve_tracking_uri(args.tracking_uri)
     client = ensure_store(uri)
     experiment = experiment_id(client, args.experiment)
     mlflow.set_tracking_uri(uri)
-    cells = table4_runs() if args.reproduce else [(args.model, args.language)]
-    dataset = prepare(args, [args.feature_set] if any(MODELS[model].uses_functionals for model, _ in cells) else [])
+    dataset = prepare(args, feature_sets)
     outcomes = []
     for model, language in cells:
         config = _config(args, model, language)

@@ -55,8 +55,7 @@ def data_root(args: argparse.Namespace) -> Path:
 def prepare(args: argparse.Namespace, feature_sets: Sequence[str] = ()) -> Dataset:
     """Load the dataset the data options describe, with a progress bar and one line per skipped file,
     and the openSMILE ``feature_sets`` its models read (each with a progress bar of its own)."""
-    for feature_set in feature_sets:
-        smile(feature_set)  # without the opensmile extra: one line saying how to install it, before any work
+    require_functionals(feature_sets)
     root = data_root(args)
     with progress_bar("preparing audio", "files") as progress:
         dataset = load_dataset(root, cache_dir=args.cache_dir, use_cache=not args.no_cache,
@@ -68,6 +67,16 @@ def prepare(args: argparse.Namespace, feature_sets: Sequence[str] = ()) -> Datas
             load_functionals(dataset, feature_set, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                              progress=progress)
     return dataset
+
+
+def require_functionals(feature_sets: Sequence[str]) -> None:
+    """Refuse, before any work, a command whose models need the opensmile extra when it is missing.
+
+    Raises:
+        MissingExtra: With the command that installs it.
+    """
+    for feature_set in feature_sets:
+        smile(feature_set)
 
 
 @contextmanager

@@ -1,0 +1,213 @@
+"""openSMILE functionals: openSMILE's own values, the cache, per-speaker normalisation, the extra."""
+
+import sys
+
+import mlflow
+import numpy as np
+import opensmile
+import pandas as pd
+import pytest
+
+from mser import dataset as dataset_module
+from mser import functionals as functionals_module
+from mser import testing
+from mser.dataset import load_dataset, load_functionals
+from mser.functionals import FEATURE_SETS, MissingExtra, per_speaker
+from mser.pipeline import EmotionPipeline
+from mser.train import TrainConfig, dataset_inputs, train
+
+# EmoDB-named tone files at 16 kHz mono (openSMILE's own rate), six per speaker, and one
+# EMOVO speaker as a 48 kHz stereo copy.
+EMODB = [f"wav/{speaker}a0{i}{emotion}a.wav" for speaker in ("03", "08", "09", "10", "11", "12", "13", "14")
+         for i in (1, 2) for emotion in "WTF"]
+EMOVO = ["f1/dis-f1-b1.wav", "f1/rab-f1-b2.wav"]
+
+
+def _write(root):
+    testing.write_tone_files(root / "EmoDB", EMODB, rate=16_000, seconds=1.6)
+    testing.write_tone_files(root / "EMOVO", EMOVO, rate=48_000, seconds=1.6, channels=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """A corpus and its dataset with eGeMAPSv02 functionals, for the tests that only read them."""
+    root = _write(tmp_path_factory.mktemp("functionals") / "data")
+    return root, load_dataset(root, cache_dir=root.parent / "cache", feature_sets=["eGeMAPSv02"])
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A corpus of the test's own, to change."""
+    return _write(tmp_path / "data")
+
+
+@pytest.fixture
+def data(shared):
+    return shared[1]
+
+
+def _row(data, feature_set, relpath):
+    return data.functionals[feature_set][data.utterances.index[data.utterances["path"] == relpath][0]]
+
+
+def test_the_functionals_are_opensmiles_own(shared):
+    root, data = shared
+    # A 16 kHz mono file: openSMILE's plain Smile, reading the file itself.
+    plain = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                            feature_level=opensmile.FeatureLevel.Functionals)
+    relpath = "EmoDB/" + EMODB[0]
+    expected = plain.process_file(str(root / relpath)).to_numpy()[0]
+    np.testing.assert_allclose(_row(data, "eGeMAPSv02", relpath), expected, rtol=1e-6)
+    # A 48 kHz stereo file: openSMILE mixing it down and resampling it to 16 kHz itself.
+    resampling = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                 feature_level=opensmile.FeatureLevel.Functionals,
+                                 sampling_rate=16_000, resample=True, mixdown=True)
+    relpath = "EMOVO/" + EMOVO[0]
+    expected = resampling.process_file(str(root / relpath)).to_numpy()[0]
+    np.testing.assert_allclose(_row(data, "eGeMAPSv02", relpath), expected, rtol=1e-6)
+    assert data.functionals["eGeMAPSv02"].shape == (len(data.utterances), FEATURE_SETS["eGeMAPSv02"])
+
+
+def test_the_larger_set_too(root):
+    data = load_dataset(root, feature_sets=["ComParE_2016"])
+    plain = opensmile.Smile(feature_set=opensmile.FeatureSet.ComParE_2016,
+                            feature_level=opensmile.FeatureLevel.Functionals)
+    relpath = "EmoDB/" + EMODB[3]
+    np.testing.assert_allclose(_row(data, "ComParE_2016", relpath),
+                               plain.process_file(str(root / relpath)).to_numpy()[0], rtol=1e-5)
+
+
+def _no_extraction(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("openSMILE ran again")
+
+    monkeypatch.setattr(dataset_module, "functionals", fail)
+
+
+def test_a_second_load_reads_the_cache(shared, monkeypatch):
+    root, data = shared
+    _no_extraction(monkeypatch)
+    again = load_dataset(root, cache_dir=root.parent / "cache", feature_sets=["eGeMAPSv02"])
+    np.testing.assert_array_equal(again.functionals["eGeMAPSv02"], data.functionals["eGeMAPSv02"])
+
+
+@pytest.mark.parametrize("change", ["a file", "the opensmile version", "the feature set"])
+def test_what_invalidates_the_cache(root, monkeypatch, change):
+    data = load_dataset(root, feature_sets=["eGeMAPSv02"])
+    calls = []
+    real = dataset_module.functionals
+    monkeypatch.setattr(dataset_module, "functionals", lambda *a, **k: calls.append(1) or real(*a, **k))
+    feature_set = "eGeMAPSv02"
+    if change == "a file":
+        testing.write_wav(root / "EmoDB" / EMODB[0], testing.tone(1.9, 16_000, freq=310), 16_000)
+    elif change == "the opensmile version":
+        monkeypatch.setattr(dataset_module, "opensmile_version", lambda: "0.0.0-other")
+    else:
+        feature_set = "ComParE_2016"
+    again = load_dataset(root, feature_sets=[feature_set])
+    assert len(calls) == len(again.utterances)
+    if change == "a file":
+        changed = _row(again, feature_set, "EmoDB/" + EMODB[0])
+        assert not np.allclose(changed, _row(data, feature_set, "EmoDB/" + EMODB[0]))
+
+
+def test_no_cache_extracts_and_stores_nothing(root, tmp_path):
+    cache = tmp_path / "elsewhere"
+    load_dataset(root, cache_dir=cache, use_cache=False, feature_sets=["eGeMAPSv02"])
+    assert not (cache / "functionals").exists()
+
+
+def test_a_selection_keeps_each_utterance_with_its_functionals(data):
+    german = data.for_languages(["de"])
+    assert len(german.functionals["eGeMAPSv02"]) == len(german.utterances) == len(EMODB)
+    for relpath in german.utterances["path"][:3]:
+        np.testing.assert_array_equal(_row(german, "eGeMAPSv02", relpath), _row(data, "eGeMAPSv02", relpath))
+
+
+def test_per_speaker_normalisation_never_reads_another_speaker():
+    rng = np.random.default_rng(0)
+    values = rng.normal(5, 3, size=(30, 4))
+    speakers = np.repeat(["a", "b", "c"], 10)
+    normalised = per_speaker(values, speakers)
+    for speaker in "abc":
+        rows = speakers == speaker
+        np.testing.assert_allclose(normalised[rows].mean(axis=0), 0, atol=1e-6)
+        np.testing.assert_allclose(normalised[rows].std(axis=0), 1, atol=1e-5)
+    other = values.copy()
+    other[speakers != "a"] = rng.normal(-40, 9, size=(20, 4))
+    np.testing.assert_array_equal(per_speaker(other, speakers)[speakers == "a"], normalised[speakers == "a"])
+
+
+def test_a_speakers_model_inputs_are_the_same_whatever_the_others_say(data):
+    result = train(data, TrainConfig(model="smile_logreg", language="de",
+                                     functionals={"feature_set": "eGeMAPSv02", "normalisation": "speaker"}))
+    test_rows = np.flatnonzero(np.isin(data.utterances["speaker"], result.split.test))
+    before = dataset_inputs(result.pipeline, data, test_rows)
+    scrambled = data.select(np.arange(len(data)))
+    values = scrambled.functionals["eGeMAPSv02"].copy()
+    others = ~np.isin(scrambled.utterances["speaker"], result.split.test)
+    values[others] = values[others][::-1] * 7 + 3
+    scrambled.functionals = {"eGeMAPSv02": values}
+    np.testing.assert_array_equal(dataset_inputs(result.pipeline, scrambled, test_rows), before)
+
+
+def test_the_missing_extra_is_one_line_naming_it(root, monkeypatch, capsys, tracking_uri, _own_cache):
+    monkeypatch.setitem(sys.modules, "opensmile", None)  # import opensmile now fails
+    monkeypatch.setattr(functionals_module, "_LOCAL", type(functionals_module._LOCAL)())
+    with pytest.raises(MissingExtra, match=r'pip install -e "\.\[opensmile\]"'):
+        functionals_module.smile("eGeMAPSv02")
+    from tracking.train_cli import main
+
+    assert main(["--model", "smile_svm", "--data-root", str(root)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mser-train: error: openSMILE functionals need") and "research" in err[0]
+    assert not (_own_cache / "datasets").exists()  # refused before any work
+
+
+def test_a_pipeline_saves_and_loads_and_predicts_as_before(data, tmp_path):
+    result = train(data, TrainConfig(model="smile_svm", language="de",
+                                     functionals={"feature_set": "eGeMAPSv02", "normalisation": "global"}))
+    loaded = EmotionPipeline.load(result.pipeline.save(tmp_path / "pipeline"))
+    assert loaded.functionals == result.pipeline.functionals
+    path = data.root / data.utterances["path"].iloc[0]
+    assert loaded.predict_file(path) == result.pipeline.predict_file(path)
+    assert loaded.predict_file(path).windows == 1
+
+
+@pytest.mark.slow
+def test_the_logged_model_predicts_as_in_memory(data, tracking_uri):
+    from tracking.model import log_pipeline
+
+    result = train(data, TrainConfig(model="smile_logreg", language="de",
+                                     functionals={"feature_set": "eGeMAPSv02", "normalisation": "speaker"}))
+    pipeline = result.pipeline
+    with mlflow.start_run():
+        info = log_pipeline(pipeline)
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    german = data.utterances[data.utterances["language"] == "de"]
+    paths = [str(data.root / p) for p in german["path"]]
+    speakers = list(german["speaker"])
+    # Alone, each file is standardised with the training speakers' statistics ...
+    alone = model.predict(pd.DataFrame({"path": paths}))
+    for path, row in zip(paths, alone.to_dict("records")):
+        expected = pipeline.predict_file(path)
+        assert row["emotion"] == expected.emotion and row["error"] == "" and row["windows"] == 1
+        assert [row[f"p_{e}"] for e in expected.probabilities] == pytest.approx(list(expected.probabilities.values()),
+                                                                                abs=2e-6)  # both rounded to 1e-6
+    # ... and with the speaker named, with that speaker's own, as the test speakers were scored.
+    named = model.predict(pd.DataFrame({"path": paths, "speaker": speakers}))
+    signals = [_read(path) for path in paths]
+    in_memory = pipeline.predict_signals(signals, speakers)
+    assert list(named["emotion"]) == [p.emotion for p in in_memory]
+    test = np.isin(german["speaker"], result.split.test)
+    probabilities = named[[f"p_{e}" for e in in_memory[0].probabilities]].to_numpy()[test]
+    scored = result.test.predictions
+    assert list(probabilities.argmax(axis=1)) == list(scored["predicted"])
+
+
+def _read(path):
+    from mser.audio import read_wav
+
+    samples, info = read_wav(path)
+    return samples, info.rate
