@@ -7,6 +7,7 @@ keyword with the paper's value as its default.
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -112,6 +113,25 @@ def build_dnn(
 SVM_KERNELS = ("rbf", "linear")
 
 
+class FoldsByRarestClass(CalibratedClassifierCV):
+    """Platt scaling by stratified cross-validation with at most ``cv`` folds, fewer when the
+    rarest class has fewer training examples (a small corpus's three training speakers with
+    one utterance of each emotion give 3 folds, where 5 would refuse to fit)."""
+
+    def fit(self, X, y, sample_weight=None, **params):
+        counts = np.bincount(np.asarray(y))
+        rarest = int(counts[counts > 0].min())
+        if rarest < 2:
+            raise ValueError("the SVM's probabilities are calibrated by cross-validation, which needs at least 2 "
+                             "training examples of every emotion; one emotion has 1")
+        requested = self.cv
+        self.cv = min(requested, rarest)
+        try:
+            return super().fit(X, y, sample_weight=sample_weight, **params)
+        finally:
+            self.cv = requested
+
+
 def build_svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale", seed: int = 0) -> Pipeline:
     """Support vector machine (RBF, as the paper's 6.1, or linear) on standardised inputs, with
     calibrated probabilities (Platt scaling by cross-validation) for pooling windows per utterance."""
@@ -120,7 +140,7 @@ def build_svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scal
     if kernel not in SVM_KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}: expected one of {', '.join(SVM_KERNELS)}")
     svm = SVC(kernel=kernel, C=C, gamma=gamma, random_state=seed)
-    return make_pipeline(StandardScaler(), CalibratedClassifierCV(svm, ensemble=False))
+    return make_pipeline(StandardScaler(), FoldsByRarestClass(svm, ensemble=False, cv=5))
 
 
 def build_logreg(*, C: float = 1.0, max_iter: int = 2000, seed: int = 0) -> Pipeline:

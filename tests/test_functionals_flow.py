@@ -1,0 +1,138 @@
+"""openSMILE functionals end to end, as the README runs them: a search of every language,
+promotion, mser-predict and the REST server (slow; real Ray, MLflow, openSMILE)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mser.corpora import EMOTIONS
+from tracking.predict_cli import main as predict_main
+from tracking.registry import CHAMPION
+from tracking.registry_cli import promote_main
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+NAME = "mser-smile_svm-all"
+
+
+@pytest.fixture(scope="module")
+def flow(tiny_demo, tmp_path_factory):
+    """A finished 3-trial smile_svm search of every language and the joint one, by the real command."""
+    root = tmp_path_factory.mktemp("smile")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(root / "cache")}
+    search = subprocess.run(
+        [sys.executable, "-m", "search.cli", "--space", "smile_svm", "--language", "each", "--trials", "3",
+         "--top", "1", "--experiment", "smile", "--data-root", str(tiny_demo), "--json"],
+        env=env, cwd=root, capture_output=True, text=True, timeout=900)
+    assert search.returncode == 0, search.stderr[-3000:]
+    return {"root": root, "uri": uri, "env": env, "studies": json.loads(search.stdout)}
+
+
+@pytest.fixture
+def store(flow, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", flow["uri"])
+    mlflow.set_tracking_uri(flow["uri"])
+    yield MlflowClient(flow["uri"])
+    mlflow.set_tracking_uri(None)
+
+
+def test_every_language_beats_chance_on_held_out_speakers(flow):
+    studies = {s["language"]: s for s in flow["studies"]}
+    assert set(studies) == {"it", "de", "en", "all"}
+    for language, study in studies.items():
+        assert study["trials"]["finished"] == 3, study
+        assert study["best"][0]["test_kappa"] > 0.2, (language, study["best"])
+
+
+def _speaker_files(store, run_id: str, tiny_demo: Path, speaker: str) -> tuple[list[Path], list[str]]:
+    """A test speaker's utterances as the run scored them, and what it predicted for each."""
+    run = store.get_run(run_id)
+    scored = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/predictions_test.csv")))
+    mine = scored[scored["utterance"].str.startswith(f"emodb/{speaker}")]
+    return ([tiny_demo / "EmoDB" / "wav" / f"{u.split('/')[1]}.wav" for u in mine["utterance"]],
+            [EMOTIONS[i] for i in mine["predicted"]])
+
+
+def test_the_champion_classifies_a_speakers_files_as_the_test_scoring_did(flow, store, tiny_demo, capsys):
+    assert promote_main(["--experiment", "smile", "--space", "smile_svm", "--language", "all", "--json"]) == 0
+    [promotion] = json.loads(capsys.readouterr().out)
+    assert (promotion["name"], promotion["version"], promotion["alias"]) == (NAME, "1", CHAMPION)
+    version = store.get_model_version_by_alias(NAME, CHAMPION)
+    files, scored = _speaker_files(store, version.run_id, tiny_demo, "03")
+    assert len(files) >= 3
+    # Named as one speaker, the files are normalised together, as that test speaker was.
+    assert predict_main([*map(str, files), "--speaker", "emodb-03", "--json"]) == 0
+    predictions = json.loads(capsys.readouterr().out)["predictions"]
+    assert [p["emotion"] for p in predictions] == scored
+    assert all(p["windows"] == 1 and abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in predictions)
+    # Without a speaker each file is standardised alone, with the training speakers' statistics.
+    assert predict_main([str(files[0]), "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert alone["emotion"] in EMOTIONS and alone["error"] is None
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def test_the_champion_served_over_rest_answers_as_predict_does(flow, store, tiny_demo, capsys):
+    if not store.search_model_versions(f"name = '{NAME}'"):
+        assert promote_main(["--experiment", "smile", "--space", "smile_svm", "--language", "all"]) == 0
+    version = store.get_model_version_by_alias(NAME, CHAMPION)
+    files, scored = _speaker_files(store, version.run_id, tiny_demo, "08")
+    port = _free_port()
+    env = {**flow["env"], "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(["mlflow", "models", "serve", "-m", f"models:/{NAME}@{CHAMPION}", "--env-manager",
+                               "local", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(server, port)
+        url = f"http://127.0.0.1:{port}/invocations"
+        records = [{"audio": base64.b64encode(f.read_bytes()).decode(), "speaker": "emodb-08"} for f in files]
+        answer = _post(url, {"dataframe_records": records})["predictions"]
+        plain = _post(url, {"dataframe_records": [{"audio": records[0]["audio"]}]})["predictions"][0]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert [row["emotion"] for row in answer] == scored and all(row["error"] == "" for row in answer)
+    assert predict_main([str(files[0]), "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert plain["emotion"] == expected["emotion"]
+    for emotion, p in expected["probabilities"].items():
+        assert plain[f"p_{emotion}"] == pytest.approx(p, abs=2e-6)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait(server: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        assert server.poll() is None, server.stderr.read()[-3000:]
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the model server did not start"
+            time.sleep(1)
