@@ -220,9 +220,13 @@ def functionals_key(dataset: Dataset, feature_set: str) -> str:
 
 
 def load_functionals(dataset: Dataset, feature_set: str, *, cache_dir: str | Path | None = None,
-                     use_cache: bool = True, progress: Progress | None = None) -> np.ndarray:
+                     use_cache: bool = True, progress: Progress | None = None,
+                     threads: int | None = None) -> np.ndarray:
     """Compute (or read from the cache) the ``feature_set`` functionals of every utterance
     of ``dataset``, from its audio files, and keep them in ``dataset.functionals``.
+
+    ``threads`` files are processed at once (default: one per core; openSMILE runs
+    outside the GIL).
 
     Raises:
         MissingExtra: The opensmile package is not installed (with the command that installs it).
@@ -238,7 +242,7 @@ def load_functionals(dataset: Dataset, feature_set: str, *, cache_dir: str | Pat
     if use_cache and path.is_file():
         values = np.load(path)
     else:
-        values = _extract(dataset, feature_set, progress)
+        values = _extract(dataset, feature_set, progress, threads or os.cpu_count() or 1)
         if use_cache:
             staging = staging_dir(path.with_suffix(""))
             np.save(staging / "values.npy", values)
@@ -248,7 +252,7 @@ def load_functionals(dataset: Dataset, feature_set: str, *, cache_dir: str | Pat
     return values
 
 
-def _extract(dataset: Dataset, feature_set: str, progress: Progress | None) -> np.ndarray:
+def _extract(dataset: Dataset, feature_set: str, progress: Progress | None, threads: int) -> np.ndarray:
     paths = [dataset.root / relpath for relpath in dataset.utterances["path"]]
 
     def one(path: Path) -> np.ndarray:
@@ -260,9 +264,8 @@ def _extract(dataset: Dataset, feature_set: str, progress: Progress | None) -> n
             raise DataError(f"openSMILE could not process {path}: {reason}; fix or remove the file, "
                             "or run again with --no-cache") from None
 
-    # openSMILE runs outside the GIL: one thread per core extracts as many files at once.
     rows = []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         for done, row in enumerate(pool.map(one, paths), start=1):
             rows.append(row)
             if progress:

@@ -176,16 +176,27 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
         trainable,
         param_space=dict(get_space(options.space)),
         # Workers are reused: a fresh one costs seconds of imports per trial (see run_trial
-        # for what makes a reused worker's reset reliable). Not for the sklearn classifiers,
-        # whose trials report once, as they end: there Ray failed to reset a reused worker
-        # now and then (in CI, not reproduced), which fails the next trial without a retry.
+        # for what makes a reused worker's reset reliable); see _reuse_workers for which.
         tune_config=tune.TuneConfig(metric=VAL_KAPPA, mode="max", num_samples=options.trials,
                                     search_alg=ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent),
-                                    scheduler=scheduler, reuse_actors=get_model(options.space).keras),
+                                    scheduler=scheduler, reuse_actors=_reuse_workers(options.space)),
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), callbacks=[status], verbose=0,
                                   # One retry: a worker lost or not reusable is no reason to lose the trial.
                                   failure_config=tune.FailureConfig(max_failures=1)),
     )
+
+
+def _reuse_workers(space: str) -> bool:
+    """Whether a search of ``space`` runs its trials one after another on the same workers.
+
+    Not for the paper's sklearn classifiers on the code (``sae_svm``, ``sae_mlp``), whose
+    trials report once, as they end: there Ray failed to reset a reused worker twice in
+    one CI run (not reproduced since), which fails the next trial without a retry. The
+    ``smile_*`` trials report once too, but last about a second against about ten for a
+    fresh worker; 140 of them on reused workers never failed a reset.
+    """
+    spec = get_model(space)
+    return spec.keras or spec.uses_functionals
 
 
 def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, options: StudyOptions) -> str:

@@ -15,6 +15,7 @@ import ray
 from mlflow.tracking import MlflowClient
 
 from mser.dataset import load_dataset
+from mser.functionals import FEATURE_SETS
 from mser.metrics import kappa
 from mser.paper import TABLE4
 from mser.stats import compare_paired
@@ -22,7 +23,7 @@ from search.report import write_report
 from search.report_cli import main as report_main
 from search.study import StudyOptions, run_study
 
-SECTIONS = ["kappa-table", "joint-model", "vs-paper", "confusion", "importance", "curves", "data"]
+SECTIONS = ["kappa-table", "families", "joint-model", "vs-paper", "confusion", "importance", "curves", "data"]
 ARTIFACTS = Path(os.environ.get("MSER_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
 
 
@@ -33,17 +34,20 @@ def test_a_report_of_nothing_says_what_to_run(tracking_uri, capsys):
 
 @pytest.fixture(scope="module")
 def searched(tiny_demo, tmp_path_factory):
-    """Two studies of one experiment, German and joint, on a real local Ray cluster."""
+    """Three studies of one experiment, German and joint of cnn_features and German of
+    smile_logreg (another model family), on a real local Ray cluster."""
     root = tmp_path_factory.mktemp("report")
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
              runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}})
     try:
-        dataset = load_dataset(tiny_demo, cache_dir=root / "cache")
-        for language, trials in (("de", 6), ("all", 4)):
-            run_study(dataset, StudyOptions(space="cnn_features", language=language, trials=trials, tracking_uri=uri,
+        dataset = load_dataset(tiny_demo, cache_dir=root / "cache", feature_sets=FEATURE_SETS)
+        for space, language, trials in (("cnn_features", "de", 6), ("cnn_features", "all", 4),
+                                        ("smile_logreg", "de", 3)):
+            run_study(dataset, StudyOptions(space=space, language=language, trials=trials, tracking_uri=uri,
                                             experiment="report", state_dir=root / "state", epochs=4, grace_period=2,
-                                            patience=3, top=2, command=f"mser-search --language {language}",
+                                            patience=3, top=2,
+                                            command=f"mser-search --space {space} --language {language}",
                                             cache_dir=str(root / "cache")))
     finally:
         ray.shutdown()
@@ -66,7 +70,7 @@ def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
     for section in SECTIONS:
         assert f'<section id="{section}">' in html
     studies = {(s["space"], s["language"]): s for s in _data(html)["studies"]}
-    assert set(studies) == {("cnn_features", "de"), ("cnn_features", "all")}
+    assert set(studies) == {("cnn_features", "de"), ("cnn_features", "all"), ("smile_logreg", "de")}
     for (space, language), numbers in studies.items():
         parent = client.get_run(numbers["parent_run_id"])
         trials = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
@@ -77,12 +81,12 @@ def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
         assert numbers["best"]["val_kappa"] == best.data.metrics["val_kappa"]
         assert numbers["best"]["test"]["kappa"] == pytest.approx(best.data.metrics["test_kappa"])
         assert numbers["best"]["test"]["low"] <= numbers["best"]["test"]["kappa"] <= numbers["best"]["test"]["high"]
-        assert numbers["paper_table4"] == TABLE4["cnn_features"][language]
+        assert numbers["paper_table4"] == TABLE4.get(space, {}).get(language)
         assert numbers["dataset_key"] == parent.data.tags["dataset_key"]
         assert numbers["best"]["speakers"]["test"] == best.data.tags["speakers.test"]
         assert f'data-cell="{space}-{language}-val">{best.data.metrics["val_kappa"]:.3f}<' in html
         assert f'data-cell="{space}-{language}-test">{best.data.metrics["test_kappa"]:.3f} [' in html
-        assert f"mser-search --language {language}" in html
+        assert f"mser-search --space {space} --language {language}" in html
         # The paired comparison with the paper's configuration, recomputed from the logged predictions.
         [paper] = [t for t in trials if t.data.tags.get("paper_point") == "true"]
         assert numbers["paper"]["run_id"] == paper.info.run_id
@@ -106,6 +110,30 @@ def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
         assert numbers["kappa"] == pytest.approx(best_joint.data.metrics[f"test_kappa_{language}"])
         part = _predictions(best_joint).query("language == @language")
         assert numbers["n"] == len(part) and numbers["kappa"] == pytest.approx(kappa(part["label"], part["predicted"]))
+
+
+@pytest.mark.slow
+def test_the_families_are_compared_on_the_same_test_utterances(searched):
+    client, html = searched["client"], searched["html"]
+    data = _data(html)
+    studies = {(s["space"], s["language"]): s for s in data["studies"]}
+    assert set(data["families"]) == {"de"}  # the joint study has one space only
+    family = data["families"]["de"]
+    german = [studies[("cnn_features", "de")], studies[("smile_logreg", "de")]]
+    # The space chosen is the one whose best trial has the higher validation kappa, not test kappa.
+    leader = max(german, key=lambda n: n["best"]["val_kappa"])
+    [other] = [n for n in german if n is not leader]
+    assert family["leader"]["space"] == leader["space"] and family["leader"]["test_kappa"] == leader["best"]["test"]["kappa"]
+    [row] = family["others"]
+    assert row["space"] == other["space"]
+    ahead, behind = (_predictions(client.get_run(n["best"]["run_id"])) for n in (leader, other))
+    both = ahead.merge(behind, on="utterance", suffixes=("_a", "_b"))
+    expected = compare_paired(both["label_a"], both["predicted_b"], both["predicted_a"], resamples=300)
+    assert row["n"] == expected.n == len(ahead)
+    assert row["difference"] == pytest.approx(expected.difference)
+    assert row["mcnemar_p"] == row["holm_p"] == pytest.approx(expected.mcnemar_p)  # one comparison: Holm changes nothing
+    assert row["significant"] == expected.significant()
+    assert f'data-family="de-{other["space"]}"' in html
 
 
 @pytest.mark.slow
