@@ -321,7 +321,7 @@ def _families(families: dict) -> str:
             rows.append(f'<tr data-family="{lang}-{html.escape(other["space"])}"><th>{html.escape(other["space"])}</th>'
                         f'<td class="num">{_fmt(other[VAL_KAPPA])}</td><td class="num">{_fmt(other[TEST_KAPPA])} '
                         f'[{_fmt(other["low"], 2)}, {_fmt(other["high"], 2)}]</td>'
-                        f'<td class="num">{other["difference"]:+.3f} [{low:+.2f}, {high:+.2f}]</td>'
+                        f'<td class="num">{_signed(other["difference"], 3)} [{_signed(low, 2)}, {_signed(high, 2)}]</td>'
                         f'<td class="num">{other["holm_p"]:.3g}</td><td>{significant}</td></tr>')
         parts.append(f"<h3>{lang}</h3><table><tr><th>model space</th><th>val</th><th>test [95% CI]</th>"
                      "<th>test kappa minus the chosen space's [95% CI]</th><th>McNemar p (Holm)</th><th>at 5%</th>"
@@ -331,6 +331,11 @@ def _families(families: dict) -> str:
         "has the highest validation kappa, as a user would choose; the others are compared with it on the same test "
         "utterances: paired bootstrap interval of the kappa difference, McNemar's exact test adjusted by Holm's "
         "method over the comparisons of that language. Test speakers chose nothing.</p>")
+
+
+def _signed(value: float, digits: int) -> str:
+    """``+0.050``, with a difference that rounds to zero shown as ``+0.000``, not ``-0.000``."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"
 
 
 def _joint(numbers: list[dict]) -> str:

@@ -11,7 +11,7 @@ import pytest
 from mser import dataset as dataset_module
 from mser import functionals as functionals_module
 from mser import testing
-from mser.dataset import load_dataset, load_functionals
+from mser.dataset import load_dataset
 from mser.functionals import FEATURE_SETS, MissingExtra, per_speaker
 from mser.pipeline import EmotionPipeline
 from mser.train import TrainConfig, dataset_inputs, train
