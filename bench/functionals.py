@@ -9,9 +9,9 @@ Three measurements, each in fresh processes on a demo corpus written here:
 2. reload: a second ``load_dataset(..., feature_sets=both)`` in a new process, against
    the first build (windows, features and both sets of functionals);
 3. search: a ``--trials``-trial ``mser-search --space smile_svm`` with its workers reused
-   between trials (the default for the smile spaces) and with a fresh worker per trial
-   (how the sklearn spaces ran before), in trials per hour and the share of the slots'
-   time spent training.
+   between trials (as the Keras spaces run) and with a fresh worker per trial (how the
+   sklearn spaces run, see ``search.study._reuse_workers``), in trials per hour and the
+   share of the slots' time spent training.
 
 Needs the dev extra (opensmile, psutil). Results go to stdout and, with ``--out``, to a
 JSON file (the README quotes ``bench/functionals.json``).
@@ -117,8 +117,8 @@ def bench_reload(root: Path, work: Path) -> dict:
 _SEARCH = """
 import sys
 import search.study
-if sys.argv[1] == "fresh":
-    search.study._reuse_workers = lambda space: False
+reuse = sys.argv[1] == "reused"
+search.study._reuse_workers = lambda space: reuse
 from search.cli import main
 sys.exit(main(sys.argv[2:]))
 """

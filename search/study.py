@@ -189,14 +189,15 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
 def _reuse_workers(space: str) -> bool:
     """Whether a search of ``space`` runs its trials one after another on the same workers.
 
-    Not for the paper's sklearn classifiers on the code (``sae_svm``, ``sae_mlp``), whose
-    trials report once, as they end: there Ray failed to reset a reused worker twice in
-    one CI run (not reproduced since), which fails the next trial without a retry. The
-    ``smile_*`` trials report once too, but last about a second against about ten for a
-    fresh worker; 140 of them on reused workers never failed a reset.
+    Only for the Keras classifiers. The sklearn classifiers' trials (``sae_svm``,
+    ``sae_mlp``, ``smile_*``) report once, as they end, and there Ray fails now and then
+    to reset a reused worker: the last trial's thread is still alive when the next trial
+    asks for the worker, after the 60 s we allow (a 4-trial ``smile_mlp`` search in CI,
+    twice for ``sae_svm`` before; not reproduced alone), which fails the next trial
+    without a retry. Reuse would make a ``smile_*`` search about 8x faster
+    (``bench/functionals.py``).
     """
-    spec = get_model(space)
-    return spec.keras or spec.uses_functionals
+    return get_model(space).keras
 
 
 def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, options: StudyOptions) -> str:

@@ -71,7 +71,7 @@ def test_logged_model_predicts_what_the_pipeline_predicts(tracking_uri, dataset,
         assert row.p_angry == pytest.approx(expected.probabilities["angry"], abs=1e-5)
     bad = model.predict(pd.DataFrame({"audio": [b"not a wav"]}))
     assert bad.loc[0, "emotion"] == "" and "not a readable wav" in bad.loc[0, "error"]
-    assert model.metadata.signature.inputs.input_names() == ["audio", "path"]
+    assert model.metadata.signature.inputs.input_names() == ["audio", "path", "speaker"]
 
 
 @pytest.mark.slow
