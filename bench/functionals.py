@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from performance import _machine, _say  # bench/ is the script's folder, first on sys.path
+
 BENCHES = ("extraction", "reload", "search")
 FEATURE_SETS = ("eGeMAPSv02", "ComParE_2016")
 
@@ -158,19 +160,6 @@ def bench_search(root: Path, work: Path, trials: int) -> dict:
         _say(f"search ({label} workers): {len(runs)} trials in {search_s:.0f} s")
     result["speedup"] = round(result["reused"]["trials_per_hour"] / result["fresh"]["trials_per_hour"], 2)
     return result
-
-
-def _machine() -> str:
-    import platform
-
-    import psutil
-
-    return (f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / (1 << 30):.0f} GiB, "
-            f"{platform.python_implementation()} {platform.python_version()}")
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -22,6 +20,7 @@ from mser.corpora import EMOTIONS
 from tracking.predict_cli import main as predict_main
 from tracking.registry import CHAMPION
 from tracking.registry_cli import promote_main
+from tracking.testing import post_json, served_model
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -85,54 +84,18 @@ def test_the_champion_classifies_a_speakers_files_as_the_test_scoring_did(flow, 
     assert alone["emotion"] in EMOTIONS and alone["error"] is None
 
 
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.loads(response.read())
-
-
 def test_the_champion_served_over_rest_answers_as_predict_does(flow, store, tiny_demo, capsys):
     if not store.search_model_versions(f"name = '{NAME}'"):
         assert promote_main(["--experiment", "smile", "--space", "smile_svm", "--language", "all"]) == 0
     version = store.get_model_version_by_alias(NAME, CHAMPION)
     files, scored = _speaker_files(store, version.run_id, tiny_demo, "08")
-    port = _free_port()
-    env = {**flow["env"], "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    server = subprocess.Popen(["mlflow", "models", "serve", "-m", f"models:/{NAME}@{CHAMPION}", "--env-manager",
-                               "local", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait(server, port)
-        url = f"http://127.0.0.1:{port}/invocations"
+    with served_model(f"models:/{NAME}@{CHAMPION}", flow["env"]) as url:
         records = [{"audio": base64.b64encode(f.read_bytes()).decode(), "speaker": "emodb-08"} for f in files]
-        answer = _post(url, {"dataframe_records": records})["predictions"]
-        plain = _post(url, {"dataframe_records": [{"audio": records[0]["audio"]}]})["predictions"][0]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        answer = post_json(url, {"dataframe_records": records})["predictions"]
+        plain = post_json(url, {"dataframe_records": [{"audio": records[0]["audio"]}]})["predictions"][0]
     assert [row["emotion"] for row in answer] == scored and all(row["error"] == "" for row in answer)
     assert predict_main([str(files[0]), "--json"]) == 0
     expected = json.loads(capsys.readouterr().out)["predictions"][0]
     assert plain["emotion"] == expected["emotion"]
     for emotion, p in expected["probabilities"].items():
         assert plain[f"p_{emotion}"] == pytest.approx(p, abs=2e-6)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait(server: subprocess.Popen, port: int) -> None:
-    deadline = time.monotonic() + 180
-    while True:
-        assert server.poll() is None, server.stderr.read()[-3000:]
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-            return
-        except OSError:
-            assert time.monotonic() < deadline, "the model server did not start"
-            time.sleep(1)

@@ -7,11 +7,8 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ from mser.testing import tone, write_truncated, write_wav
 from tracking.predict_cli import main as predict_main
 from tracking.registry import CHALLENGER, CHAMPION
 from tracking.registry_cli import models_main, promote_main
+from tracking.testing import free_port, post_json, served_model
 
 pytestmark = pytest.mark.slow
 NAME = "mser-sae_cnn-de"
@@ -176,45 +174,16 @@ def test_predict_classifies_good_files_and_names_each_bad_one(flow, store, input
     assert "stereo-44k.wav" in out and "disgust" in out
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
-
-
 def test_the_champion_served_over_rest_answers_as_predict_does(flow, store, inputs, capsys):
     wav = sorted(inputs.glob("[0-9]*.wav"))[0]
     assert predict_main([str(wav), "--json"]) == 0
     expected = json.loads(capsys.readouterr().out)["predictions"][0]
 
-    port = _free_port()
-    env = {**flow["env"], "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # the serve command runs uvicorn
-    server = subprocess.Popen(["mlflow", "models", "serve", "-m", f"models:/{NAME}@{CHAMPION}", "--env-manager",
-                               "local", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, server.stderr.read()[-3000:]
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the model server did not start"
-                time.sleep(1)
-        url = f"http://127.0.0.1:{port}/invocations"
-        by_audio = _post(url, {"dataframe_records": [{"audio": base64.b64encode(wav.read_bytes()).decode()}]})
-        by_path = _post(url, {"dataframe_split": {"columns": ["path"], "data": [[str(wav)], [str(inputs / "short.wav")]]}})
-        broken = _post(url, {"dataframe_records": [{"audio": base64.b64encode(b"not a wav").decode()}]})
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with served_model(f"models:/{NAME}@{CHAMPION}", flow["env"]) as url:
+        by_audio = post_json(url, {"dataframe_records": [{"audio": base64.b64encode(wav.read_bytes()).decode()}]})
+        by_path = post_json(url, {"dataframe_split": {"columns": ["path"],
+                                                      "data": [[str(wav)], [str(inputs / "short.wav")]]}})
+        broken = post_json(url, {"dataframe_records": [{"audio": base64.b64encode(b"not a wav").decode()}]})
     for row in (by_audio["predictions"][0], by_path["predictions"][0]):
         assert row["emotion"] == expected["emotion"] and row["error"] == ""
         for emotion, p in expected["probabilities"].items():
@@ -243,7 +212,7 @@ def test_the_ui_shows_the_trials_their_kappa_and_a_confusion_matrix(flow, store)
     best = max(scored, key=lambda t: t.data.metrics["val_kappa"])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    port = _free_port()
+    port = free_port()
     ui = subprocess.Popen([str(BIN / "mser-ui"), "--port", str(port), "--experiment", "e2e"], env=flow["env"],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from mser.dataset import UTTERANCE_UNIT, WINDOW_UNIT
 from mser.models import classifiers
 from mser.models.sae import build_autoencoder
 
@@ -41,11 +42,11 @@ class ModelSpec:
     uses_features: bool
     builder: Callable
     keras: bool
-    unit: str = "window"
+    unit: str = WINDOW_UNIT
 
     @property
     def uses_functionals(self) -> bool:
-        return self.unit == "utterance"
+        return self.unit == UTTERANCE_UNIT
 
 
 MODELS: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in (
@@ -56,10 +57,10 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in 
     ModelSpec("sae_cnn", "AE + CNN (encoded signal)", True, False, classifiers.build_code_cnn, True),
     ModelSpec("sae_cnn_features", "AE + CNN (encoded signal + features)", True, True,
               classifiers.build_matrix_cnn, True),
-    ModelSpec("smile_svm", "openSMILE functionals + SVM", False, False, classifiers.build_svm, False, "utterance"),
+    ModelSpec("smile_svm", "openSMILE functionals + SVM", False, False, classifiers.build_svm, False, UTTERANCE_UNIT),
     ModelSpec("smile_logreg", "openSMILE functionals + logistic regression", False, False,
-              classifiers.build_logreg, False, "utterance"),
-    ModelSpec("smile_mlp", "openSMILE functionals + MLP", False, False, classifiers.build_mlp, False, "utterance"),
+              classifiers.build_logreg, False, UTTERANCE_UNIT),
+    ModelSpec("smile_mlp", "openSMILE functionals + MLP", False, False, classifiers.build_mlp, False, UTTERANCE_UNIT),
 )})
 
 
