@@ -47,7 +47,8 @@ def main() -> None:
         if spec.keras:
             rows.append({"part": f"{name} classifier", "seconds_per_epoch": _per_epoch(stamps["classifier"])})
         else:
-            rows.append({"part": f"{name} classifier (sklearn fit)", "fit_seconds": round(result.seconds["classifier"], 2)})
+            rows.append({"part": f"{name} classifier (sklearn fit)",
+                         "fit_seconds": round(result.seconds["classifier"], 2)})
         rows[-1]["total_seconds"] = round(total, 1)
     train_windows = int((dataset.meta["split"] == "train").sum())
     report = {"scale": args.scale, "windows": len(dataset), "train_windows": train_windows,

@@ -41,7 +41,8 @@ def main() -> None:
                         help="demo corpus size (default: small, as mser-search)")
     parser.add_argument("--trials", type=int, default=40, help="trials of each search (default: 40)")
     parser.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {', '.join(BENCHES)}")
-    parser.add_argument("--work-dir", type=Path, help="keep corpora, caches and stores here (default: a temporary folder)")
+    parser.add_argument("--work-dir", type=Path,
+                        help="keep corpora, caches and stores here (default: a temporary folder)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
     args = parser.parse_args()
     only = set(args.only.split(","))

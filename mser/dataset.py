@@ -4,8 +4,8 @@
 features from the cache when the audio files' contents and the preprocessing
 parameters are unchanged, and otherwise builds them (read, mono, 8 kHz, windows,
 features) and stores them. Files that cannot be used are skipped, each with its
-reason, and never stop the build. Windows are kept unscaled: the [0, 1] scaler is
-fitted later on training speakers only (:meth:`Dataset.fit_scaler`).
+reason, and never stop the build. Windows are kept unscaled: each trained
+:class:`mser.pipeline.EmotionPipeline` scales them to [0, 1] with its training speakers' range.
 
 Models read one of two kinds of example (:data:`UNITS`): the 1-s windows, or whole
 utterances described by openSMILE functionals. :func:`load_functionals` computes a
@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 import scipy
 import soundfile
-from sklearn.preprocessing import MinMaxScaler
 
 from mser.audio import SILENCE_DBFS, TARGET_RATE, WINDOW, load_windows, read_wav
 from mser.cache import default_cache_dir, digest_json, file_digests, publish_dir, staging_dir
@@ -49,6 +48,12 @@ WINDOW_UNIT, UTTERANCE_UNIT = "window", "utterance"
 UNITS = (WINDOW_UNIT, UTTERANCE_UNIT)
 #: Bumped whenever the stored functionals change meaning.
 FUNCTIONALS_FORMAT = 1
+#: Training windows kept per file at most (``mser.train.TrainConfig.max_windows_per_utterance``).
+MAX_UTTERANCE_WINDOWS = 10
+#: A file is very long when it lasts over this many times its corpus's median and over
+#: :data:`LONG_SECONDS` (see :func:`long_utterances`).
+LONG_FACTOR = 5.0
+LONG_SECONDS = 10.0
 
 Progress = Callable[[int, int], None]
 
@@ -158,21 +163,29 @@ class Dataset:
             raise DataError(f"no data for language {', '.join(missing)} under {self.root} (found: {have})")
         return self.select(self.meta["language"].isin(languages).to_numpy())
 
-    def fit_scaler(self, speakers: Iterable[str]) -> MinMaxScaler:
-        """A [0, 1] min-max scaler fitted on the windows of ``speakers`` only.
 
-        One minimum and maximum over all their samples (not one per sample position),
-        so the waveform keeps its shape; values beyond the fitted range are clipped.
-        """
-        rows = np.isin(self.speakers, list(speakers))
-        if not rows.any():
-            raise ValueError("cannot fit the scaler: none of the given speakers has windows")
-        return MinMaxScaler(clip=True).fit(np.asarray(self.windows[rows]).reshape(-1, 1))
+def long_utterances(utterances: pd.DataFrame, *, factor: float = LONG_FACTOR,
+                    seconds: float = LONG_SECONDS) -> pd.DataFrame:
+    """The utterances lasting over ``factor`` times their corpus's median duration and over ``seconds``."""
+    median = utterances.groupby("corpus")["duration"].transform("median")
+    long = utterances[(utterances["duration"] > factor * median) & (utterances["duration"] > seconds)]
+    table = long[["path", "corpus", "speaker", "emotion", "split", "duration", "windows"]].copy()
+    table.insert(6, "corpus_median", median[long.index].round(2))
+    return table.sort_values("duration", ascending=False).reset_index(drop=True)
 
-    def scaled_windows(self, scaler: MinMaxScaler, rows: np.ndarray | None = None) -> np.ndarray:
-        """Windows (all, or ``rows``) scaled to [0, 1] with ``scaler``, as float32."""
-        windows = np.asarray(self.windows if rows is None else self.windows[rows], dtype=np.float32)
-        return scaler.transform(windows.reshape(-1, 1)).reshape(windows.shape).astype(np.float32)
+
+def capped_rows(meta: pd.DataFrame, rows: np.ndarray, cap: int | None) -> np.ndarray:
+    """The ``rows`` of ``meta`` with at most ``cap`` windows per utterance, evenly spread through it."""
+    if cap is None:
+        return rows
+    keep = np.ones(len(rows), dtype=bool)
+    utterances = pd.Series(meta["utterance"].to_numpy()[rows])
+    groups = utterances.groupby(utterances, sort=False).indices
+    for positions in groups.values():
+        if len(positions) > cap:
+            keep[positions] = False
+            keep[positions[np.linspace(0, len(positions) - 1, cap).round().astype(int)]] = True
+    return rows[keep]
 
 
 def load_dataset(

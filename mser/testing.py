@@ -76,6 +76,11 @@ def write_silent(path: str | Path, *, rate: int = 16_000, seconds: float = 2.0) 
     return write_wav(path, np.zeros(int(rate * seconds)), rate)
 
 
+def write_long(path: str | Path, *, rate: int = 16_000, seconds: float = 30.0) -> Path:
+    """A wav far longer than an acted utterance (a whole session in one file, say)."""
+    return write_wav(path, tone(seconds, rate), rate)
+
+
 def write_short(path: str | Path, *, rate: int = 16_000, seconds: float = 0.6) -> Path:
     """A wav shorter than one 1-s window."""
     return write_wav(path, tone(seconds, rate), rate)

@@ -1,11 +1,13 @@
 """Train one model on training speakers and judge it on held-out speakers.
 
 ``train(dataset, config) -> TrainResult`` reads top to bottom: choose the languages,
-split speakers (validation drawn from training speakers), fit the scalers on training
-speakers, train the autoencoder (for a model on utterance functionals: take their
-statistics instead), train the classifier with Cohen's kappa on the
-validation speakers every epoch (early stopping on it, best weights restored), then
-score validation and test. Test speakers are used for that last score only.
+split speakers (validation drawn from training speakers), keep at most
+``max_windows_per_utterance`` evenly spread training windows of each file (so one very
+long file cannot dominate), fit the scalers on training speakers, train the autoencoder
+(for a model on utterance functionals: take their statistics instead), train the
+classifier with Cohen's kappa on the validation speakers every epoch (early stopping on
+it, best weights restored), then score validation and test. Test speakers are used for
+that last score only.
 """
 
 from __future__ import annotations
@@ -17,12 +19,23 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from mser.corpora import CORPORA, EMOTIONS, LANGUAGES
-from mser.dataset import Dataset
+from mser.dataset import MAX_UTTERANCE_WINDOWS, WINDOW_UNIT, Dataset, capped_rows
 from mser.errors import MserError
 from mser.functionals import FunctionalsParams
 from mser.metrics import (
-    CLASS_WEIGHTINGS, LOSS, SAE_LOSS, SAE_VAL_LOSS, TRAIN_KAPPA, VAL_KAPPA, VOTES, Evaluation, class_weights,
-    evaluate, kappa, sample_weights, utterance_kappa,
+    CLASS_WEIGHTINGS,
+    LOSS,
+    SAE_LOSS,
+    SAE_VAL_LOSS,
+    TRAIN_KAPPA,
+    VAL_KAPPA,
+    VOTES,
+    Evaluation,
+    class_weights,
+    evaluate,
+    kappa,
+    sample_weights,
+    utterance_kappa,
 )
 from mser.models import build_autoencoder, classifier_shape_kwargs, get_model
 from mser.models._keras import keras
@@ -56,6 +69,9 @@ class TrainConfig:
         class_weighting: ``none``, ``balanced`` or ``sqrt``.
         validation_fraction: Share of each corpus's training speakers used for validation.
         vote: Pooling of window scores per utterance: ``mean`` or ``majority``.
+        max_windows_per_utterance: Training windows kept per file at most, evenly spread
+            through it (``None``: all), so that one very long file cannot dominate the
+            scalers, the autoencoder and the classifier; validation and test keep every window.
         seed: Seed of the validation draw, weight initialisation and shuffling.
     """
 
@@ -71,6 +87,7 @@ class TrainConfig:
     class_weighting: str = "balanced"
     validation_fraction: float = 0.25
     vote: str = "mean"
+    max_windows_per_utterance: int | None = MAX_UTTERANCE_WINDOWS
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -83,6 +100,9 @@ class TrainConfig:
                              f"expected one of {', '.join(CLASS_WEIGHTINGS)}")
         if self.vote not in VOTES:
             raise ValueError(f"unknown vote {self.vote!r}: expected one of {', '.join(VOTES)}")
+        if self.max_windows_per_utterance is not None and self.max_windows_per_utterance < 1:
+            raise ValueError(f"max_windows_per_utterance must be at least 1 (or None for every window), "
+                             f"got {self.max_windows_per_utterance}")
         for name in ("sae_epochs", "epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -208,7 +228,7 @@ def encoder_material(dataset: Dataset, split: Split, config: TrainConfig, input_
     return {"dataset": dataset.key, "train": sorted(split.train), "validation": sorted(split.validation),
             "sae": dict(sorted(config.sae.items())), "input_length": input_length,
             "sae_epochs": config.sae_epochs, "batch_size": config.batch_size, "patience": config.patience,
-            "seed": config.seed}
+            "max_windows_per_utterance": config.max_windows_per_utterance, "seed": config.seed}
 
 
 def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
@@ -232,6 +252,8 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     split = split or make_split(data, config)
     examples = data.examples(spec.unit)
     rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in ("train", "validation", "test")}
+    if spec.unit == WINDOW_UNIT:
+        rows["train"] = capped_rows(examples, rows["train"], config.max_windows_per_utterance)
     for side, index in rows.items():
         if len(index) == 0:
             raise MserError(f"no {side} {spec.unit}s for language {config.language} under the split {split.name}")

@@ -2,7 +2,8 @@
 
 A trial stopped by ASHA may be stopped before it could end its own MLflow run; when
 Tune reports it complete and its run is still RUNNING, the run is ended as KILLED
-with a ``pruned`` tag (a pruned trial is not a failure). A trial that errored has its
+with a ``pruned`` tag (a pruned trial is not a failure), unless it has logged its model:
+then it trained to its end and is ended FINISHED. A trial that errored has its
 run ended FAILED. Progress (done, running, pruned, failed, best validation kappa) is
 printed as one line per change, at most every few seconds.
 """
@@ -19,7 +20,9 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from mser.metrics import VAL_KAPPA
-from search.trial import PRUNED_TAG, RETRIED_TAG, RUN_ID_KEY, TRIAL_TAG
+from search.trial import RUN_ID_KEY
+from tracking.query import children
+from tracking.schema import ERROR_TAG, MODEL_URI_TAG, PRUNED_TAG, RETRIED_TAG, TRIAL_TAG
 
 _GRACE_SECONDS = 5.0
 
@@ -105,13 +108,13 @@ class MlflowStatusCallback(Callback):
         opened before it could report)."""
         run_ids = {(trial.last_result or {}).get(RUN_ID_KEY)} - {None}
         if self.experiment_id and self.parent_run_id:
-            run_ids |= {run.info.run_id for run in self.client.search_runs(
-                [self.experiment_id], f"tags.mlflow.parentRunId = '{self.parent_run_id}' and "
-                                      f"tags.{TRIAL_TAG} = '{trial.trial_id}' and attributes.status = 'RUNNING'")}
+            run_ids |= {run.info.run_id for run in children(
+                self.client, self.experiment_id, self.parent_run_id,
+                f"tags.{TRIAL_TAG} = '{trial.trial_id}' and attributes.status = 'RUNNING'")}
         for run_id in run_ids:
             if self.client.get_run(run_id).info.status != "RUNNING":
                 continue
-            self.client.set_tag(run_id, "error", "the trial's worker failed" + ("; the trial ran again" if retried
+            self.client.set_tag(run_id, ERROR_TAG, "the trial's worker failed" + ("; the trial ran again" if retried
                                                                              else ""))
             if retried:
                 self.client.set_tag(run_id, RETRIED_TAG, "true")
@@ -132,6 +135,11 @@ class MlflowStatusCallback(Callback):
             run = self.client.get_run(run_id)
             if run.info.status == "RUNNING":
                 if not final and now < deadline:
+                    continue
+                if MODEL_URI_TAG in run.data.tags:  # it logged its model: complete, only its end was cut
+                    self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+                    self.done += 1
+                    del self._pending[run_id]
                     continue
                 try:
                     self.client.set_tag(run_id, PRUNED_TAG, "true")

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -17,11 +18,14 @@ import pandas as pd
 
 from mser.cache import default_cache_dir
 from mser.cli.common import add_data_options, note, prepare, require_functionals, run, stdout_for_results
-from mser.errors import MserError
-from mser.train import LANGUAGE_CHOICES
+from mser.dataset import Dataset
+from mser.errors import DataError, MserError
+from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from mser.train import LANGUAGE_CHOICES, TrainConfig
+from search.options import SCHEDULERS, StudyOptions
 from search.spaces import SPACES, feature_sets
-from search.study import SCHEDULERS, StudyOptions, StudyResult, run_study
-from tracking.store import add_tracking_options, resolve_tracking_uri
+from search.study import StudyResult, run_study
+from tracking.store import add_tracking_options, browse_hint, ensure_store, resolve_tracking_uri
 
 PROG = "mser-search"
 
@@ -39,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--language", choices=[*LANGUAGE_CHOICES, "each"], default="all",
                         help="it, de, en, all (jointly), or each: one study per language plus the joint one "
                              "(default: all)")
-    parser.add_argument("--max-epochs", type=int, default=30, metavar="N",
+    parser.add_argument("--max-epochs", dest="epochs", type=int, default=30, metavar="N",
                         help="classifier epochs at most; ASHA stops weak trials earlier (default: 30)")
     parser.add_argument("--sae-epochs", type=int, default=10, metavar="N",
                         help="autoencoder epochs at most (default: 10; trained encoders are cached)")
@@ -57,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: one validation split)")
     parser.add_argument("--top", type=int, default=5, metavar="N",
                         help="best trials (by validation kappa) whose test kappa is measured (default: 5)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the sampler and training (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="seed of the sampler and training (default: 0)")
     parser.add_argument("--max-concurrent", type=int, metavar="N",
                         help="trials at once (default: one per CPU of the Ray cluster)")
     parser.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="N",
@@ -76,15 +81,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    for name in ("trials", "max_epochs", "sae_epochs", "grace_period", "patience", "top"):
+    for flag, name in (("--trials", "trials"), ("--max-epochs", "epochs"), ("--sae-epochs", "sae_epochs"),
+                       ("--grace-period", "grace_period"), ("--patience", "patience"), ("--top", "top")):
         if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+            parser.error(f"{flag} must be at least 1, got {getattr(args, name)}")
     if args.folds == 1 or args.folds < 0:
         parser.error(f"--folds needs at least 2 folds, got {args.folds}")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         parser.error(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     if args.cpus_per_trial <= 0:
         parser.error(f"--cpus-per-trial must be positive, got {args.cpus_per_trial}")
+    if args.scheduler == "asha" and not args.folds and args.grace_period >= args.epochs:
+        note(f"--grace-period {args.grace_period} is not below --max-epochs {args.epochs}: ASHA could stop no trial "
+             "before its end, so every trial runs to its end (--scheduler fifo)")
+        args.scheduler = "fifo"
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -94,36 +104,80 @@ def _main(argv: Sequence[str] | None) -> int:
     require_functionals(feature_sets(args.space))
     uri = resolve_tracking_uri(args.tracking_uri)
     address = args.address or os.environ.get("RAY_ADDRESS")
+    # Everything that can be checked is checked once, up front, before Ray starts or a run is written.
     if address:
         check_cluster_store(uri, args.experiment)
+        check_cluster_address(address)
+    else:
+        ensure_store(uri)
+    languages = LANGUAGE_CHOICES if args.language == "each" else (args.language,)
     dataset = prepare(args, feature_sets(args.space))
+    for language in languages:
+        check_language_data(dataset, args.space, language)
     # Ray and MLflow print on stdout at times (a dead worker, a run's address): keep it for results.
     with stdout_for_results() as out:
         cpus = _start_ray(address)
         concurrent = args.max_concurrent or max(1, int(cpus // args.cpus_per_trial))
-        _run_studies(args, argv, dataset, uri, address, concurrent, out)
+        results = _run_studies(args, argv, dataset, languages, uri, address, concurrent, out)
         _report(uri, args.experiment)
-    note("browse the trials with: mser-ui" + (f" --tracking-uri {uri}" if args.tracking_uri else ""))
+    note(browse_hint(args))
+    failed = [f"{r.space} on {r.language}" for r in results if not r.trials["finished"]]
+    if failed:
+        note(f"{PROG}: error: no trial of {', '.join(failed)} finished: every one failed or was stopped (their "
+             "errors are above, and on the runs in MLflow); fix the cause and search again")
+        return 1
     return 0
 
 
-def _run_studies(args, argv, dataset, uri: str, address: str | None, concurrent: int, out) -> None:
+def check_language_data(dataset: Dataset, space: str, language: str) -> None:
+    """Refuse, before Ray starts, a study whose languages have no data.
+
+    Raises:
+        DataError: With the languages found and the fix.
+    """
+    try:
+        dataset.for_languages(TrainConfig(model=space, language=language).languages)
+    except DataError as error:
+        found = sorted(set(dataset.meta["language"]))
+        raise DataError(f"{error}: choose --language {' or '.join(found) or '...'} (the languages found), or add "
+                        "the missing corpus under --data-root") from None
+
+
+def check_cluster_address(address: str, *, timeout: float = 5.0) -> None:
+    """Something answers at the Ray cluster's ``HOST:PORT`` within ``timeout`` seconds (``auto`` is
+    left to Ray).
+
+    Raises:
+        MserError: The address is malformed or nothing answers there, with the fix.
+    """
+    if address == "auto" or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise MserError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, the head's address that "
+                        "'ray start --head' printed), or 'auto'")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except OSError as error:
+        raise MserError(f"nothing answers at the Ray cluster address {address} ({error.strerror or error}): start "
+                        "the head there with 'ray start --head', or leave out --address to run on this "
+                        "machine") from None
+
+
+def _run_studies(args, argv, dataset, languages, uri: str, address: str | None, concurrent: int,
+                 out) -> list[StudyResult]:
     """Each language's study in turn; the results to ``out`` as tables or JSON."""
-    languages = ["it", "de", "en", "all"] if args.language == "each" else [args.language]
     state_dir = (args.cache_dir or default_cache_dir()) / "searches" / args.experiment
     results = []
     for language in languages:
-        options = StudyOptions(space=args.space, language=language, trials=args.trials, tracking_uri=uri,
-                               experiment=args.experiment, state_dir=state_dir, sae_epochs=args.sae_epochs,
-                               epochs=args.max_epochs, grace_period=args.grace_period, patience=args.patience,
-                               seed=args.seed, max_concurrent=concurrent, cpus_per_trial=args.cpus_per_trial,
-                               top=args.top, folds=args.folds, encoder_cache=args.encoder_cache,
-                               scheduler=args.scheduler,
-                               # On a cluster each machine keeps encoders in its own default cache folder.
-                               cache_dir=str(args.cache_dir) if args.cache_dir and not address else None,
-                               command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
+        options = StudyOptions.from_args(
+            args, language=language, tracking_uri=uri, state_dir=state_dir, max_concurrent=concurrent,
+            # On a cluster each machine keeps encoders in its own default cache folder.
+            cache_dir=str(args.cache_dir) if args.cache_dir and not address else None,
+            command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
         note(f"{args.space} on {language}: {args.trials} trials, {concurrent} at once, "
-             f"up to {args.max_epochs} epochs (autoencoder {args.sae_epochs}), tracking at {uri}")
+             f"up to {args.epochs} epochs (autoencoder {args.sae_epochs}), tracking at {uri}")
         results.append(run_study(dataset, options, resume=args.resume))
     if args.json:
         json.dump([_as_json(r) for r in results], out, indent=2)
@@ -131,13 +185,13 @@ def _run_studies(args, argv, dataset, uri: str, address: str | None, concurrent:
     else:
         for result in results:
             print(result_table(result), file=out)
+    return results
 
 
 def _report(uri: str, experiment: str) -> None:
     """The experiment's study report, rebuilt with these studies in it; a failure here loses no result."""
     try:
         from search.report import write_report
-        from tracking.store import ensure_store
 
         path = write_report(ensure_store(uri), experiment, Path("reports") / experiment)
     except Exception as error:  # noqa: BLE001 - the search is done and recorded; say what failed and go on
@@ -158,8 +212,6 @@ def check_cluster_store(uri: str, experiment: str) -> None:
         raise MserError(f"on a Ray cluster the trials run on other machines, which cannot reach the tracking store "
                         f"{uri} on this one: start a tracking server on the head with 'mser-server' and pass "
                         "--tracking-uri http://HEAD_IP:5000")
-    from tracking.store import ensure_store
-
     found = ensure_store(uri).get_experiment_by_name(experiment)
     if found is not None and found.artifact_location.startswith("file:"):
         raise MserError(f"experiment {experiment!r} keeps its artifacts in a folder of one machine "
@@ -198,7 +250,7 @@ def result_table(result: StudyResult) -> str:
             f"parent run {result.parent_run_id}")
     if not result.best:
         return head + "\n  no trial finished"
-    table = pd.DataFrame([{"rank": i + 1, "val_kappa": round(b["val_kappa"], 3), "test_kappa": round(b["test_kappa"], 3),
+    table = pd.DataFrame([{"rank": i + 1, VAL_KAPPA: round(b[VAL_KAPPA], 3), TEST_KAPPA: round(b[TEST_KAPPA], 3),
                            "run": b["run_name"], "run_id": b["run_id"]} for i, b in enumerate(result.best)])
     return f"{head}\n{table.to_string(index=False)}\n(ranked by validation kappa; test kappa measured for these only)"
 

@@ -43,7 +43,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.resamples < 100:
         parser.error(f"--resamples must be at least 100, got {args.resamples}")
-    client = ensure_store(resolve_tracking_uri(args.tracking_uri))
+    client = ensure_store(resolve_tracking_uri(args.tracking_uri), create=False)
     path = write_report(client, args.experiment, args.out or Path("reports") / args.experiment,
                         resamples=args.resamples, log=not args.no_log)
     print(path.resolve())

@@ -5,29 +5,34 @@ keywords of :func:`mser.models.sae.build_autoencoder`, of the model's classifier
 builder, and of :class:`mser.train.TrainConfig` (a test checks every key against
 those signatures). The spaces on utterance functionals (``smile_*``) have a
 ``functionals`` group instead of ``sae``: the keywords of
-:class:`mser.functionals.FunctionalsParams` (feature set and normalisation). Autoencoder sizes are coarse choices, so good encoders are asked
-for again and come from the encoder cache instead of being retrained.
+:class:`mser.functionals.FunctionalsParams` (feature set and normalisation).
+Autoencoder sizes are coarse choices, so good encoders are asked for again and come
+from the encoder cache instead of being retrained.
 
-``PAPER_POINTS`` holds the paper's configuration of each space (for the ``smile_*``
-spaces, the field's usual baseline: ComParE_2016, per-speaker normalisation, the
-builders' defaults); it is evaluated first, so a search can only improve on it.
+``PAPER_POINTS`` holds the paper's configuration of each space, derived from the
+builders' defaults, which are the paper's values (for the ``smile_*`` spaces, the
+field's usual baseline: ComParE_2016, per-speaker normalisation); it is evaluated
+first, so a search can only improve on it.
 """
 
 from __future__ import annotations
 
+import inspect
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from ray import tune
+
+from mser.functionals import FunctionalsParams
+from mser.models import build_autoencoder, get_model
+from mser.train import TrainConfig
 
 _SAE = {
     "depth": tune.choice([2, 3, 4]),
     "filters": tune.choice([12, 20, 32]),
     "latent": tune.choice([8, 16, 32]),
 }
-_SAE_PAPER = {"depth": 3, "filters": 20, "latent": 16}
 _TRAINING = {"class_weighting": tune.choice(["none", "balanced", "sqrt"])}
-_TRAINING_PAPER = {"class_weighting": "balanced"}
 
 _CNN = {
     "filters": tune.choice([8, 16, 32]),
@@ -35,14 +40,11 @@ _CNN = {
     "pool": tune.choice([2, 3, 4]),
     "learning_rate": tune.loguniform(1e-4, 1e-2),
 }
-_CNN_PAPER = {"filters": 16, "dropout": 0.5, "pool": 3, "learning_rate": 1e-3}
 
 _FUNCTIONALS = {"feature_set": tune.choice(["eGeMAPSv02", "ComParE_2016"]),
                 "normalisation": tune.choice(["global", "speaker"])}
-_FUNCTIONALS_BASELINE = {"feature_set": "ComParE_2016", "normalisation": "speaker"}
 _MLP = {"units": tune.choice([6, 16, 32, 64]), "layers_count": tune.choice([1, 2, 3]),
         "alpha": tune.loguniform(1e-5, 1e-1), "learning_rate_init": tune.loguniform(1e-4, 1e-2)}
-_MLP_PAPER = {"units": 6, "layers_count": 2, "alpha": 1e-4, "learning_rate_init": 1e-3}
 
 SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "sae_cnn": {
@@ -92,21 +94,21 @@ SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     },
 })
 
-PAPER_POINTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
-    "sae_cnn": {"sae": _SAE_PAPER, "classifier": {**_CNN_PAPER, "kernel": 100, "stride": 10},
-                "training": _TRAINING_PAPER},
-    "sae_cnn_features": {"sae": _SAE_PAPER, "classifier": {**_CNN_PAPER, "kernel": 3},
-                         "training": _TRAINING_PAPER},
-    "sae_svm": {"sae": _SAE_PAPER, "classifier": {"C": 1.0, "gamma": "scale"}, "training": _TRAINING_PAPER},
-    "sae_mlp": {"sae": _SAE_PAPER, "classifier": _MLP_PAPER, "training": _TRAINING_PAPER},
-    "cnn_features": {"classifier": {**_CNN_PAPER, "kernel": 3}, "training": _TRAINING_PAPER},
-    "dnn_features": {"classifier": {"units": 128, "layers_count": 2, "dropout": 0.3, "learning_rate": 1e-3},
-                     "training": _TRAINING_PAPER},
-    "smile_svm": {"functionals": _FUNCTIONALS_BASELINE, "classifier": {"kernel": "rbf", "C": 1.0, "gamma": "scale"},
-                  "training": _TRAINING_PAPER},
-    "smile_logreg": {"functionals": _FUNCTIONALS_BASELINE, "classifier": {"C": 1.0}, "training": _TRAINING_PAPER},
-    "smile_mlp": {"functionals": _FUNCTIONALS_BASELINE, "classifier": _MLP_PAPER, "training": _TRAINING_PAPER},
-})
+def _defaults(function) -> dict[str, Any]:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _paper_point(space: str) -> dict[str, dict[str, Any]]:
+    """The point of ``space`` where every searched keyword has its builder's default."""
+    holders = {"sae": build_autoencoder, "functionals": FunctionalsParams, "classifier": get_model(space).builder,
+               "training": TrainConfig}
+    return {group: {key: _defaults(holders[group])[key] for key in domains}
+            for group, domains in SPACES[space].items()}
+
+
+#: The paper's configuration of each space (the builders' defaults, see the module docstring).
+PAPER_POINTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({space: _paper_point(space) for space in SPACES})
 
 
 def point_label(space: str) -> str:

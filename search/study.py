@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -19,6 +19,7 @@ import optuna
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from ray import tune
+from ray.tune.result import TRIAL_ID  # Tune's key of a result's trial (the same value as our TRIAL_TAG)
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
@@ -30,48 +31,43 @@ from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import get_model
 from mser.train import score_speakers
 from search.callbacks import MlflowStatusCallback
+from search.options import SCHEDULERS, StudyOptions, resume_differences
 from search.spaces import PAPER_POINTS, get_space
-from search.trial import CV_VAL_KAPPA, PAPER_TAG, PRUNED_TAG, RETRIED_TAG, TRIAL_TAG, SearchSettings, run_trial
+from search.trial import SearchSettings, run_trial
+from tracking.query import children, ranked
 from tracking.runs import log_evaluation
+from tracking.schema import (
+    BEST_RUN_TAG,
+    BEST_TEST_KAPPA,
+    BEST_TRIALS_FILE,
+    BEST_VAL_KAPPA,
+    COMMAND_TAG,
+    CV_VAL_KAPPA,
+    DATASET_KEY_TAG,
+    INTERRUPTED_TAG,
+    LANGUAGE_TAG,
+    MODEL_URI_TAG,
+    PAPER_TAG,
+    PARENT_ROLE,
+    PRUNED_TAG,
+    RETRIED_TAG,
+    SEARCH_SECONDS,
+    SEARCH_TAG,
+    SPACE_FILE,
+    SPACE_TAG,
+    TRIAL_TAG,
+    TRIALS_PREFIX,
+    speakers_tag,
+)
 from tracking.store import ensure_store, experiment_id
 
 _STATE = "mser_study.json"
-#: ``true`` on a run left RUNNING by a driver that died, ended KILLED when the search resumed.
-INTERRUPTED_TAG = "interrupted"
 
 
 class SearchInterrupted(MserError):
     """The search stopped before all its trials ended; ``--resume`` continues it."""
 
     exit_code = 130
-
-
-@dataclass(frozen=True)
-class StudyOptions:
-    """What a user chooses for a study (the command-line options of ``mser-search``)."""
-
-    space: str
-    language: str
-    trials: int
-    tracking_uri: str
-    experiment: str
-    state_dir: Path
-    sae_epochs: int = 10
-    epochs: int = 30
-    grace_period: int = 3
-    patience: int = 8
-    seed: int = 0
-    max_concurrent: int = 2
-    cpus_per_trial: float = 1.0
-    top: int = 5
-    command: str = ""
-    cache_dir: str | None = None
-    folds: int = 0
-    encoder_cache: bool = True
-    scheduler: str = "asha"
-
-
-SCHEDULERS = ("asha", "fifo")
 
 
 @dataclass
@@ -94,24 +90,17 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     """Search ``options.space`` on ``options.language``; see the module docstring."""
     started = time.perf_counter()
     get_space(options.space)
+    path = options.state_dir / study_name(options)
+    state = _resumable_state(path, dataset, options) if resume else None  # before anything is written
     client = ensure_store(options.tracking_uri)
     mlflow.set_tracking_uri(options.tracking_uri)
     experiment = experiment_id(client, options.experiment)
-    path = options.state_dir / study_name(options)
-    state = _load_state(path) if resume else None
-    if resume and state is None:
-        raise MserError(f"nothing to resume for {study_name(options)} in {options.state_dir}: "
-                        "run without --resume to start a search")
     parent = state["parent_run_id"] if state else _open_parent(client, experiment, dataset, options)
     if state:
         client.update_run(parent, status="RUNNING")
         _close_orphans(client, experiment, parent)
-    _save_state(path, {"parent_run_id": parent, "options": {**asdict(options), "state_dir": str(options.state_dir)}})
-    settings = SearchSettings(space=options.space, language=options.language, tracking_uri=options.tracking_uri,
-                              experiment_id=experiment, parent_run_id=parent, sae_epochs=options.sae_epochs,
-                              epochs=options.epochs, patience=options.patience, seed=options.seed,
-                              threads=max(1, int(options.cpus_per_trial)), cache_dir=options.cache_dir, folds=options.folds,
-                              encoder_cache=options.encoder_cache)
+    _save_state(path, {"parent_run_id": parent, "dataset_key": dataset.key, "options": options.saved()})
+    settings = SearchSettings(options, experiment, parent)
     status = MlflowStatusCallback(client, total=options.trials, label=study_name(options), experiment_id=experiment,
                                   parent_run_id=parent)
     trainable = tune.with_resources(tune.with_parameters(run_trial, dataset=dataset, settings=settings),
@@ -130,14 +119,14 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
         client.set_terminated(parent, RunStatus.to_string(RunStatus.KILLED))
         raise
     for failed in (r for r in grid if r.error is not None):
-        print(f"{study_name(options)}: trial {failed.metrics.get('trial_id', '?')} failed: "
+        print(f"{study_name(options)}: trial {failed.metrics.get(TRIAL_ID, '?')} failed: "
               f"{str(failed.error).strip().splitlines()[-1][:300]}", file=sys.stderr)
     ended = grid.num_terminated + grid.num_errors
     complete = ended >= options.trials
     # Every trial of a complete search is in the grid (each result carries its trial id,
     # even one that errored before reporting); an interrupted one may have trials not yet started.
     unknown = _drop_superseded(client, experiment, parent,
-                               {r.metrics.get("trial_id") for r in grid} - {None} if complete else None)
+                               {r.metrics.get(TRIAL_ID) for r in grid} - {None} if complete else None)
     if unknown:
         print(f"{study_name(options)}: {unknown} run(s) of trials the interrupted driver started after it last "
               "saved its state are in the store's trash; the resumed search ran other trials in their place",
@@ -146,10 +135,33 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
         client.set_terminated(parent, RunStatus.to_string(RunStatus.KILLED))
         raise SearchInterrupted(f"{study_name(options)} was interrupted after {ended} of {options.trials} trials; "
                                 "continue it with the same command and --resume")
-    counts = _counts(client, experiment, parent)
+    errored = {r.metrics.get(TRIAL_ID) for r in grid if r.error is not None} - {None}
+    counts = _counts(client, experiment, parent, errored)
     best = _score_best(client, experiment, parent, dataset, options)
     _close_parent(client, parent, counts, best, search_seconds)
     return StudyResult(options.space, options.language, parent, counts, best, time.perf_counter() - started)
+
+
+def _resumable_state(path: Path, dataset: Dataset, options: StudyOptions) -> dict:
+    """The saved state of the interrupted study at ``path``, if this command asks for the same study.
+
+    Raises:
+        MserError: Nothing to resume, or the options or data differ from the interrupted
+            search's, saying what differs.
+    """
+    state = _load_state(path)
+    if state is None:
+        raise MserError(f"nothing to resume for {study_name(options)} in {options.state_dir}: "
+                        "run without --resume to start a search")
+    differences = resume_differences(state.get("options", {}), options)
+    if state.get("dataset_key", dataset.key) != dataset.key:
+        differences.append(f"other data (dataset key {state['dataset_key'][:12]}, now {dataset.key[:12]}: check "
+                           "--data-root and the demo options)")
+    if differences:
+        raise MserError(f"cannot resume {study_name(options)}: the interrupted search ran with "
+                        f"{'; '.join(differences)}. Resume it with the same options and data, or start a new search "
+                        "without --resume (another --experiment keeps both)")
+    return state
 
 
 def _use_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
@@ -202,15 +214,16 @@ def _reuse_workers(space: str) -> bool:
 
 def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, options: StudyOptions) -> str:
     run = client.create_run(experiment, run_name=f"search-{study_name(options)}-{time.strftime('%Y%m%d-%H%M%S')}",
-                            tags={"mser.command": options.command, "space": options.space,
-                                  "language": options.language, "dataset_key": dataset.key, "search": "parent"})
+                            tags={COMMAND_TAG: options.command, SPACE_TAG: options.space,
+                                  LANGUAGE_TAG: options.language, DATASET_KEY_TAG: dataset.key,
+                                  SEARCH_TAG: PARENT_ROLE})
     run_id = run.info.run_id
     for key, value in {"trials": options.trials, "seed": options.seed, "sae_epochs": options.sae_epochs,
                        "epochs": options.epochs, "grace_period": options.grace_period,
-                       "max_concurrent": options.max_concurrent, "dataset_key": dataset.key}.items():
+                       "max_concurrent": options.max_concurrent}.items():
         client.log_param(run_id, key, value)
     client.log_dict(run_id, {"space": _describe(get_space(options.space)),
-                             "paper_point": PAPER_POINTS[options.space]}, "space.json")
+                             "paper_point": PAPER_POINTS[options.space]}, SPACE_FILE)
     return run_id
 
 
@@ -218,17 +231,9 @@ def _describe(space) -> dict:
     return {k: _describe(v) if isinstance(v, dict) else str(v) for k, v in space.items()}
 
 
-def _children(client: MlflowClient, experiment: str, parent: str, extra: str = "", *,
-              rank_by: str = VAL_KAPPA) -> list:
-    query = f"tags.mlflow.parentRunId = '{parent}'" + (f" and {extra}" if extra else "")
-    # Ties go to the earlier run, as in the registry's choice (tracking.registry.best_candidates).
-    return client.search_runs([experiment], query, max_results=5000,
-                              order_by=[f"metrics.{rank_by} DESC", "attributes.start_time ASC"])
-
-
 def _close_orphans(client: MlflowClient, experiment: str, parent: str) -> None:
     """End runs left RUNNING by a driver that died; their trials run again."""
-    for run in _children(client, experiment, parent, "attributes.status = 'RUNNING'"):
+    for run in children(client, experiment, parent, "attributes.status = 'RUNNING'"):
         client.set_tag(run.info.run_id, INTERRUPTED_TAG, "true")
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
 
@@ -244,7 +249,7 @@ def _drop_superseded(client: MlflowClient, experiment: str, parent: str, trial_i
     failed (tagged ``retried``) stay, as the record of the fault, if their trial does."""
     latest: dict[str, object] = {}
     unknown = 0
-    for run in sorted(_children(client, experiment, parent), key=lambda r: r.info.start_time):
+    for run in children(client, experiment, parent):
         trial = run.data.tags.get(TRIAL_TAG)
         if trial_ids is not None and trial not in trial_ids:
             client.delete_run(run.info.run_id)
@@ -258,14 +263,16 @@ def _drop_superseded(client: MlflowClient, experiment: str, parent: str, trial_i
     return unknown
 
 
-def _counts(client: MlflowClient, experiment: str, parent: str) -> dict[str, int]:
-    """Trial outcomes (one run per trial), and the failed attempts that were run again."""
-    every = _children(client, experiment, parent)
+def _counts(client: MlflowClient, experiment: str, parent: str, errored: set) -> dict[str, int]:
+    """Trial outcomes (one run per trial, and the ``errored`` trials that failed before they
+    could open a run), and the failed attempts that were run again."""
+    every = children(client, experiment, parent)
     runs = [r for r in every if r.data.tags.get(RETRIED_TAG) != "true"]
+    without_run = len(errored - {r.data.tags.get(TRIAL_TAG) for r in runs})
     pruned = sum(r.data.tags.get(PRUNED_TAG) == "true" for r in runs)
     statuses = [r.info.status for r in runs]
-    return {"runs": len(runs), "finished": statuses.count("FINISHED"), "pruned": pruned,
-            "failed": statuses.count("FAILED"), "killed": statuses.count("KILLED") - pruned,
+    return {"runs": len(runs) + without_run, "finished": statuses.count("FINISHED"), "pruned": pruned,
+            "failed": statuses.count("FAILED") + without_run, "killed": statuses.count("KILLED") - pruned,
             "retried": len(every) - len(runs)}
 
 
@@ -274,8 +281,8 @@ def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dat
     """Score test speakers for the best finished trials (chosen by validation kappa only),
     and for the paper's configuration, the baseline the report compares them with."""
     objective = CV_VAL_KAPPA if options.folds else VAL_KAPPA
-    finished = [r for r in _children(client, experiment, parent, "attributes.status = 'FINISHED'", rank_by=objective)
-                if objective in r.data.metrics and "model_uri" in r.data.tags]
+    finished = [r for r in ranked(children(client, experiment, parent, "attributes.status = 'FINISHED'"), objective)
+                if MODEL_URI_TAG in r.data.tags]
     rows = [_score_test(client, run, dataset, options, objective) for run in finished[:options.top]]
     for run in finished[options.top:]:
         if run.data.tags.get(PAPER_TAG) == "true":
@@ -284,8 +291,8 @@ def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dat
 
 
 def _score_test(client: MlflowClient, run, dataset: Dataset, options: StudyOptions, objective: str) -> dict:
-    pipeline = mlflow.pyfunc.load_model(run.data.tags["model_uri"]).unwrap_python_model().pipeline
-    evaluation = score_speakers(pipeline, dataset, run.data.tags["speakers.test"].split())
+    pipeline = mlflow.pyfunc.load_model(run.data.tags[MODEL_URI_TAG]).unwrap_python_model().pipeline
+    evaluation = score_speakers(pipeline, dataset, run.data.tags[speakers_tag("test")].split())
     metrics = {f"test_{k}": v for k, v in evaluation.utterances.items()}
     if len(evaluation.languages) > 1:
         metrics.update({f"test_kappa_{lang}": v["kappa"] for lang, v in evaluation.languages.items()})
@@ -300,13 +307,13 @@ def _score_test(client: MlflowClient, run, dataset: Dataset, options: StudyOptio
 def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], best: list[dict],
                   search_seconds: float) -> None:
     for name, value in counts.items():
-        client.log_metric(parent, f"trials_{name}", value)
-    client.log_metric(parent, "search_seconds", search_seconds)  # the trials' wall time, with Tune's
+        client.log_metric(parent, f"{TRIALS_PREFIX}{name}", value)
+    client.log_metric(parent, SEARCH_SECONDS, search_seconds)
     if best:
-        client.log_metric(parent, f"best_{VAL_KAPPA}", best[0][VAL_KAPPA])
-        client.log_metric(parent, f"best_{TEST_KAPPA}", best[0][TEST_KAPPA])
-        client.set_tag(parent, "best_run_id", best[0]["run_id"])
-    client.log_dict(parent, {"trials": counts, "best": best}, "best_trials.json")
+        client.log_metric(parent, BEST_VAL_KAPPA, best[0][VAL_KAPPA])
+        client.log_metric(parent, BEST_TEST_KAPPA, best[0][TEST_KAPPA])
+        client.set_tag(parent, BEST_RUN_TAG, best[0]["run_id"])
+    client.log_dict(parent, {"trials": counts, "best": best}, BEST_TRIALS_FILE)
     client.set_terminated(parent, RunStatus.to_string(RunStatus.FINISHED))
 
 
@@ -322,4 +329,4 @@ def _save_state(path: Path, state: dict) -> None:
     (path / _STATE).write_text(json.dumps(state, indent=2))
 
 
-__all__ = ["StudyOptions", "StudyResult", "run_study"]
+__all__ = ["SCHEDULERS", "StudyOptions", "StudyResult", "run_study"]

@@ -28,90 +28,87 @@ from mser.metrics import VAL_KAPPA
 from mser.models._keras import keras, set_threads
 from mser.splits import validation_folds
 from mser.train import TrainConfig, make_split, train
+from search.options import StudyOptions, shared_fields
 from search.spaces import is_paper_point
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
+from tracking.schema import (
+    CV_FOLD_METRIC,
+    CV_VAL_KAPPA,
+    ENCODER_CACHE_TAG,
+    LANGUAGE_TAG,
+    MODEL_TAG,
+    NODE_TAG,
+    PAPER_TAG,
+    PID_TAG,
+    PRUNED_TAG,
+    TRAIN_SECONDS,
+    TRIAL_TAG,
+)
 
-TRIAL_TAG = "trial_id"
-NODE_TAG = "ray_node"
-#: The process that ran the trial (one worker runs several trials in turn).
-PID_TAG = "ray_worker_pid"
+#: The Tune result key that carries a trial's MLflow run id to the driver (search.callbacks).
 RUN_ID_KEY = "mlflow_run_id"
-PRUNED_TAG = "pruned"
-#: ``true`` on the trial of the paper's configuration, the baseline every search is compared with.
-PAPER_TAG = "paper_point"
-#: ``true`` on the run of an attempt whose worker failed; the trial ran again under a new run.
-RETRIED_TAG = "retried"
-#: With --folds, the objective: mean validation kappa over speaker folds.
-CV_VAL_KAPPA = "cv_val_kappa"
-#: Seconds a trial spent training and scoring, without logging and reporting (the
-#: benchmark's measure of what Ray, MLflow and data loading add around it).
-TRAIN_SECONDS = "train_seconds"
 
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """What every trial of one study shares (sent to the workers with the trainable)."""
+    """What every trial of one study shares (sent to the workers with the trainable): the
+    user's options and the study's MLflow experiment and parent run."""
 
-    space: str
-    language: str
-    tracking_uri: str
+    options: StudyOptions
     experiment_id: str
     parent_run_id: str
-    sae_epochs: int
-    epochs: int
-    patience: int
-    seed: int
-    threads: int
-    cache_dir: str | None = None
-    folds: int = 0
-    encoder_cache: bool = True
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.options.cpus_per_trial))
 
 
-def train_config(config: Mapping[str, Any], settings: SearchSettings) -> TrainConfig:
-    """The :class:`TrainConfig` of a trial's sampled ``config``."""
-    return TrainConfig(model=settings.space, language=settings.language, sae=dict(config.get("sae", {})),
+def train_config(config: Mapping[str, Any], options: StudyOptions) -> TrainConfig:
+    """The :class:`TrainConfig` of a trial's sampled ``config``: the sampled groups, and the
+    training settings of ``options`` (epochs, patience, seed...)."""
+    return TrainConfig(model=options.space, sae=dict(config.get("sae", {})),
                        functionals=dict(config.get("functionals", {})),
-                       classifier=dict(config.get("classifier", {})), sae_epochs=settings.sae_epochs,
-                       epochs=settings.epochs, patience=settings.patience, seed=settings.seed,
-                       **dict(config.get("training", {})))
+                       classifier=dict(config.get("classifier", {})),
+                       **shared_fields(options, TrainConfig), **dict(config.get("training", {})))
 
 
 def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> None:
     """Train one configuration and record it; the Tune trainable of every search."""
-    # Tune reuses this worker for the next trial once this trial's thread has ended, and
-    # gives up (failing that next trial) after TUNE_FUNCTION_THREAD_TIMEOUT_S, 2 s by
-    # default. A stopped trial still ends its MLflow run, which can take longer on a busy
-    # store; a generous limit keeps the reuse reliable.
-    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
     set_threads(settings.threads)
     # Workers are reused across trials: drop the last trial's Keras state. Without a forced
     # garbage collection, which took a quarter of a second per trial (Python collects anyway).
     keras.backend.clear_session(free_memory=False)
     context = tune.get_context()
     trial_id = context.get_trial_id()
-    trial_config = train_config(config, settings)
+    options = settings.options
+    trial_config = train_config(config, options)
     data = dataset.for_languages(trial_config.languages)
     split = make_split(data, trial_config)
-    client = MlflowClient(settings.tracking_uri)
-    tags = {"space": settings.space, "language": settings.language, TRIAL_TAG: trial_id,
-            NODE_TAG: _node(), PID_TAG: str(os.getpid()), "model": settings.space, PAPER_TAG: str(is_paper_point(settings.space, config)).lower()}
-    run_name = f"{settings.space}-{settings.language}-{context.get_trial_name().split('_')[-1]}"
+    client = MlflowClient(options.tracking_uri)
+    tags = {MODEL_TAG: options.space, LANGUAGE_TAG: options.language, TRIAL_TAG: trial_id, NODE_TAG: _node(),
+            PID_TAG: str(os.getpid()), PAPER_TAG: str(is_paper_point(options.space, config)).lower()}
+    run_name = f"{options.space}-{options.language}-{context.get_trial_name().split('_')[-1]}"
     with tracked_run(client, settings.experiment_id, run_name=run_name, tags=tags,
                      parent_run_id=settings.parent_run_id) as run_id:
-        log_params(client, run_id, {**config_params(trial_config), "dataset_key": dataset.key})
+        log_params(client, run_id, config_params(trial_config))
         logger = EpochLogger(client, run_id)
-        cache = _TaggingCache(settings.cache_dir, client, run_id) if settings.encoder_cache else None
+        cache = _TaggingCache(options.cache_dir, client, run_id) if options.encoder_cache else None
         clock = _Clock()
+
+        best = [-np.inf]
 
         def on_epoch(stage: str, epoch: int, values: Mapping[str, float]) -> None:
             with clock.aside():
                 logger(stage, epoch, values)
-                if stage == "classifier" and not settings.folds:
-                    _report(values[VAL_KAPPA], epoch + 1, run_id)
+                if stage == "classifier" and not options.folds:
+                    # The scheduler compares what the study selects on: the best epoch's kappa so far.
+                    best[0] = max(best[0], _finite(values[VAL_KAPPA], epoch + 1))
+                    if epoch + 1 < trial_config.epochs:  # the last epoch's result goes after the model is logged
+                        _report(best[0], epoch + 1, run_id)
 
         try:
             with clock.training():
-                cv_kappa = _cross_validate(data, trial_config, split, settings, cache, client, run_id, clock)
+                cv_kappa = _cross_validate(data, trial_config, split, options, cache, client, run_id, clock)
                 result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
                                score_test=False)
         except SystemExit:  # raised by tune.report when the scheduler stops this trial
@@ -124,25 +121,25 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
         log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics={TRAIN_SECONDS: clock.seconds})
         if cv_kappa is not None:
             client.log_metric(run_id, CV_VAL_KAPPA, cv_kappa)
-        elif not result.history.get(VAL_KAPPA):  # sklearn classifiers have no epochs: one result, at the end
+        else:  # the final result (the only one of an sklearn classifier), once the model is logged
             try:
-                _report(result.validation.utterances["kappa"], 1, run_id)
+                _report(result.validation.utterances["kappa"], len(result.history.get(VAL_KAPPA, [])) or 1, run_id)
             except SystemExit:
-                pass  # a stop decision on the only result of a complete trial changes nothing
+                pass  # a stop decision on the result of a complete trial changes nothing: it is not pruned
 
 
-def _cross_validate(data: Dataset, config: TrainConfig, split, settings: SearchSettings, cache,
+def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOptions, cache,
                     client: MlflowClient, run_id: str, clock: "_Clock") -> float | None:
-    """With ``settings.folds``: mean validation kappa over speaker folds of the training
+    """With ``options.folds``: mean validation kappa over speaker folds of the training
     speakers (test speakers are in no fold), reported to Tune after each fold."""
-    if not settings.folds:
+    if not options.folds:
         return None
     scores = []
-    for index, fold in enumerate(validation_folds(split, settings.folds, seed=settings.seed)):
+    for index, fold in enumerate(validation_folds(split, options.folds, seed=options.seed)):
         result = train(data, config, split=fold, encoder_cache=cache, score_test=False)
         scores.append(result.validation.utterances["kappa"])
         with clock.aside():
-            client.log_metric(run_id, f"{CV_VAL_KAPPA}_fold", scores[-1], step=index)
+            client.log_metric(run_id, CV_FOLD_METRIC, scores[-1], step=index)
             _report(float(np.mean(scores)), index + 1, run_id)
     return float(np.mean(scores))
 
@@ -183,14 +180,18 @@ class _TaggingCache(EncoderCache):
 
     def get_or_train(self, material, train):
         encoder, history, hit = super().get_or_train(material, train)
-        self.client.set_tag(self.run_id, "encoder_cache", "hit" if hit else "miss")
+        self.client.set_tag(self.run_id, ENCODER_CACHE_TAG, "hit" if hit else "miss")
         return encoder, history, hit
 
 
-def _report(val_kappa: float, epoch: int, run_id: str) -> None:
+def _finite(val_kappa: float, epoch: int) -> float:
     if not np.isfinite(val_kappa):
         raise FloatingPointError(f"validation kappa is {val_kappa} at epoch {epoch}")
-    tune.report({VAL_KAPPA: float(val_kappa), "epoch": epoch, RUN_ID_KEY: run_id})
+    return float(val_kappa)
+
+
+def _report(val_kappa: float, epoch: int, run_id: str) -> None:
+    tune.report({VAL_KAPPA: _finite(val_kappa, epoch), "epoch": epoch, RUN_ID_KEY: run_id})
 
 
 def _node() -> str:

@@ -14,3 +14,43 @@ def test_stdout_holds_only_results_while_libraries_print(capfd):
     captured = capfd.readouterr()
     assert captured.out == '{"result": 1}\nafter\n'
     assert "a library's message" in captured.err and "a message from C code" in captured.err
+
+
+def _bad_path(argv):
+    from pathlib import Path
+
+    Path("/proc/mser-test/sub").mkdir(parents=True)
+    return 0
+
+
+def test_an_unusable_path_is_one_line_and_status_2(capfd):
+    from mser.cli.common import run
+
+    assert run(_bad_path, [], "mser-x") == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mser-x: error: cannot use /proc/mser-test") and "--cache-dir" in err[0]
+
+
+def test_mser_data_demo_into_a_folder_it_cannot_write(capfd):
+    from mser.cli.data import main
+
+    assert main(["demo", "--out", "/proc/mser-demo"]) == 2
+    err = capfd.readouterr().err
+    assert "cannot use /proc/mser-demo" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_libraries_are_quiet_unless_verbose(capfd, tmp_path):
+    """Creating a store prints MLflow's INFO lines, but not under a command (unless --verbose)."""
+    from mser.cli.common import run
+    from tracking.store import ensure_store
+
+    assert run(lambda argv: ensure_store(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}") and 0, [], "mser-x") == 0
+    assert "INFO" not in capfd.readouterr().err
+    from mser.cli.common import quiet_libraries
+
+    quiet_libraries(verbose=True)
+    try:
+        ensure_store(f"sqlite:///{tmp_path / 'b' / 'mlflow.db'}")
+        assert "Creating initial MLflow database tables" in capfd.readouterr().err
+    finally:
+        quiet_libraries()

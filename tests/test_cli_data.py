@@ -28,7 +28,7 @@ def test_inspect_json_prints_the_papers_protocol(tiny_demo, capsys):
     train_windows = sum(r["windows"] for r in report["counts"] if r["split"] == "train")
     assert train_windows == corpora["all"]["train_windows"] > 0
     assert {r["reason"].split(" ")[0] for r in report["excluded"]} >= {"emotion", "RAVDESS"}
-    assert report["skipped"] == []
+    assert report["skipped"] == [] and report["long_files"] == []
 
 
 def test_inspect_text_table(tiny_demo, capsys):
@@ -75,3 +75,18 @@ def test_demo_command_and_default_data_root(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "using the demo corpus" in captured.err
     assert json.loads(captured.out)["root"].endswith("tiny-seed0")
+
+
+def test_inspect_flags_a_very_long_file_in_text_and_json(tmp_path, capsys):
+    testing.write_tone_files(tmp_path, [f"wav/{s}a0{i}Wa.wav" for s in ("03", "09", "10") for i in (1, 2)],
+                             rate=16_000)
+    testing.write_long(tmp_path / "wav/16a01Wa.wav", seconds=30)
+    assert main(["inspect", "--data-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Very long files (over 5x their corpus's median duration and over 10 s): 1" in out
+    line = next(line for line in out.splitlines() if "16a01Wa.wav" in line and "median" in line)
+    assert "30.0 s (EmoDB median 2.2 s), 30 windows of emodb-16 angry (train); training keeps 10" in line
+    assert main(["inspect", "--data-root", str(tmp_path), "--json"]) == 0
+    (long,) = json.loads(capsys.readouterr().out)["long_files"]
+    assert (long["path"], long["duration"], long["corpus_median"], long["windows"]) == (
+        "wav/16a01Wa.wav", 30.0, 2.2, 30)

@@ -1,12 +1,12 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from mser import dataset as dataset_module
 from mser import testing
-from mser.dataset import PrepParams, load_dataset
+from mser.dataset import MAX_UTTERANCE_WINDOWS, PrepParams, capped_rows, load_dataset
 from mser.errors import DataError
 from mser.features import FeatureParams
-from mser.splits import paper_split
 
 FILES = {
     # EMOVO as a 48 kHz stereo copy, EmoDB resampled to 22.05 kHz, RAVDESS at 48 kHz mono.
@@ -89,21 +89,22 @@ def test_a_root_with_no_readable_file_is_an_error(tmp_path):
         load_dataset(tmp_path)
 
 
-def test_scaler_is_fitted_on_the_given_speakers_only(root):
-    data = load_dataset(root)
-    split = paper_split()
-    train = split.indices(data.speakers, "train")
-    scaler = data.fit_scaler(split.train)
-    scaled_train = data.scaled_windows(scaler, train)
-    assert scaled_train.min() == 0.0 and scaled_train.max() == 1.0
-    everything = data.scaled_windows(scaler)
-    assert everything.min() >= 0.0 and everything.max() <= 1.0
-    raw_train = np.asarray(data.windows[train])
-    assert scaler.data_min_[0] == raw_train.min() and scaler.data_max_[0] == raw_train.max()
-
-
 def test_language_selection(root):
     data = load_dataset(root).for_languages(["de"])
     assert set(data.meta["corpus"]) == {"emodb"} and len(data.windows) == 6
     with pytest.raises(DataError, match="no data for language fr"):
         load_dataset(root).for_languages(["fr"])
+
+
+def test_a_long_file_keeps_at_most_the_cap_of_windows_evenly_spread():
+    sizes = {"long": 600, "short": 2, "at_cap": MAX_UTTERANCE_WINDOWS}
+    meta = pd.DataFrame({"utterance": [u for u, n in sizes.items() for _ in range(n)],
+                         "window": [w for n in sizes.values() for w in range(n)]})
+    rows = np.arange(len(meta))
+    kept = meta.iloc[capped_rows(meta, rows, MAX_UTTERANCE_WINDOWS)]
+    assert kept.groupby("utterance").size().to_dict() == {"long": 10, "short": 2, "at_cap": 10}
+    spread = kept.loc[kept["utterance"] == "long", "window"].to_numpy()
+    assert spread[0] == 0 and spread[-1] == 599 and np.ptp(np.diff(spread)) <= 1
+    np.testing.assert_array_equal(capped_rows(meta, rows, None), rows)
+    later = rows[rows >= 300]  # a subset of the rows: the cap counts the windows selected
+    assert len(capped_rows(meta, later, 5)) == 5 + 2 + 5

@@ -31,3 +31,50 @@ def test_mser_imports_neither_ray_nor_mlflow(forbidden):
 def test_tracking_does_not_import_ray():
     offenders = [path for path, names in _imported_modules("tracking").items() if "ray" in names]
     assert not offenders, f"ray imported by {offenders}: tracking/ wraps mlflow only"
+
+
+_MLFLOW_READS = {"tags", "metrics", "params"}
+_MLFLOW_WRITES = {"set_tag": 1, "log_metric": 1, "log_param": 1, "log_dict": 2, "log_text": 2, "log_figure": 2,
+                  "get_metric_history": 1}
+
+
+def _mlflow_name_literals(tree: ast.AST) -> list[tuple[int, str]]:
+    """String literals used as MLflow names: ``run.data.tags["x"]``, ``.tags.get("x")``,
+    ``client.set_tag(run, "x", ...)``, ``log_dict(run, d, "x.json")``, and ``tags.x`` in filters."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
+                and node.value.attr in _MLFLOW_READS and isinstance(node.slice, ast.Constant):
+            found.append((node.lineno, node.slice.value))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner, name = node.func.value, node.func.attr
+            if name == "get" and isinstance(owner, ast.Attribute) and owner.attr in _MLFLOW_READS \
+                    and node.args and isinstance(node.args[0], ast.Constant):
+                found.append((node.lineno, node.args[0].value))
+            position = _MLFLOW_WRITES.get(name)
+            if position is not None and len(node.args) > position and isinstance(node.args[position], ast.Constant):
+                found.append((node.lineno, node.args[position].value))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and any(f"{kind}." in node.value for kind in _MLFLOW_READS | {"attributes"}) \
+                and "=" in node.value and "attributes.status" not in node.value:
+            found.append((node.lineno, node.value))
+    return found
+
+
+def test_the_schema_check_sees_literal_names():
+    code = ("run.data.tags['model_uri']; run.data.metrics.get('val_kappa'); client.set_tag(r, 'pruned', 'true')\n"
+            "client.log_dict(r, {}, 'space.json'); q = f\"tags.model = '{space}'\"; ok = f\"tags.{NAME} = '{v}'\"")
+    assert [value for _, value in _mlflow_name_literals(ast.parse(code))] == [
+        "model_uri", "val_kappa", "pruned", "space.json", "tags.model = '"]
+
+
+@pytest.mark.parametrize("package", ["search", "tracking"])
+def test_mlflow_names_are_defined_once_in_the_schema(package):
+    """Tag, param, metric and artifact names come from tracking/schema.py, never retyped."""
+    offenders = []
+    for path in (ROOT / package).rglob("*.py"):
+        if path.name == "schema.py":
+            continue
+        offenders += [f"{path.relative_to(ROOT)}:{line} {value!r}"
+                      for line, value in _mlflow_name_literals(ast.parse(path.read_text()))]
+    assert not offenders, f"MLflow names written as literals (import them from tracking.schema): {offenders}"

@@ -235,7 +235,8 @@ def test_the_ui_shows_the_trials_their_kappa_and_a_confusion_matrix(flow, store)
             # The trials sit under the parent: expand it and find each one.
             page.locator(f'[role=row][row-id="{parent.info.run_id}"] {NAME_CELL} button').click()
             for trial in trials:
-                expect(page.locator(NAME_CELL).get_by_role("link", name=trial.info.run_name, exact=True)).to_be_visible()
+                link = page.locator(NAME_CELL).get_by_role("link", name=trial.info.run_name, exact=True)
+                expect(link).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "ui-trials.png"), full_page=True)
             # Sorting by val_kappa, highest first, adds its column: every scored trial shows its
             # value, and once the sorted runs arrive from the server the best is on top.

@@ -5,7 +5,13 @@ import pytest
 
 from mser.corpora import CORPORA
 from mser.splits import (
-    Split, corpus_of, grouped_kfold, leave_one_speaker_out, paper_split, validation_folds, with_validation,
+    Split,
+    corpus_of,
+    grouped_kfold,
+    leave_one_speaker_out,
+    paper_split,
+    validation_folds,
+    with_validation,
 )
 
 ALL_SPEAKERS = [f"{c.name}-{s}" for c in CORPORA.values() for s in c.protocol_speakers]

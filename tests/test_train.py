@@ -58,6 +58,11 @@ def test_per_language_training_uses_that_language_only(dataset):
     result = train(dataset, TrainConfig(model="cnn_features", language="de", **QUICK))
     assert set(result.test.predictions["language"]) == {"de"}
     assert all(s.startswith("emodb-") for s in result.split.train + result.split.test + result.split.validation)
+    # The [0, 1] window scaling: the training speakers' range, and everything else clipped into it.
+    raw = np.asarray(dataset.windows[result.split.indices(dataset.speakers, "train")])
+    assert result.pipeline.window_range == (float(raw.min()), float(raw.max()))
+    scaled = result.pipeline.scale_windows(dataset.windows)
+    assert scaled.min() >= 0.0 and scaled.max() <= 1.0
 
 
 def test_test_speakers_never_influence_a_choice(dataset):

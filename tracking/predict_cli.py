@@ -22,6 +22,7 @@ from typing import Sequence
 
 import mlflow
 import pandas as pd
+from mlflow.tracking import MlflowClient
 
 from mser.cli.common import note, progress_bar, run
 from mser.corpora import EMOTIONS
@@ -62,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     uri = resolve_tracking_uri(args.tracking_uri)
-    client = ensure_store(uri)
+    # A model in a folder needs no store; the registry and runs:/ URIs do.
+    needs_store = args.model is None or args.model.startswith(("models:/", "runs:/"))
+    client = ensure_store(uri, create=False) if needs_store else MlflowClient(uri)
     mlflow.set_tracking_uri(uri)
     files, missing = collect(args.paths)
     resolved = resolve_model(client, args.model)

@@ -18,6 +18,9 @@ from typing import Callable, Sequence
 
 from mser.errors import MserError
 
+#: Options of ``mlflow ui`` / ``mlflow server`` that keep uvicorn's access log and INFO lines off the terminal.
+QUIET_SERVER = ("--uvicorn-opts", "--no-access-log --log-level warning")
+
 
 def check_port(host: str, port: int) -> None:
     """Raise a clear error if ``host:port`` is taken."""

@@ -14,7 +14,6 @@ points at a complete, ready version.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -31,6 +30,22 @@ from mser.corpora import EMOTIONS
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from tracking.model import check_model
+from tracking.query import all_runs, best_by
+from tracking.schema import (
+    DATASET_KEY_TAG,
+    EXPERIMENT_ID_TAG,
+    LABELS_TAG,
+    LANGUAGE_TAG,
+    MODEL_TAG,
+    MODEL_URI_TAG,
+    RUN_ID_TAG,
+    RUN_NAME_TAG,
+    SELECTED_BY_TAG,
+    SPACE_TAG,
+    SPEAKER_SIDES,
+    TRIAL_TAG,
+    speakers_tag,
+)
 from tracking.store import sqlite_path
 
 CHAMPION = "champion"
@@ -75,20 +90,20 @@ class Candidate:
     def from_run(cls, run) -> "Candidate":
         tags, metrics = run.data.tags, run.data.metrics
         return cls(run_id=run.info.run_id, run_name=run.info.run_name, experiment_id=run.info.experiment_id,
-                   space=tags["model"], language=tags["language"], val_kappa=metrics[VAL_KAPPA],
-                   test_kappa=metrics.get(TEST_KAPPA), model_uri=tags["model_uri"],
-                   dataset_key=tags.get("dataset_key", ""), trial_id=tags.get("trial_id"),
-                   speakers={side: tags.get(f"speakers.{side}", "") for side in ("train", "validation", "test")})
+                   space=tags[MODEL_TAG], language=tags[LANGUAGE_TAG], val_kappa=metrics[VAL_KAPPA],
+                   test_kappa=metrics.get(TEST_KAPPA), model_uri=tags[MODEL_URI_TAG],
+                   dataset_key=tags.get(DATASET_KEY_TAG, ""), trial_id=tags.get(TRIAL_TAG),
+                   speakers={side: tags.get(speakers_tag(side), "") for side in SPEAKER_SIDES})
 
     def version_tags(self) -> dict[str, str]:
         """What a registered version carries: both kappas, the data, the labels, the speakers, the run."""
         return {VAL_KAPPA: f"{self.val_kappa:.6f}",
                 TEST_KAPPA: NOT_MEASURED if self.test_kappa is None else f"{self.test_kappa:.6f}",
-                "selected_by": VAL_KAPPA, "dataset_key": self.dataset_key, "labels": " ".join(EMOTIONS),
-                **{f"speakers.{side}": value for side, value in self.speakers.items()},
-                "space": self.space, "language": self.language, "run_id": self.run_id,
-                "run_name": self.run_name, "experiment_id": self.experiment_id,
-                **({"trial_id": self.trial_id} if self.trial_id else {})}
+                SELECTED_BY_TAG: VAL_KAPPA, DATASET_KEY_TAG: self.dataset_key, LABELS_TAG: " ".join(EMOTIONS),
+                **{speakers_tag(side): value for side, value in self.speakers.items()},
+                SPACE_TAG: self.space, LANGUAGE_TAG: self.language, RUN_ID_TAG: self.run_id,
+                RUN_NAME_TAG: self.run_name, EXPERIMENT_ID_TAG: self.experiment_id,
+                **({TRIAL_TAG: self.trial_id} if self.trial_id else {})}
 
     def description(self) -> str:
         test = NOT_MEASURED if self.test_kappa is None else f"{self.test_kappa:.3f}"
@@ -109,33 +124,19 @@ def best_candidates(client: MlflowClient, experiment: str, *, space: str | None 
         raise MserError(f"no experiment {experiment!r} in {client.tracking_uri}: run mser-search first, "
                         "or name the experiment with --experiment")
     query = " and ".join(["attributes.status = 'FINISHED'",
-                          *([f"tags.model = '{space}'"] if space else []),
-                          *([f"tags.language = '{language}'"] if language else [])])
-    best: dict[str, Candidate] = {}
-    for run in _search_all(client, found.experiment_id, query):
-        value = run.data.metrics.get(VAL_KAPPA)
-        if "model_uri" not in run.data.tags or value is None or not math.isfinite(value):
-            continue
-        candidate = Candidate.from_run(run)
-        if candidate.name not in best or candidate.val_kappa > best[candidate.name].val_kappa:
-            best[candidate.name] = candidate
+                          *([f"tags.{MODEL_TAG} = '{space}'"] if space else []),
+                          *([f"tags.{LANGUAGE_TAG} = '{language}'"] if language else [])])
+    by_name: dict[str, list] = {}
+    for run in all_runs(client, [found.experiment_id], query):
+        if MODEL_URI_TAG in run.data.tags:
+            by_name.setdefault(registered_name(run.data.tags[MODEL_TAG], run.data.tags[LANGUAGE_TAG]), []).append(run)
+    best = {name: Candidate.from_run(run) for name, runs in by_name.items()
+            if (run := best_by(runs, VAL_KAPPA)) is not None}
     if not best:
         which = " ".join(f"{k} {v}" for k, v in (("space", space), ("language", language)) if v)
         raise MserError(f"no finished run with a model in experiment {experiment!r}"
                         f"{' for ' + which if which else ''}: run mser-search (or mser-train) first")
     return best
-
-
-def _search_all(client: MlflowClient, experiment_id: str, query: str) -> list:
-    """Every matching run, oldest first, so that ties go to the earlier run."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], query, max_results=1000, page_token=token,
-                                  order_by=["attributes.start_time ASC"])
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def decide(candidate: float, champion: float | None, *, margin: float, force: bool) -> tuple[str, str]:
@@ -212,7 +213,7 @@ def _lock_path(tracking_uri: str, name: str) -> Path:
 def _ensure_registered_model(client: MlflowClient, candidate: Candidate) -> None:
     try:
         client.create_registered_model(
-            candidate.name, tags={"space": candidate.space, "language": candidate.language},
+            candidate.name, tags={SPACE_TAG: candidate.space, LANGUAGE_TAG: candidate.language},
             description=(f"The best {candidate.space} model on {candidate.language} found by mser-search, "
                          f"chosen by kappa on validation speakers. Aliases: {CHAMPION} (in use), "
                          f"{CHALLENGER} (registered, did not pass the promotion gate)."))
@@ -266,12 +267,13 @@ def _comparability(candidate: Candidate, champion: ModelVersion | None) -> list[
     if champion is None:
         return []
     notes = []
-    if champion.tags.get("dataset_key") != candidate.dataset_key:
+    if champion.tags.get(DATASET_KEY_TAG) != candidate.dataset_key:
         notes.append(f"the champion (version {champion.version}) was measured on other data "
-                     f"(dataset {champion.tags.get('dataset_key', '?')[:12]} vs {candidate.dataset_key[:12]})")
-    if champion.tags.get("speakers.validation") != candidate.speakers["validation"]:
+                     f"(dataset {champion.tags.get(DATASET_KEY_TAG, '?')[:12]} vs {candidate.dataset_key[:12]})")
+    validation = speakers_tag("validation")
+    if champion.tags.get(validation) != candidate.speakers["validation"]:
         notes.append(f"the champion (version {champion.version}) was validated on other speakers "
-                     f"({champion.tags.get('speakers.validation', '?')} vs {candidate.speakers['validation']})")
+                     f"({champion.tags.get(validation, '?')} vs {candidate.speakers['validation']})")
     return notes
 
 
@@ -319,7 +321,7 @@ def resolve_model(client: MlflowClient, uri: str | None) -> ResolvedModel:
         have = ", ".join(f"{a} -> version {v}" for a, v in sorted(model.aliases.items()))
         what = f"alias {alias!r}" if alias else f"version {number}"
         raise ModelNotFound(f"model {name!r} has no {what} (aliases: {have or 'none'}; versions: "
-                            f"{', '.join(v.version for v in _versions(client, name)) or 'none'}). "
+                            f"{', '.join(str(v.version) for v in _versions(client, name)) or 'none'}). "
                             f"Promote one with mser-promote, or pick a version: models:/{name}/<version>")
     return ResolvedModel(uri, f"models:/{name}/{version.version}", name, str(version.version), alias, version.run_id)
 
@@ -366,7 +368,7 @@ def model_table(client: MlflowClient) -> list[dict]:
             rows.append({"model": model.name, "version": str(version.version),
                          "aliases": ",".join(aliases.get(str(version.version), [])),
                          VAL_KAPPA: _tag_float(version, VAL_KAPPA), TEST_KAPPA: _tag_float(version, TEST_KAPPA),
-                         "run": version.tags.get("run_name", ""), "run_id": version.run_id,
+                         "run": version.tags.get(RUN_NAME_TAG, ""), "run_id": version.run_id,
                          "status": version.status,
                          "registered": time.strftime("%Y-%m-%d %H:%M",
                                                      time.localtime(version.creation_timestamp / 1000))})

@@ -47,7 +47,7 @@ def promote_main(argv: Sequence[str] | None = None) -> int:
 def _promote(argv: Sequence[str] | None) -> int:
     args = build_promote_parser().parse_args(argv)
     uri = resolve_tracking_uri(args.tracking_uri)
-    client = ensure_store(uri)
+    client = ensure_store(uri, create=False)
     candidates = best_candidates(client, args.experiment, space=args.space, language=args.language)
     promotions, refused = [], 0
     for candidate in candidates.values():
@@ -94,7 +94,7 @@ def models_main(argv: Sequence[str] | None = None) -> int:
 def _models(argv: Sequence[str] | None) -> int:
     args = build_models_parser().parse_args(argv)
     uri = resolve_tracking_uri(args.tracking_uri)
-    rows = model_table(ensure_store(uri))
+    rows = model_table(ensure_store(uri, create=False))
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()

@@ -24,10 +24,20 @@ from mser.corpora import EMOTIONS
 from mser.plots import confusion_figure, curves_figure
 from mser.train import TrainConfig, TrainResult
 from tracking.model import log_pipeline
-
-#: Per-epoch curves are logged under this prefix, so the final ``val_kappa`` (at the
-#: restored best epoch) is not mistaken for the last epoch's.
-CURVE_PREFIX = "epoch/"
+from tracking.schema import (
+    BEST_EPOCH_TAG,
+    CURVE_PREFIX,
+    CURVES_FILE,
+    DATASET_KEY_TAG,
+    HISTORY_FILE,
+    MODEL_URI_TAG,
+    PARENT_TAG,
+    SPEAKER_SIDES,
+    SPLIT_FILE,
+    confusion_file,
+    predictions_file,
+    speakers_tag,
+)
 
 
 def config_params(config: TrainConfig) -> dict[str, object]:
@@ -59,7 +69,7 @@ def tracked_run(client: MlflowClient, experiment_id: str, *, run_name: str, tags
     (``SystemExit``, which is how Ray Tune stops a trial); FAILED on any error."""
     tags = dict(tags or {})
     if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
+        tags[PARENT_TAG] = parent_run_id
     run = client.create_run(experiment_id, run_name=run_name, tags=tags)
     run_id = run.info.run_id
     previous = signal.getsignal(signal.SIGTERM)
@@ -92,38 +102,36 @@ def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, datase
     """Log the final metrics (with ``extra_metrics``) and tags in one call, then the split,
     confusion matrices, curves and model of ``result`` to ``run_id``."""
     timestamp = int(time.time() * 1000)
-    tags = {"dataset_key": dataset_key, "best_epoch": str(result.best_epoch),
-            "speakers.train": " ".join(result.split.train),
-            "speakers.validation": " ".join(result.split.validation),
-            "speakers.test": " ".join(result.split.test)}
+    tags = {DATASET_KEY_TAG: dataset_key, BEST_EPOCH_TAG: str(result.best_epoch),
+            **{speakers_tag(side): " ".join(getattr(result.split, side)) for side in SPEAKER_SIDES}}
     client.log_batch(run_id, metrics=[Metric(name, float(value), timestamp, 0)
                                       for name, value in {**result.metrics(), **(extra_metrics or {})}.items()],
                      tags=[RunTag(key, value) for key, value in tags.items()])
-    client.log_dict(run_id, result.split.as_dict(), "split.json")
-    client.log_dict(run_id, {k: [float(x) for x in v] for k, v in result.history.items()}, "history.json")
+    client.log_dict(run_id, result.split.as_dict(), SPLIT_FILE)
+    client.log_dict(run_id, {k: [float(x) for x in v] for k, v in result.history.items()}, HISTORY_FILE)
     for side, evaluation in (("validation", result.validation), ("test", result.test)):
         if evaluation is not None:
             log_evaluation(client, run_id, evaluation, side, title=f"{result.config.model}, {result.config.language}")
     if result.history:
         figure = curves_figure(result.history, title=f"{result.config.model}, {result.config.language}",
                                best_epoch=result.best_epoch)
-        client.log_figure(run_id, figure, "curves.png")
+        client.log_figure(run_id, figure, CURVES_FILE)
         plt.close(figure)
     mlflow.set_tracking_uri(client.tracking_uri)  # log_model works through the fluent API's active run
     with mlflow.start_run(run_id=run_id, nested=True):
         info = log_pipeline(result.pipeline)
-    client.set_tag(run_id, "model_uri", info.model_uri)
+    client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
 
 
 def log_evaluation(client: MlflowClient, run_id: str, evaluation, side: str, *, title: str) -> None:
     """The confusion matrix (picture and data) and per-utterance predictions of one side."""
     client.log_dict(run_id, {"labels": list(EMOTIONS), "rows": "true", "columns": "predicted",
-                             "matrix": evaluation.confusion.tolist()}, f"confusion_{side}.json")
+                             "matrix": evaluation.confusion.tolist()}, confusion_file(side, "json"))
     figure = confusion_figure(evaluation.confusion, title=(
         f"{title}, {side} speakers (kappa {evaluation.utterances['kappa']:.3f})"))
-    client.log_figure(run_id, figure, f"confusion_{side}.png")
+    client.log_figure(run_id, figure, confusion_file(side, "png"))
     plt.close(figure)
-    client.log_text(run_id, evaluation.predictions.to_csv(index=False), f"predictions_{side}.csv")
+    client.log_text(run_id, evaluation.predictions.to_csv(index=False), predictions_file(side))
 
 
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, object]) -> None:

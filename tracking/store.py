@@ -10,13 +10,19 @@ starts, because concurrent first use of a SQLite store races on the migration.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shlex
+import sqlite3
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from mser.cli.common import add_verbose_option
 from mser.errors import MserError
 
 DEFAULT_STORE_DIR = Path("mlruns")
@@ -46,25 +52,75 @@ def artifact_root(uri: str) -> str | None:
     return (database.parent / "artifacts").resolve().as_uri() if database else None
 
 
-def ensure_store(uri: str) -> MlflowClient:
-    """Create the store if needed (folders, schema) and return a client on it.
+#: Seconds the up-front check of a tracking server waits for an answer.
+SERVER_CHECK_TIMEOUT = 5.0
+
+
+def ensure_store(uri: str, *, create: bool = True) -> MlflowClient:
+    """Check the store once, up front and within seconds, then return a client on it.
+
+    With ``create``, a missing SQLite store is created (folders, schema); without it (the
+    commands that only read), a missing store is an error and nothing is written.
 
     Raises:
-        MserError: The store cannot be reached or opened, with the URI and the fix.
+        MserError: The store cannot be reached, created or opened, with the URI and the fix.
     """
     database = sqlite_path(uri)
+    scheme = urlparse(uri).scheme
     if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
-    elif urlparse(uri).scheme in ("", "file"):
+        _check_sqlite(database, uri, create=create)
+    elif scheme in ("http", "https"):
+        _check_server(uri)
+    elif scheme in ("", "file"):
         raise MserError(f"tracking URI {uri!r} is a plain file store, which MLflow 3 refuses: "
                         "use sqlite:///path/to/mlflow.db or http://host:port")
     client = MlflowClient(tracking_uri=uri)
     try:
         client.search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
-        raise MserError(f"cannot open the MLflow tracking store {uri}: {error}. "
+        raise MserError(f"cannot open the MLflow tracking store {uri}: {_first_line(error)}. "
                         "Check --tracking-uri (or MLFLOW_TRACKING_URI) and that the server is running") from None
     return client
+
+
+def _check_sqlite(database: Path, uri: str, *, create: bool) -> None:
+    new = not database.exists()
+    if new:
+        if not create:
+            raise MserError(f"no tracking store at {database}: run mser-search or mser-train first (from the folder "
+                            "holding mlruns/), or point --tracking-uri (or MLFLOW_TRACKING_URI) at your store")
+        try:
+            database.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise MserError(f"cannot create the tracking store {uri}: {error.strerror} ({database.parent}). "
+                            "Choose a folder you can write with --tracking-uri sqlite:///PATH/mlflow.db") from None
+    try:  # sqlite3 answers at once where MLflow would retry for minutes
+        with contextlib.closing(sqlite3.connect(database, timeout=SERVER_CHECK_TIMEOUT)) as connection:
+            connection.execute("pragma schema_version").fetchone()
+            if new:  # the folder may refuse the file (a read-only disk, /proc)
+                connection.execute("create table if not exists _mser_write_check (x)")
+                connection.execute("drop table _mser_write_check")
+    except sqlite3.Error as error:
+        raise MserError(f"cannot {'create' if new else 'open'} the tracking store {uri}: {error}. Check the file "
+                        "and its folder, or choose another with --tracking-uri sqlite:///PATH/mlflow.db") from None
+
+
+def _check_server(uri: str) -> None:
+    """A tracking server answers its health check within :data:`SERVER_CHECK_TIMEOUT` seconds."""
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=SERVER_CHECK_TIMEOUT):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered (an authenticating server may refuse /health): MLflow's own errors say more
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise MserError(f"cannot reach the tracking server {uri}: {reason}. Start it (mser-server on the head) "
+                        "or check --tracking-uri (or MLFLOW_TRACKING_URI)") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -93,3 +149,12 @@ def add_tracking_options(parser: argparse.ArgumentParser, *, experiment: bool = 
                            help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
     group.add_argument("--tracking-uri", metavar="URI",
                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite at mlruns/mlflow.db)")
+    add_verbose_option(parser)
+
+
+def browse_hint(args: argparse.Namespace) -> str:
+    """The ``mser-ui`` command that shows the runs a command recorded (its experiment and store)."""
+    return "browse the runs with: mser-ui" + "".join(
+        f" {flag} {shlex.quote(value)}" for flag, value in (("--experiment", args.experiment),
+                                                             ("--tracking-uri", args.tracking_uri))
+        if value and not (flag == "--experiment" and value == DEFAULT_EXPERIMENT))

@@ -17,7 +17,7 @@ import mlflow
 import pandas as pd
 from tqdm import tqdm
 
-from mser.cli.common import add_data_options, note, prepare, require_functionals, run
+from mser.cli.common import add_data_options, note, prepare, require_functionals, run, stdout_for_results
 from mser.corpora import CORPORA, corpus_for_language
 from mser.dataset import Dataset
 from mser.functionals import FEATURE_SETS, NORMALISATIONS, FunctionalsParams
@@ -26,7 +26,8 @@ from mser.models import MODELS
 from mser.paper import EPOCHS, TABLE4, table4_runs
 from mser.train import LANGUAGE_CHOICES, TrainConfig, TrainResult, train
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
-from tracking.store import add_tracking_options, ensure_store, experiment_id, resolve_tracking_uri
+from tracking.schema import COMMAND_TAG, LANGUAGE_TAG, MODEL_TAG
+from tracking.store import add_tracking_options, browse_hint, ensure_store, experiment_id, resolve_tracking_uri
 
 PROG = "mser-train"
 
@@ -68,9 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.max_epochs is not None and args.max_epochs < 1:
-        build_parser().error(f"--max-epochs must be at least 1, got {args.max_epochs}")
+        parser.error(f"--max-epochs must be at least 1, got {args.max_epochs}")
     cells = table4_runs() if args.reproduce else [(args.model, args.language)]
     feature_sets = [args.feature_set] if any(MODELS[model].uses_functionals for model, _ in cells) else []
     require_functionals(feature_sets)
@@ -79,19 +81,18 @@ def _main(argv: Sequence[str] | None) -> int:
     experiment = experiment_id(client, args.experiment)
     mlflow.set_tracking_uri(uri)
     dataset = prepare(args, feature_sets)
-    outcomes = []
-    for model, language in cells:
-        config = _config(args, model, language)
-        outcomes.append(_train_and_log(client, experiment, dataset, config, args))
-    if args.json:
-        json.dump(outcomes if args.reproduce else outcomes[0], sys.stdout, indent=2)
-        print()
-    elif args.reproduce:
-        print(reproduce_table(outcomes).to_string())
-    else:
-        print(kappa_table(outcomes[0]))
-    print(f"MLflow: experiment {args.experiment!r} at {uri}; browse with: "
-          f"mlflow ui --backend-store-uri {uri}", file=sys.stderr)
+    # TensorFlow and MLflow print on stdout at times: keep it for the results.
+    with stdout_for_results() as out:
+        outcomes = [_train_and_log(client, experiment, dataset, _config(args, model, language), args)
+                    for model, language in cells]
+        if args.json:
+            json.dump(outcomes if args.reproduce else outcomes[0], out, indent=2)
+            print(file=out)
+        elif args.reproduce:
+            print(reproduce_table(outcomes).to_string(), file=out)
+        else:
+            print(kappa_table(outcomes[0]), file=out)
+    note(f"MLflow: experiment {args.experiment!r} at {uri}; {browse_hint(args)}")
     return 0 if all(o["status"] == "FINISHED" for o in outcomes) else 1
 
 
@@ -130,13 +131,13 @@ class _Progress:
 
 def _train_and_log(client, experiment: str, dataset: Dataset, config: TrainConfig, args) -> dict:
     run_name = f"{config.model}-{config.language}-{time.strftime('%Y%m%d-%H%M%S')}"
-    tags = {"model": config.model, "language": config.language, "mser.command": " ".join(sys.argv)}
+    tags = {MODEL_TAG: config.model, LANGUAGE_TAG: config.language, COMMAND_TAG: " ".join(sys.argv)}
     outcome = {"model": config.model, "language": config.language, "status": "FAILED"}
     progress = _Progress(config)
     try:
         with tracked_run(client, experiment, run_name=run_name, tags=tags) as run_id:
             outcome["run_id"] = run_id
-            log_params(client, run_id, {**config_params(config), "dataset_key": dataset.key})
+            log_params(client, run_id, config_params(config))
             logger = EpochLogger(client, run_id)
             result = train(dataset, config, on_epoch=lambda *a: (logger(*a), progress(*a)))
             progress.close()
@@ -183,7 +184,7 @@ def reproduce_table(outcomes: list[dict]) -> pd.DataFrame:
     rows = {}
     for model, paper_row in TABLE4.items():
         row = {}
-        for language in ("it", "de", "en", "all"):
+        for language in LANGUAGE_CHOICES:
             row[f"{language} paper"] = paper_row.get(language)
             value = measured.get((model, language))
             row[f"{language} here"] = None if value is None else round(value, 3)

@@ -15,7 +15,7 @@ import webbrowser
 from typing import Sequence
 
 from mser.cli.common import note, run
-from tracking.processes import check_port, local_base, run_foreground
+from tracking.processes import QUIET_SERVER, check_port, local_base, run_foreground
 from tracking.store import add_tracking_options, artifact_root, ensure_store, experiment_id, resolve_tracking_uri
 
 PROG = "mser-ui"
@@ -54,7 +54,7 @@ def experiment_url(base: str, experiment: str | None) -> str:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     uri = resolve_tracking_uri(args.tracking_uri)
-    client = ensure_store(uri)
+    client = ensure_store(uri, create=False)
     found = client.get_experiment_by_name(args.experiment)
     experiment = experiment_id(client, args.experiment) if found else None
     if found is None:
@@ -65,7 +65,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     check_port(args.host, args.port)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
-               "--port", str(args.port)]
+               "--port", str(args.port), *([] if args.verbose else QUIET_SERVER)]
     if artifact_root(uri):  # experiments made in the UI keep their artifacts beside the store too
         command += ["--artifacts-destination", artifact_root(uri)]
     url = experiment_url(local_base(args.host, args.port), experiment)

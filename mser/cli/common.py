@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import builtins
+import logging
 import os
 import sys
+import warnings
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TextIO
@@ -123,13 +126,58 @@ def note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+#: Loggers of the libraries whose INFO lines stay off the terminal unless --verbose.
+CHATTY_LOGGERS = ("mlflow", "alembic", "uvicorn", "uvicorn.access")
+
+
+def quiet_libraries(*, verbose: bool = False) -> None:
+    """Libraries' INFO lines (MLflow's store migrations, the servers' access logs) and their
+    deprecation warnings off the user's terminal, unless ``verbose``."""
+    level = "INFO" if verbose else "WARNING"
+    os.environ["MLFLOW_LOGGING_LEVEL"] = level  # also for the mlflow processes a command starts
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    categories = ("DeprecationWarning", "PendingDeprecationWarning", "FutureWarning")
+    if verbose:
+        warnings.simplefilter("default")
+        os.environ.pop("PYTHONWARNINGS", None)
+        return
+    for category in categories:
+        warnings.filterwarnings("ignore", category=getattr(builtins, category))
+    os.environ["PYTHONWARNINGS"] = ",".join(f"ignore::{category}" for category in categories)  # child processes
+
+
+class _Verbose(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, True)
+        quiet_libraries(verbose=True)
+
+
+def add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    """``-v``/``--verbose``: show the libraries' INFO lines, access logs and warnings."""
+    parser.add_argument("-v", "--verbose", action=_Verbose,
+                        help="show the libraries' messages (MLflow's INFO lines, servers' access logs, deprecation "
+                             "warnings), hidden by default")
+
+
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None, prog: str) -> int:
-    """Run a command's body, turning a :class:`MserError` into one line and exit status 2."""
+    """Run a command's body, turning a :class:`MserError` (or an unusable path) into one line and exit status 2."""
+    quiet_libraries()
     try:
         return main(argv)
     except MserError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return getattr(error, "exit_code", 2)
+    except OSError as error:
+        if error.filename is None:
+            raise
+        # A folder or file the user named (--out, --cache-dir, --data-root...) that cannot be used.
+        print(f"{prog}: error: cannot use {error.filename}: {error.strerror or error}. Check the path, or choose "
+              "a folder you can write (--out, --cache-dir, --tracking-uri)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -10,13 +10,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
 from mser import inspect as tables
 from mser.cli.common import add_data_options, prepare, progress_bar, run
-from mser.dataset import Dataset
+from mser.corpora import CORPORA
+from mser.dataset import LONG_FACTOR, LONG_SECONDS, MAX_UTTERANCE_WINDOWS, Dataset, long_utterances
 from mser.errors import DataError
 from mser.splits import paper_split
 
@@ -42,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect", help="table of utterances and windows per corpus, speaker, emotion and split",
         description="Find the corpora under a data root, prepare them (cached), and print what they "
-                    "hold under the paper's protocol, plus every file skipped and why.")
+                    "hold under the paper's protocol, plus every file skipped and why, and every "
+                    f"very long file (over {LONG_FACTOR:g}x its corpus's median duration and over "
+                    f"{LONG_SECONDS:g} s).")
     add_data_options(inspect)
     inspect.add_argument("--json", action="store_true", help="print the same as JSON, for scripts")
     return parser
@@ -100,6 +103,7 @@ def _as_json(dataset: Dataset) -> dict:
         "split": paper_split(present).as_dict(),
         "excluded": _records(tables.excluded_summary(dataset)),
         "skipped": _records(dataset.skipped),
+        "long_files": _records(long_utterances(dataset.utterances)),
     }
 
 
@@ -121,7 +125,18 @@ def _as_text(dataset: Dataset) -> str:
         parts += ["", "Left out by the protocol:", excluded.to_string(index=False)]
     parts += ["", f"Skipped files: {len(dataset.skipped)}"]
     parts += [f"  {row.path}: {row.reason}" for row in dataset.skipped.itertuples()]
+    long = long_utterances(dataset.utterances)
+    parts += ["", f"Very long files (over {LONG_FACTOR:g}x their corpus's median duration and over "
+                  f"{LONG_SECONDS:g} s): {len(long)}"]
+    parts += [_long_line(row) for row in long.itertuples()]
     return "\n".join(parts)
+
+
+def _long_line(row: Any) -> str:
+    kept = min(row.windows, MAX_UTTERANCE_WINDOWS)
+    return (f"  {row.path}: {row.duration:.1f} s ({CORPORA[row.corpus].title} median {row.corpus_median:.1f} s), "
+            f"{row.windows} windows of {row.speaker} {row.emotion} ({row.split}); training keeps {kept} "
+            "evenly spread (TrainConfig.max_windows_per_utterance); split the file if it holds several utterances")
 
 
 if __name__ == "__main__":

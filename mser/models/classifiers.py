@@ -15,9 +15,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from mser.corpora import EMOTIONS
 from mser.models._keras import keras, layers, make_optimizer
 
-N_CLASSES = 6
+N_CLASSES = len(EMOTIONS)
 
 
 def _check(**sizes: float) -> None:
@@ -104,7 +105,7 @@ def build_dnn(
     inputs = keras.Input(input_shape, name="features")
     x = layers.Flatten(name="flat_in")(inputs)
     for i in range(layers_count):
-        x = layers.Dense(max(units // 2**i, N_CLASSES), activation="relu", name=f"dense{i}")(x)
+        x = layers.Dense(max(units // 2**i, n_classes), activation="relu", name=f"dense{i}")(x)
         x = layers.Dropout(dropout, name=f"drop{i}")(x)
     model = keras.Model(inputs, _head(x, n_classes, dropout, output_activation), name="dnn")
     return _compile(model, optimizer, learning_rate)

@@ -38,3 +38,72 @@ def test_scheduler_and_encoder_cache_options():
     assert args.scheduler == "fifo" and args.encoder_cache is False
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--scheduler", "hyperband"])
+
+
+def _one_line_error(capfd, *needles):
+    out, err = capfd.readouterr()
+    lines = err.strip().splitlines()
+    assert lines and lines[-1].startswith("mser-search: error: "), err
+    assert "Traceback" not in err and not out
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+    return lines[-1]
+
+
+def test_a_language_without_data_is_refused_before_ray_starts(tiny_demo, tmp_path, capfd):
+    import ray
+
+    root = tmp_path / "only-emodb"
+    root.mkdir()
+    (root / "EmoDB").symlink_to(tiny_demo / "EmoDB")
+    assert main(["--language", "it", "--data-root", str(root), "--tracking-uri",
+                 f"sqlite:///{tmp_path / 'm.db'}", "--cache-dir", str(tmp_path / "cache")]) == 2
+    _one_line_error(capfd, "no data for language it", "choose --language de")
+    assert not ray.is_initialized()
+
+
+def test_an_unwritable_store_is_refused_within_seconds(tmp_path, capfd):
+    import time
+
+    started = time.monotonic()
+    assert main(["--tracking-uri", "sqlite:////proc/x.db", "--data-root", str(tmp_path)]) == 2
+    _one_line_error(capfd, "cannot create the tracking store sqlite:////proc/x.db", "--tracking-uri")
+    assert main(["--tracking-uri", "http://127.0.0.1:9", "--data-root", str(tmp_path)]) == 2
+    _one_line_error(capfd, "cannot reach the tracking server http://127.0.0.1:9", "mser-server")
+    assert time.monotonic() - started < 20
+
+
+def test_a_cluster_address_where_nothing_answers_is_refused_within_seconds():
+    import time
+
+    from search.cli import check_cluster_address
+
+    started = time.monotonic()
+    with pytest.raises(MserError, match="nothing answers at the Ray cluster address 127.0.0.1:1.*ray start --head"):
+        check_cluster_address("127.0.0.1:1")
+    with pytest.raises(MserError, match="is not HOST:PORT"):
+        check_cluster_address("head-without-port")
+    check_cluster_address("auto")  # left to Ray
+    assert time.monotonic() - started < 10
+
+
+def test_a_grace_period_that_leaves_asha_nothing_to_stop_runs_every_trial_to_its_end(capsys):
+    from search.cli import _check, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["--grace-period", "5", "--max-epochs", "3"])
+    _check(parser, args)
+    assert args.scheduler == "fifo"
+    assert "--grace-period 5 is not below --max-epochs 3" in capsys.readouterr().err
+    args = parser.parse_args(["--grace-period", "2", "--max-epochs", "3"])
+    _check(parser, args)
+    assert args.scheduler == "asha"
+
+
+def test_the_hint_after_a_command_names_its_experiment_and_store():
+    from search.cli import build_parser
+    from tracking.store import browse_hint
+
+    assert browse_hint(build_parser().parse_args([])) == "browse the runs with: mser-ui"
+    args = build_parser().parse_args(["--experiment", "probe run", "--tracking-uri", "http://h:5000"])
+    assert browse_hint(args) == "browse the runs with: mser-ui --experiment 'probe run' --tracking-uri http://h:5000"

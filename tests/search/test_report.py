@@ -19,15 +19,20 @@ from mser.functionals import FEATURE_SETS
 from mser.metrics import kappa
 from mser.paper import TABLE4
 from mser.stats import compare_paired
+from search.options import StudyOptions
 from search.report import write_report
 from search.report_cli import main as report_main
-from search.study import StudyOptions, run_study
+from search.study import run_study
+from tracking.store import ensure_store
 
 SECTIONS = ["kappa-table", "families", "joint-model", "vs-paper", "confusion", "importance", "curves", "data"]
 ARTIFACTS = Path(os.environ.get("MSER_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
 
 
 def test_a_report_of_nothing_says_what_to_run(tracking_uri, capsys):
+    assert report_main(["--experiment", "never-searched"]) == 2
+    assert "no tracking store at" in capsys.readouterr().err  # and none was created
+    ensure_store(tracking_uri)
     assert report_main(["--experiment", "never-searched"]) == 2
     assert "no experiment 'never-searched'" in capsys.readouterr().err
 
@@ -123,7 +128,8 @@ def test_the_families_are_compared_on_the_same_test_utterances(searched):
     # The space chosen is the one whose best trial has the higher validation kappa, not test kappa.
     leader = max(german, key=lambda n: n["best"]["val_kappa"])
     [other] = [n for n in german if n is not leader]
-    assert family["leader"]["space"] == leader["space"] and family["leader"]["test_kappa"] == leader["best"]["test"]["kappa"]
+    assert family["leader"]["space"] == leader["space"]
+    assert family["leader"]["test_kappa"] == leader["best"]["test"]["kappa"]
     [row] = family["others"]
     assert row["space"] == other["space"]
     ahead, behind = (_predictions(client.get_run(n["best"]["run_id"])) for n in (leader, other))
@@ -131,7 +137,8 @@ def test_the_families_are_compared_on_the_same_test_utterances(searched):
     expected = compare_paired(both["label_a"], both["predicted_b"], both["predicted_a"], resamples=300)
     assert row["n"] == expected.n == len(ahead)
     assert row["difference"] == pytest.approx(expected.difference)
-    assert row["mcnemar_p"] == row["holm_p"] == pytest.approx(expected.mcnemar_p)  # one comparison: Holm changes nothing
+    # One comparison: Holm changes nothing.
+    assert row["mcnemar_p"] == row["holm_p"] == pytest.approx(expected.mcnemar_p)
     assert row["significant"] == expected.significant()
     assert f'data-family="de-{other["space"]}"' in html
 
@@ -184,8 +191,9 @@ def test_importance_finds_the_parameter_that_decides_the_score():
     trials = []
     for index in range(24):
         kernel = (2, 3, 5)[index % 3]
-        params = {"classifier.filters": str((8, 16, 32)[index // 3 % 3]), "classifier.dropout": str(0.1 + 0.02 * index),
-                  "classifier.pool": str((2, 3, 4)[index // 9 % 3]), "classifier.learning_rate": str(10 ** (-4 + index / 12)),
+        params = {"classifier.filters": str((8, 16, 32)[index // 3 % 3]),
+                  "classifier.dropout": str(0.1 + 0.02 * index), "classifier.pool": str((2, 3, 4)[index // 9 % 3]),
+                  "classifier.learning_rate": str(10 ** (-4 + index / 12)),
                   "classifier.kernel": str(kernel), "class_weighting": ("none", "balanced", "sqrt")[index // 2 % 3]}
         trials.append(SimpleNamespace(info=SimpleNamespace(status="FINISHED"),
                                       data=SimpleNamespace(params=params, metrics={"val_kappa": 0.1 * kernel})))

@@ -3,12 +3,12 @@
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from search.study import INTERRUPTED_TAG, _close_orphans, _drop_superseded
-from search.trial import RETRIED_TAG, TRIAL_TAG
+from search.study import _close_orphans, _drop_superseded
+from tracking.schema import INTERRUPTED_TAG, PARENT_TAG, RETRIED_TAG, TRIAL_TAG
 
 
 def _child(client, experiment, parent, trial, *, status=None, **tags):
-    run = client.create_run(experiment, tags={"mlflow.parentRunId": parent, TRIAL_TAG: trial, **tags})
+    run = client.create_run(experiment, tags={PARENT_TAG: parent, TRIAL_TAG: trial, **tags})
     if status:
         client.set_terminated(run.info.run_id, status)
     return run.info.run_id

@@ -16,8 +16,19 @@ from mser.dataset import load_dataset
 from mser.functionals import FEATURE_SETS
 from mser.models import MODELS
 from search import study as study_module
+from search.options import StudyOptions
 from search.spaces import PAPER_POINTS, SPACES
-from search.study import StudyOptions, run_study
+from search.study import run_study
+from tracking.schema import (
+    DATASET_KEY_TAG,
+    LANGUAGE_TAG,
+    MODEL_TAG,
+    MODEL_URI_TAG,
+    NODE_TAG,
+    PRUNED_TAG,
+    SPACE_TAG,
+    TRIAL_TAG,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +67,7 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
     client = MlflowClient(tracking_uri)
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED"
-    assert parent.data.tags["space"] == space and "dataset_key" in parent.data.tags
+    assert parent.data.tags[SPACE_TAG] == space and DATASET_KEY_TAG in parent.data.tags
     assert 0 < parent.data.metrics["search_seconds"] <= result.seconds
     children = _children(client, result.parent_run_id)
     assert len(children) == 4 and result.trials["runs"] == 4
@@ -64,7 +75,8 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
     for child in children:
         assert child.info.status in ("FINISHED", "KILLED"), child.info.status
         assert (child.info.status == "KILLED") == (child.data.tags.get("pruned") == "true")
-        assert {"space", "language", "trial_id", "ray_node"} <= set(child.data.tags)
+        assert {MODEL_TAG, LANGUAGE_TAG, TRIAL_TAG, NODE_TAG} <= set(child.data.tags)
+        assert child.data.tags[MODEL_TAG] == space
         assert child.info.run_name.startswith(f"{space}-de-")
         assert child.data.metrics["train_seconds"] > 0  # what the benchmark of trial overhead adds up
         if child.info.status == "FINISHED":
@@ -182,3 +194,31 @@ def test_folds_make_the_objective_a_mean_over_speaker_folds(ray_cluster, dataset
         assert len(folds) == 2
         assert run.data.metrics["cv_val_kappa"] == pytest.approx(sum(m.value for m in folds) / 2)
     assert result.best[0]["val_kappa"] == max(r.data.metrics["cv_val_kappa"] for r in finished)
+
+
+def test_a_trial_that_completes_its_epochs_is_never_pruned(ray_cluster, dataset, tmp_path, tracking_uri):
+    # ASHA's only rung is at the last epoch: a trial stopped there has trained to its end.
+    result = run_study(dataset, _options(tmp_path, tracking_uri, "cnn_features", trials=4, epochs=3, grace_period=3,
+                                         patience=10, top=1))
+    runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
+    assert len(runs) == 4 and result.trials["pruned"] == 0 and result.trials["finished"] == 4
+    assert all(r.info.status == "FINISHED" and MODEL_URI_TAG in r.data.tags and PRUNED_TAG not in r.data.tags
+               for r in runs)
+
+
+def test_a_search_whose_every_trial_fails_says_so_and_exits_non_zero(ray_cluster, tiny_demo, tmp_path, tracking_uri,
+                                                                     monkeypatch, capfd):
+    from search.cli import main
+
+    # An unknown class weighting fails every trial before it can open its MLflow run.
+    space = {**SPACES["cnn_features"], "training": {"class_weighting": tune.choice(["bogus"])}}
+    monkeypatch.setattr(study_module, "get_space", lambda name: space)
+    monkeypatch.setattr(study_module, "PAPER_POINTS", {"cnn_features": {
+        **PAPER_POINTS["cnn_features"], "training": {"class_weighting": "bogus"}}})
+    status = main(["--space", "cnn_features", "--language", "de", "--trials", "2", "--max-epochs", "2",
+                   "--data-root", str(tiny_demo), "--tracking-uri", tracking_uri, "--experiment", "all-fail",
+                   "--cache-dir", str(tmp_path / "cache")])
+    out, err = capfd.readouterr()
+    assert status == 1
+    assert "cnn_features on de: 2 trials" in out and "0 finished, 0 pruned by ASHA, 2 failed" in out
+    assert "no trial of cnn_features on de finished" in err.strip().splitlines()[-1]

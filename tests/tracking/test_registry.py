@@ -17,6 +17,7 @@ from tracking.registry import (
     resolve_model,
 )
 from tracking.registry_cli import models_main, promote_main
+from tracking.store import ensure_store
 
 
 def test_the_gate_needs_a_margin_unless_forced():
@@ -38,7 +39,8 @@ def test_model_uris_that_name_nothing_say_what_exists(tracking_uri):
     with pytest.raises(ModelNotFound, match="no registered model 'mser-sae_cnn-de'.*registered: none.*mser-promote"):
         resolve_model(client, "models:/mser-sae_cnn-de@champion")
     client.create_registered_model("mser-sae_cnn-de")
-    with pytest.raises(ModelNotFound, match="has no alias 'champion'.*aliases: none.*models:/mser-sae_cnn-de/<version>"):
+    with pytest.raises(ModelNotFound,
+                       match="has no alias 'champion'.*aliases: none.*models:/mser-sae_cnn-de/<version>"):
         resolve_model(client, "models:/mser-sae_cnn-de@champion")
     with pytest.raises(ModelNotFound, match="has no version 7"):
         resolve_model(client, "models:/mser-sae_cnn-de/7")
@@ -80,6 +82,7 @@ def test_collect_walks_folders_once_and_names_what_is_missing(tmp_path):
 
 
 def test_promote_without_runs_and_models_without_models_say_what_to_do(tracking_uri, capsys):
+    ensure_store(tracking_uri)  # an empty store
     assert promote_main(["--experiment", "nothing-here"]) == 2
     assert "no experiment 'nothing-here'" in capsys.readouterr().err
     assert models_main(["--json"]) == 0
@@ -102,3 +105,50 @@ def test_a_run_whose_model_does_not_load_is_not_promoted(tracking_uri, capsys):
     [line] = [line for line in err.splitlines() if " INFO mlflow" not in line]  # one line, no traceback
     assert line.startswith("mser-sae_cnn-de: the model models:/m-") and "was not promoted" in line
     assert client.search_registered_models() == []
+
+
+@pytest.mark.parametrize("command", ["mser-promote", "mser-models", "mser-predict", "mser-report", "mser-ui"])
+def test_read_only_commands_never_create_a_store(command, tmp_path, monkeypatch, capfd):
+    from search.report_cli import main as report_main
+    from tracking.ui_cli import main as ui_main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mains = {"mser-promote": (promote_main, []), "mser-models": (models_main, []),
+             "mser-predict": (predict_main, ["x.wav"]), "mser-report": (report_main, []), "mser-ui": (ui_main, [])}
+    main, argv = mains[command]
+    assert main(argv) == 2
+    out, err = capfd.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{command}: error: no tracking store at ") and "mser-search" in err
+    assert "Traceback" not in err and not out
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_store_that_cannot_be_reached_is_one_line_within_seconds(tmp_path, capfd):
+    import time
+
+    started = time.monotonic()
+    assert predict_main([str(tmp_path / "x.wav"), "--tracking-uri", "http://127.0.0.1:9"]) == 2
+    assert models_main(["--tracking-uri", "sqlite:////proc/x.db"]) == 2
+    assert time.monotonic() - started < 20
+    out, err = capfd.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and not out and "Traceback" not in err
+    assert lines[0].startswith("mser-predict: error: cannot reach the tracking server http://127.0.0.1:9")
+    assert lines[1].startswith("mser-models: error: no tracking store at /proc/x.db")
+
+
+def test_a_missing_alias_or_version_lists_what_exists(tracking_uri, monkeypatch):
+    """Versions are numbers in MLflow's answer: the message lists them (it once raised a TypeError)."""
+    from mlflow.entities.model_registry import ModelVersion
+
+    from tracking import registry
+
+    client = MlflowClient(tracking_uri)
+    client.create_registered_model("mser-x-de")
+    monkeypatch.setattr(registry, "_versions",
+                        lambda client, name: [ModelVersion(name, 1, 0), ModelVersion(name, 2, 0)])
+    for uri, what in (("models:/mser-x-de@nope", "alias 'nope'"), ("models:/mser-x-de/7", "version 7")):
+        with pytest.raises(ModelNotFound, match=f"has no {what} .aliases: none; versions: 1, 2"):
+            resolve_model(client, uri)

@@ -97,10 +97,12 @@ def test_a_logged_model_is_checked_by_loading_it_and_predicting_its_example(trac
 
 
 @pytest.mark.slow
-def test_mser_train_command_prints_json_and_records_the_run(tracking_uri, tiny_demo, capsys):
+def test_mser_train_command_prints_json_and_records_the_run(tracking_uri, tiny_demo, capfd):
     assert main(["--model", "cnn_features", "--language", "de", "--data-root", str(tiny_demo),
                  "--max-epochs", "2", "--json", "--experiment", "cli"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    out, err = capfd.readouterr()
+    report = json.loads(out)  # stdout holds the results only, whatever the libraries print
+    assert "browse the runs with: mser-ui --experiment cli" in err
     client, _ = _client(tracking_uri)
     run = client.get_run(report["run_id"])
     assert run.info.status == "FINISHED" and run.data.params["language"] == "de"
@@ -109,10 +111,10 @@ def test_mser_train_command_prints_json_and_records_the_run(tracking_uri, tiny_d
 
 
 @pytest.mark.slow
-def test_reproduce_prints_table4_beside_the_paper(tracking_uri, tiny_demo, capsys):
+def test_reproduce_prints_table4_beside_the_paper(tracking_uri, tiny_demo, capfd):
     assert main(["--reproduce", "--data-root", str(tiny_demo), "--max-epochs", "1", "--patience", "1",
                  "--experiment", "test"]) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert "AE + CNN (encoded signal + features)" in out and "0.542" in out and "all here" in out
     client, experiment = _client(tracking_uri)
     assert len(client.search_runs([experiment])) == 20

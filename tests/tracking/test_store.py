@@ -1,8 +1,15 @@
+import time
+
 import pytest
 
 from mser.errors import MserError
 from tracking.store import (
-    EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, artifact_root, ensure_store, experiment_id, resolve_tracking_uri,
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    artifact_root,
+    ensure_store,
+    experiment_id,
+    resolve_tracking_uri,
 )
 
 
@@ -22,11 +29,22 @@ def test_plain_file_store_is_refused(tmp_path):
         ensure_store(str(tmp_path / "mlruns"))
 
 
-def test_unreachable_server_is_one_clear_error(monkeypatch):
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
-    with pytest.raises(MserError, match="cannot open the MLflow tracking store http://127.0.0.1:9"):
+def test_unreachable_server_is_one_clear_error_within_seconds():
+    started = time.monotonic()  # MLflow alone would retry for minutes
+    with pytest.raises(MserError, match="cannot reach the tracking server http://127.0.0.1:9.*mser-server"):
         ensure_store("http://127.0.0.1:9")
+    assert time.monotonic() - started < 10
+
+
+def test_a_store_is_created_only_where_asked(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    with pytest.raises(MserError, match="no tracking store at .*mlflow.db: run mser-search or mser-train first"):
+        ensure_store(uri, create=False)
+    assert not (tmp_path / "store").exists()
+    ensure_store(uri)
+    ensure_store(uri, create=False)  # now it exists
+    with pytest.raises(MserError, match="cannot create the tracking store sqlite:////proc/x.db"):
+        ensure_store("sqlite:////proc/x.db")
 
 
 def test_experiments_are_created_as_model_training_ones(tracking_uri):

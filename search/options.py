@@ -1,0 +1,101 @@
+"""What a user chooses for a study: one dataclass, read from the command line, saved for ``--resume``.
+
+:class:`StudyOptions` is the single source of a study's options: ``mser-search`` builds
+it from its arguments (:meth:`StudyOptions.from_args`, matching fields to argument
+names), the trials receive it whole (:class:`search.trial.SearchSettings`), and the
+training settings shared with :class:`mser.train.TrainConfig` are taken from it by
+name (:func:`shared_fields`). A field whose metadata names a ``flag`` must be the same
+when a search resumes: :func:`resume_differences` says which differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+SCHEDULERS = ("asha", "fifo")
+
+
+def _fixed(flag: str, *default: Any) -> Any:
+    """A field that defines the study: a resumed search must ask for the same value."""
+    return field(default=default[0], metadata={"flag": flag}) if default else field(metadata={"flag": flag})
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """What a user chooses for a study (the command-line options of ``mser-search``).
+
+    Attributes:
+        space: The model's search space (a name of :data:`search.spaces.SPACES`).
+        language: ``it``, ``de``, ``en`` or ``all``.
+        trials: Trials of the study.
+        tracking_uri: The MLflow store the trials log to.
+        experiment: The MLflow experiment.
+        state_dir: Where Tune's state and the study's saved options are kept (for ``--resume``).
+        sae_epochs, epochs, patience, seed: As in :class:`mser.train.TrainConfig`.
+        grace_period: Epochs every trial gets before ASHA may stop it.
+        max_concurrent: Trials at once.
+        cpus_per_trial: CPUs a trial reserves (TensorFlow uses as many threads).
+        top: Best trials whose test speakers are scored after the search.
+        command: The command line, recorded on the parent run.
+        cache_dir: The encoder cache's folder on every worker (None: each machine's default).
+        folds: With K > 1, the objective is the mean validation kappa over K speaker folds.
+        encoder_cache: Reuse autoencoders trained before for the same data and settings.
+        scheduler: ``asha`` or ``fifo``.
+    """
+
+    space: str = _fixed("--space")
+    language: str = _fixed("--language")
+    trials: int = _fixed("--trials")
+    tracking_uri: str = _fixed("--tracking-uri")
+    experiment: str = _fixed("--experiment")
+    state_dir: Path
+    sae_epochs: int = _fixed("--sae-epochs", 10)
+    epochs: int = _fixed("--max-epochs", 30)
+    grace_period: int = _fixed("--grace-period", 3)
+    patience: int = _fixed("--patience", 8)
+    seed: int = _fixed("--seed", 0)
+    max_concurrent: int = 2
+    cpus_per_trial: float = 1.0
+    top: int = _fixed("--top", 5)
+    command: str = ""
+    cache_dir: str | None = None
+    folds: int = _fixed("--folds", 0)
+    encoder_cache: bool = True
+    scheduler: str = _fixed("--scheduler", "asha")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **values: Any) -> "StudyOptions":
+        """The options of ``args`` (fields taken by argument name), with ``values`` on top."""
+        given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+        return cls(**{**given, **values})
+
+    def saved(self) -> dict[str, Any]:
+        """The options as JSON-ready values, as the study's state keeps them."""
+        return {**dataclasses.asdict(self), "state_dir": str(self.state_dir)}
+
+
+def shared_fields(options: StudyOptions, target: type) -> dict[str, Any]:
+    """The values of ``options`` whose names are fields of the dataclass ``target``."""
+    names = {f.name for f in dataclasses.fields(target)}
+    return {name: value for name, value in dataclasses.asdict(options).items() if name in names}
+
+
+def resume_differences(saved: Mapping[str, Any], options: StudyOptions) -> list[str]:
+    """What ``options`` asks for that differs from the options a study was started with.
+
+    Each difference reads ``--trials 10 (now 20)``; options missing from ``saved`` (a
+    state written by an older version) are not compared.
+    """
+    differences = []
+    for f in dataclasses.fields(options):
+        flag = f.metadata.get("flag")
+        if flag is None or f.name not in saved:
+            continue
+        before, now = saved[f.name], getattr(options, f.name)
+        if before != now:
+            differences.append(f"{flag} {before} (now {now})")
+    return differences

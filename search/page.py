@@ -1,0 +1,129 @@
+"""The study report's page: the numbers of :mod:`search.report` rendered into one HTML page.
+
+All markup is in the Jinja2 template ``templates/report.html``, rendered with
+autoescaping: run names, tags and the experiment name (anyone can edit them in the
+MLflow UI) reach the page as text, never as markup. This module only arranges the
+numbers into the rows and sentences the template lays out.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypedDict
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from mser.corpora import EMOTIONS
+from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from mser.paper import TABLE4
+from search.spaces import SPACES, point_label
+from tracking.schema import SPEAKER_SIDES
+
+TEMPLATE = "report.html"
+
+
+class Image(TypedDict):
+    """A PNG picture of the page: its file name without the suffix, and its bytes in base64."""
+
+    name: str
+    base64: str
+
+
+class Importance(TypedDict):
+    """One study's fANOVA pictures; none when it has fewer finished trials than fANOVA needs."""
+
+    study: str
+    finished: int
+    needed: int
+    images: list[Image]
+
+
+class Pictures(TypedDict):
+    """The pictures of the page, per section, in the order they were drawn."""
+
+    confusions: list[Image]
+    importance: list[Importance]
+    curves: list[Image]
+
+
+def render(experiment: str, uri: str, numbers: list[dict], families: dict[str, dict], pictures: Pictures, *,
+           languages: Sequence[str]) -> str:
+    """The report page of ``experiment``'s studies (``numbers`` in the order of the studies)."""
+    return _ENVIRONMENT.get_template(TEMPLATE).render(
+        experiment=experiment, uri=uri, built=time.strftime("%Y-%m-%d %H:%M"), studies=len(numbers),
+        languages=list(languages), kappa_rows=_kappa_rows(numbers, languages), families=families,
+        joint=_joint(numbers, languages), versus=_versus_paper(numbers), pictures=pictures, emotions=EMOTIONS,
+        data=_data(experiment, numbers),
+        report_data={"experiment": experiment, "tracking_uri": uri, "studies": numbers, "families": families})
+
+
+def _kappa_rows(numbers: list[dict], languages: Sequence[str]) -> list[dict]:
+    """Per searched space: each language's best trial (``None`` if not searched) beside the paper's Table 4."""
+    cells = {(n["space"], n["language"]): n for n in numbers}
+    return [{"space": space, "cells": [{"language": lang, "paper": TABLE4.get(space, {}).get(lang),
+                                        "best": cells[space, lang]["best"] if (space, lang) in cells else None}
+                                       for lang in languages]}
+            for space in SPACES if any((space, lang) in cells for lang in languages)]
+
+
+def _joint(numbers: list[dict], languages: Sequence[str]) -> dict:
+    """The joint studies' kappas per language, in the report's order of languages."""
+    joint = [n for n in numbers if n["language"] == "all" and n["best"] is not None]
+    return {"languages": [lang for lang in languages if any(lang in n["languages"] for n in joint)],
+            "rows": [{"space": n["space"], "cells": [{"language": lang, **n["languages"][lang]}
+                                                     for lang in languages if lang in n["languages"]]}
+                     for n in joint]}
+
+
+def _versus_paper(numbers: list[dict]) -> list[dict]:
+    """Per study: its best trial, the paper's (or the baseline) trial, their comparison and how to name them."""
+    items = []
+    for n in numbers:
+        paper = n["paper"]
+        state = None if paper is None else "stopped early by ASHA" if paper["pruned"] else paper["status"].lower()
+        items.append({"space": n["space"], "language": n["language"], "best": n["best"], "paper": paper,
+                      "comparison": n["comparison"], "state": state,
+                      "point": point_label(n["space"]) if n["space"] in SPACES else "the paper's configuration"})
+    return items
+
+
+def _data(experiment: str, numbers: list[dict]) -> dict:
+    """The dataset keys, each study's speakers and the commands that reproduce the report."""
+    commands = sorted({n["command"] for n in numbers if n["command"]})
+    return {"fingerprints": sorted({n["dataset_key"] for n in numbers}),
+            "speakers": [{"space": n["space"], "language": n["language"],
+                          "sides": [n["best"]["speakers"][side] if n["best"] else "–" for side in SPEAKER_SIDES]}
+                         for n in numbers],
+            "reproduce": "\n".join([*commands, f"mser-report --experiment {experiment}"])}
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    """``0.123``, or a dash for no value."""
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float, digits: int) -> str:
+    """``+0.050``, with a difference that rounds to zero shown as ``+0.000``, not ``-0.000``."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"
+
+
+def _json_script(value: object) -> Markup:
+    """``value`` as JSON for the inside of a ``<script>`` element, which nothing in it can end early."""
+    text = json.dumps(value, default=float).replace("</", "<\\/").replace("<!--", "\\u003c!--")
+    # Safe to mark safe: the HTML parser reads a script element's text raw (entities would
+    # stay escaped and corrupt the JSON). Only "</" can end the element, and "<!--" can
+    # start the escaped state in which a following "<script" stops "</script>" ending it;
+    # outside JSON strings neither can occur, and inside them both replacements decode to
+    # the same characters.
+    return Markup(text)
+
+
+# The folder beside this file, not PackageLoader("search"): under pytest, tests/search is the package "search".
+_ENVIRONMENT = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
+                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=StrictUndefined)
+_ENVIRONMENT.filters.update(fmt=_fmt, signed=_signed, json_script=_json_script)
+_ENVIRONMENT.globals.update(VAL_KAPPA=VAL_KAPPA, TEST_KAPPA=TEST_KAPPA)  # the metrics' keys in the numbers

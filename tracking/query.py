@@ -1,0 +1,60 @@
+"""Reading runs back: every page of a query, a study's trials, and the best run by a metric.
+
+MLflow answers ``search_runs`` a page at a time (at most 1000 runs per page against a
+server); :func:`all_runs` follows the pages, so a large search is never cut silently.
+:func:`ranked` and :func:`best_by` are the one definition of "the best run": the
+highest value of a metric, ties to the run that started first.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from tracking.schema import PARENT_TAG
+
+#: Runs per page: the most an MLflow server returns in one answer.
+PAGE_SIZE = 1000
+OLDEST_FIRST = ("attributes.start_time ASC",)
+NEWEST_FIRST = ("attributes.start_time DESC",)
+
+
+def all_runs(client: MlflowClient, experiment_ids: Sequence[str], filter_string: str = "", *,
+             order_by: Sequence[str] = OLDEST_FIRST) -> list[Run]:
+    """Every run of ``experiment_ids`` matching ``filter_string``, in ``order_by`` order, all pages."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(list(experiment_ids), filter_string, max_results=PAGE_SIZE,
+                                  order_by=list(order_by), page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def children(client: MlflowClient, experiment_id: str, parent_run_id: str, extra: str = "") -> list[Run]:
+    """The runs nested under ``parent_run_id`` (a study's trials), oldest first, with an optional
+    extra filter clause such as ``attributes.status = 'FINISHED'``."""
+    query = f"tags.{PARENT_TAG} = '{parent_run_id}'" + (f" and {extra}" if extra else "")
+    return all_runs(client, [experiment_id], query)
+
+
+def metric_of(run: Run, metric: str) -> float | None:
+    """The run's ``metric``, or None when it is missing or not a finite number."""
+    value = run.data.metrics.get(metric)
+    return value if value is not None and math.isfinite(value) else None
+
+
+def ranked(runs: Iterable[Run], metric: str) -> list[Run]:
+    """The runs with a finite ``metric``, best first; ties go to the run that started first."""
+    scored = [run for run in runs if metric_of(run, metric) is not None]
+    return sorted(scored, key=lambda run: (-run.data.metrics[metric], run.info.start_time or 0))
+
+
+def best_by(runs: Iterable[Run], metric: str) -> Run | None:
+    """The run with the highest ``metric`` (ties: the one that started first), or None."""
+    order = ranked(runs, metric)
+    return order[0] if order else None

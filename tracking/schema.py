@@ -1,0 +1,107 @@
+"""Every name this project writes into MLflow and reads back: tags, params, metrics, artifacts.
+
+Defined once here and imported by whoever writes or reads them (the trials, the driver,
+the report, the registry, ``mser-train``), so a renamed tag cannot leave a reader
+behind. The kappas themselves (``val_kappa``, ``test_kappa``) are the science's names,
+from :mod:`mser.metrics`.
+"""
+
+from __future__ import annotations
+
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from mser.metrics import TEST_KAPPA, VAL_KAPPA
+
+# ---------------------------------------------------------------- every training run (trial or mser-train)
+#: The model trained (a name of :data:`mser.models.MODELS`; a search trial's is its space).
+MODEL_TAG = "model"
+#: ``it``, ``de``, ``en`` or ``all``.
+LANGUAGE_TAG = "language"
+#: The command line that made the run (or the search).
+COMMAND_TAG = "mser.command"
+#: The data fingerprint (:attr:`mser.dataset.Dataset.key`).
+DATASET_KEY_TAG = "dataset_key"
+#: The classifier epoch whose weights were kept (by validation kappa).
+BEST_EPOCH_TAG = "best_epoch"
+#: Where the run's logged model is (``models:/m-...``).
+MODEL_URI_TAG = "model_uri"
+#: The sides of a speaker split, each logged as a ``speakers.<side>`` tag.
+SPEAKER_SIDES = ("train", "validation", "test")
+#: The parent run of a nested run (MLflow's own tag).
+PARENT_TAG = MLFLOW_PARENT_RUN_ID
+
+# ---------------------------------------------------------------- search trials
+TRIAL_TAG = "trial_id"
+NODE_TAG = "ray_node"
+#: The process that ran the trial (one worker runs several trials in turn).
+PID_TAG = "ray_worker_pid"
+#: ``true`` on a trial the scheduler stopped early.
+PRUNED_TAG = "pruned"
+#: ``true`` on the trial of the paper's configuration, the baseline every search is compared with.
+PAPER_TAG = "paper_point"
+#: ``true`` on the run of an attempt whose worker failed; the trial ran again under a new run.
+RETRIED_TAG = "retried"
+#: ``true`` on a run left RUNNING by a driver that died, ended KILLED when the search resumed.
+INTERRUPTED_TAG = "interrupted"
+#: Why a trial's run ended FAILED when the trial could not say it (its worker failed).
+ERROR_TAG = "error"
+#: ``hit`` or ``miss``: whether the trial's autoencoder came from the encoder cache.
+ENCODER_CACHE_TAG = "encoder_cache"
+#: With --folds, the objective: mean validation kappa over speaker folds (one value per fold
+#: under :data:`CV_FOLD_METRIC`).
+CV_VAL_KAPPA = "cv_val_kappa"
+CV_FOLD_METRIC = f"{CV_VAL_KAPPA}_fold"
+#: Seconds a trial spent training and scoring, without logging and reporting (the
+#: benchmark's measure of what Ray, MLflow and data loading add around it).
+TRAIN_SECONDS = "train_seconds"
+#: Per-epoch curves are logged under this prefix, so the final ``val_kappa`` (at the
+#: restored best epoch) is not mistaken for the last epoch's.
+CURVE_PREFIX = "epoch/"
+
+# ---------------------------------------------------------------- a search's parent run
+#: The space searched.
+SPACE_TAG = "space"
+#: ``parent`` on a search's parent run.
+SEARCH_TAG = "search"
+PARENT_ROLE = "parent"
+#: The best trial's run, by the study's objective.
+BEST_RUN_TAG = "best_run_id"
+#: The trials' wall time, with Tune's.
+SEARCH_SECONDS = "search_seconds"
+#: Trial counts are logged as ``trials_<outcome>`` (finished, pruned, failed, ...).
+TRIALS_PREFIX = "trials_"
+BEST_VAL_KAPPA = f"best_{VAL_KAPPA}"
+BEST_TEST_KAPPA = f"best_{TEST_KAPPA}"
+
+# ---------------------------------------------------------------- registered model versions
+SELECTED_BY_TAG = "selected_by"
+LABELS_TAG = "labels"
+RUN_ID_TAG = "run_id"
+RUN_NAME_TAG = "run_name"
+EXPERIMENT_ID_TAG = "experiment_id"
+
+# ---------------------------------------------------------------- artifacts
+SPLIT_FILE = "split.json"
+HISTORY_FILE = "history.json"
+CURVES_FILE = "curves.png"
+SPACE_FILE = "space.json"
+BEST_TRIALS_FILE = "best_trials.json"
+#: The study report's folder on each parent run.
+REPORT_DIR = "report"
+
+
+def speakers_tag(side: str) -> str:
+    """``speakers.train``, ``speakers.validation`` or ``speakers.test``."""
+    if side not in SPEAKER_SIDES:
+        raise ValueError(f"unknown side {side!r}: expected one of {', '.join(SPEAKER_SIDES)}")
+    return f"speakers.{side}"
+
+
+def confusion_file(side: str, ext: str) -> str:
+    """``confusion_<side>.json`` (the matrix) or ``.png`` (its picture)."""
+    return f"confusion_{side}.{ext}"
+
+
+def predictions_file(side: str) -> str:
+    """``predictions_<side>.csv``: one row per utterance of that side's speakers."""
+    return f"predictions_{side}.csv"
