@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -24,7 +25,7 @@ from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.train import LANGUAGE_CHOICES, TrainConfig
 from search.options import SCHEDULERS, StudyOptions
 from search.spaces import SPACES, feature_sets
-from search.study import StudyResult, run_study
+from search.study import StudyResult, resumable_state, run_study
 from tracking.store import add_tracking_options, browse_hint, ensure_store, resolve_tracking_uri
 
 PROG = "mser-search"
@@ -114,11 +115,15 @@ def _main(argv: Sequence[str] | None) -> int:
     dataset = prepare(args, feature_sets(args.space))
     for language in languages:
         check_language_data(dataset, args.space, language)
+    studies = [_study_options(args, argv, language, uri, address) for language in languages]
+    if args.resume:
+        for options in studies:
+            resumable_state(dataset, options)
     # Ray and MLflow print on stdout at times (a dead worker, a run's address): keep it for results.
     with stdout_for_results() as out:
         cpus = _start_ray(address)
         concurrent = args.max_concurrent or max(1, int(cpus // args.cpus_per_trial))
-        results = _run_studies(args, argv, dataset, languages, uri, address, concurrent, out)
+        results = _run_studies(args, [replace(o, max_concurrent=concurrent) for o in studies], dataset, out)
         _report(uri, args.experiment)
     note(browse_hint(args))
     failed = [f"{r.space} on {r.language}" for r in results if not r.trials["finished"]]
@@ -165,19 +170,22 @@ def check_cluster_address(address: str, *, timeout: float = 5.0) -> None:
                         "machine") from None
 
 
-def _run_studies(args, argv, dataset, languages, uri: str, address: str | None, concurrent: int,
-                 out) -> list[StudyResult]:
+def _study_options(args, argv, language: str, uri: str, address: str | None) -> StudyOptions:
+    """The options of the study of ``language`` (the concurrency is set once Ray has started)."""
+    return StudyOptions.from_args(
+        args, language=language, tracking_uri=uri, max_concurrent=1,
+        state_dir=(args.cache_dir or default_cache_dir()) / "searches" / args.experiment,
+        # On a cluster each machine keeps encoders in its own default cache folder.
+        cache_dir=str(args.cache_dir) if args.cache_dir and not address else None,
+        command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
+
+
+def _run_studies(args, studies: list[StudyOptions], dataset, out) -> list[StudyResult]:
     """Each language's study in turn; the results to ``out`` as tables or JSON."""
-    state_dir = (args.cache_dir or default_cache_dir()) / "searches" / args.experiment
     results = []
-    for language in languages:
-        options = StudyOptions.from_args(
-            args, language=language, tracking_uri=uri, state_dir=state_dir, max_concurrent=concurrent,
-            # On a cluster each machine keeps encoders in its own default cache folder.
-            cache_dir=str(args.cache_dir) if args.cache_dir and not address else None,
-            command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
-        note(f"{args.space} on {language}: {args.trials} trials, {concurrent} at once, "
-             f"up to {args.epochs} epochs (autoencoder {args.sae_epochs}), tracking at {uri}")
+    for options in studies:
+        note(f"{options.space} on {options.language}: {options.trials} trials, {options.max_concurrent} at once, "
+             f"up to {options.epochs} epochs (autoencoder {options.sae_epochs}), tracking at {options.tracking_uri}")
         results.append(run_study(dataset, options, resume=args.resume))
     if args.json:
         json.dump([_as_json(r) for r in results], out, indent=2)

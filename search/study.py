@@ -91,7 +91,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     started = time.perf_counter()
     get_space(options.space)
     path = options.state_dir / study_name(options)
-    state = _resumable_state(path, dataset, options) if resume else None  # before anything is written
+    state = resumable_state(dataset, options) if resume else None  # before anything is written
     client = ensure_store(options.tracking_uri)
     mlflow.set_tracking_uri(options.tracking_uri)
     experiment = experiment_id(client, options.experiment)
@@ -142,14 +142,14 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     return StudyResult(options.space, options.language, parent, counts, best, time.perf_counter() - started)
 
 
-def _resumable_state(path: Path, dataset: Dataset, options: StudyOptions) -> dict:
-    """The saved state of the interrupted study at ``path``, if this command asks for the same study.
+def resumable_state(dataset: Dataset, options: StudyOptions) -> dict:
+    """The saved state of the interrupted study of ``options``, if they ask for the same study.
 
     Raises:
         MserError: Nothing to resume, or the options or data differ from the interrupted
             search's, saying what differs.
     """
-    state = _load_state(path)
+    state = _load_state(options.state_dir / study_name(options))
     if state is None:
         raise MserError(f"nothing to resume for {study_name(options)} in {options.state_dir}: "
                         "run without --resume to start a search")
@@ -329,4 +329,4 @@ def _save_state(path: Path, state: dict) -> None:
     (path / _STATE).write_text(json.dumps(state, indent=2))
 
 
-__all__ = ["SCHEDULERS", "StudyOptions", "StudyResult", "run_study"]
+__all__ = ["SCHEDULERS", "StudyOptions", "StudyResult", "resumable_state", "run_study"]

@@ -107,3 +107,34 @@ def test_the_hint_after_a_command_names_its_experiment_and_store():
     assert browse_hint(build_parser().parse_args([])) == "browse the runs with: mser-ui"
     args = build_parser().parse_args(["--experiment", "probe run", "--tracking-uri", "http://h:5000"])
     assert browse_hint(args) == "browse the runs with: mser-ui --experiment 'probe run' --tracking-uri http://h:5000"
+
+
+def test_resume_from_another_folder_names_the_store_of_the_interrupted_search(tiny_demo, tmp_path, monkeypatch, capfd):
+    import json
+
+    import ray
+
+    from search.options import StudyOptions
+
+    cache = tmp_path / "cache"
+    first = f"sqlite:///{tmp_path / 'here' / 'mlruns' / 'mlflow.db'}"
+    state = cache / "searches" / "probe" / "cnn_features-de"
+    state.mkdir(parents=True)
+    saved = StudyOptions(space="cnn_features", language="de", trials=200, tracking_uri=first, experiment="probe",
+                         state_dir=state.parent, epochs=30).saved()
+    (state / "mser_study.json").write_text(json.dumps({"parent_run_id": "p", "options": saved}))
+    monkeypatch.chdir(tmp_path)  # another folder: the default store is ./mlruns here
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["--space", "cnn_features", "--language", "de", "--experiment", "probe", "--resume",
+                 "--data-root", str(tiny_demo), "--cache-dir", str(cache)]) == 2
+    line = _one_line_error(capfd, "cannot resume cnn_features-de", f"--tracking-uri {first} (now sqlite:///")
+    assert "same options" in line and not ray.is_initialized()
+
+
+def test_a_cluster_address_where_nothing_answers_stops_the_command(tmp_path, monkeypatch, capfd):
+    import search.cli
+
+    monkeypatch.setattr(search.cli, "check_cluster_store", lambda uri, experiment: None)  # a live server
+    assert main(["--address", "127.0.0.1:1", "--tracking-uri", "http://127.0.0.1:9",
+                 "--data-root", str(tmp_path)]) == 2
+    _one_line_error(capfd, "nothing answers at the Ray cluster address 127.0.0.1:1")

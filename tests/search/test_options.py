@@ -9,7 +9,7 @@ from mser.errors import MserError
 from mser.train import TrainConfig
 from search.cli import build_parser
 from search.options import StudyOptions, resume_differences, shared_fields
-from search.study import _resumable_state
+from search.study import resumable_state
 from search.trial import train_config
 
 
@@ -65,11 +65,11 @@ def test_resume_refuses_other_options_or_data_and_says_what_differs(tmp_path):
     options = _options(tmp_path)
     path = tmp_path / "cnn_features-all"
     with pytest.raises(MserError, match="nothing to resume for cnn_features-all"):
-        _resumable_state(path, _Data(), options)
+        resumable_state(_Data(), options)
     _save(path, options, _Data.key)
-    assert _resumable_state(path, _Data(), _options(tmp_path, max_concurrent=1))["parent_run_id"] == "p"
+    assert resumable_state(_Data(), _options(tmp_path, max_concurrent=1))["parent_run_id"] == "p"
     with pytest.raises(MserError, match=r"ran with --trials 6 \(now 12\).*same options.*without --resume"):
-        _resumable_state(path, _Data(), _options(tmp_path, ["--trials", "12"]))
+        resumable_state(_Data(), _options(tmp_path, ["--trials", "12"]))
     other = type("Other", (), {"key": "b" * 64})()
     with pytest.raises(MserError, match="other data .dataset key aaaaaaaaaaaa, now bbbbbbbbbbbb"):
-        _resumable_state(path, other, options)
+        resumable_state(other, options)

@@ -111,6 +111,10 @@ def test_the_command_builder_adds_the_auth_app_only_with_auth():
     plain = server_command(args, "sqlite:///x.db", auth=False)
     assert plain[plain.index("--workers") + 1] == "1" and "--serve-artifacts" in plain
     assert server_command(args, "sqlite:///x.db", auth=True) == [*plain, "--app-name", "basic-auth"]
+    # uvicorn's access log and INFO lines stay off the terminal unless --verbose.
+    assert plain[plain.index("--uvicorn-opts") + 1] == "--no-access-log --log-level warning"
+    assert "--uvicorn-opts" not in server_command(build_parser().parse_args(["--verbose"]), "sqlite:///x.db",
+                                                  auth=False)
 
 
 def test_the_users_of_a_server_database_are_kept_beside_the_artifacts_not_in_them(tmp_path):
