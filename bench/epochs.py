@@ -5,7 +5,7 @@
 Trains each model of the paper for a few epochs on the paper's split (all languages
 jointly) and reports the wall time of an epoch (first epoch, which includes graph
 building, left out) and the fit time of the sklearn classifiers. Not a test: it
-prints figures for the README.
+prints figures for docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Three measurements, each in fresh processes on a demo corpus written here:
    share of the slots' time spent training.
 
 Needs the dev extra (opensmile, psutil). Results go to stdout and, with ``--out``, to a
-JSON file (the README quotes ``bench/functionals.json``).
+JSON file (docs/benchmarks.md and the README quote ``bench/functionals.json``).
 """
 
 from __future__ import annotations
