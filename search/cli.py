@@ -26,7 +26,7 @@ from mser.train import LANGUAGE_CHOICES, TrainConfig
 from search.options import SCHEDULERS, StudyOptions
 from search.spaces import SPACES, feature_sets
 from search.study import StudyResult, resumable_state, run_study
-from tracking.store import add_tracking_options, browse_hint, ensure_store, resolve_tracking_uri
+from tracking.store import add_tracking_options, browse_hint, check_store, ensure_store, resolve_tracking_uri
 
 PROG = "mser-search"
 
@@ -110,7 +110,7 @@ def _main(argv: Sequence[str] | None) -> int:
         check_cluster_store(uri, args.experiment)
         check_cluster_address(address)
     else:
-        ensure_store(uri)
+        check_store(uri)  # created by the first study, once the data is ready
     languages = LANGUAGE_CHOICES if args.language == "each" else (args.language,)
     dataset = prepare(args, feature_sets(args.space))
     for language in languages:

@@ -14,6 +14,7 @@ import contextlib
 import os
 import shlex
 import sqlite3
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -56,11 +57,10 @@ def artifact_root(uri: str) -> str | None:
 SERVER_CHECK_TIMEOUT = 5.0
 
 
-def ensure_store(uri: str, *, create: bool = True) -> MlflowClient:
-    """Check the store once, up front and within seconds, then return a client on it.
-
-    With ``create``, a missing SQLite store is created (folders, schema); without it (the
-    commands that only read), a missing store is an error and nothing is written.
+def check_store(uri: str, *, create: bool = True) -> None:
+    """Check within seconds, writing nothing, that the store at ``uri`` can be used: an existing
+    SQLite file that opens (or, with ``create``, a folder that can hold a new one), a
+    tracking server that answers.
 
     Raises:
         MserError: The store cannot be reached, created or opened, with the URI and the fix.
@@ -74,6 +74,20 @@ def ensure_store(uri: str, *, create: bool = True) -> MlflowClient:
     elif scheme in ("", "file"):
         raise MserError(f"tracking URI {uri!r} is a plain file store, which MLflow 3 refuses: "
                         "use sqlite:///path/to/mlflow.db or http://host:port")
+
+
+def ensure_store(uri: str, *, create: bool = True) -> MlflowClient:
+    """Check the store (:func:`check_store`), create a missing SQLite one with ``create``
+    (folders, schema), and return a client on it; without ``create`` (the commands that
+    only read), a missing store is an error and nothing is written.
+
+    Raises:
+        MserError: The store cannot be reached, created or opened, with the URI and the fix.
+    """
+    check_store(uri, create=create)
+    database = sqlite_path(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=uri)
     try:
         client.search_experiments(max_results=1)
@@ -84,25 +98,23 @@ def ensure_store(uri: str, *, create: bool = True) -> MlflowClient:
 
 
 def _check_sqlite(database: Path, uri: str, *, create: bool) -> None:
-    new = not database.exists()
-    if new:
+    if not database.exists():
         if not create:
             raise MserError(f"no tracking store at {database}: run mser-search or mser-train first (from the folder "
                             "holding mlruns/), or point --tracking-uri (or MLFLOW_TRACKING_URI) at your store")
-        try:
-            database.parent.mkdir(parents=True, exist_ok=True)
+        folder = next(p for p in database.parents if p.exists())  # the store's folders are made later
+        try:  # the folder may refuse files (a read-only disk, /proc)
+            tempfile.TemporaryFile(dir=folder).close()
         except OSError as error:
-            raise MserError(f"cannot create the tracking store {uri}: {error.strerror} ({database.parent}). "
+            raise MserError(f"cannot create the tracking store {uri}: {error.strerror or error} in {folder}. "
                             "Choose a folder you can write with --tracking-uri sqlite:///PATH/mlflow.db") from None
+        return
     try:  # sqlite3 answers at once where MLflow would retry for minutes
         with contextlib.closing(sqlite3.connect(database, timeout=SERVER_CHECK_TIMEOUT)) as connection:
             connection.execute("pragma schema_version").fetchone()
-            if new:  # the folder may refuse the file (a read-only disk, /proc)
-                connection.execute("create table if not exists _mser_write_check (x)")
-                connection.execute("drop table _mser_write_check")
     except sqlite3.Error as error:
-        raise MserError(f"cannot {'create' if new else 'open'} the tracking store {uri}: {error}. Check the file "
-                        "and its folder, or choose another with --tracking-uri sqlite:///PATH/mlflow.db") from None
+        raise MserError(f"cannot open the tracking store {uri}: {error}. Check the file, or choose another "
+                        "with --tracking-uri sqlite:///PATH/mlflow.db") from None
 
 
 def _check_server(uri: str) -> None:

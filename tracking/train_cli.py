@@ -27,7 +27,14 @@ from mser.paper import EPOCHS, TABLE4, table4_runs
 from mser.train import LANGUAGE_CHOICES, TrainConfig, TrainResult, train
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
 from tracking.schema import COMMAND_TAG, LANGUAGE_TAG, MODEL_TAG
-from tracking.store import add_tracking_options, browse_hint, ensure_store, experiment_id, resolve_tracking_uri
+from tracking.store import (
+    add_tracking_options,
+    browse_hint,
+    check_store,
+    ensure_store,
+    experiment_id,
+    resolve_tracking_uri,
+)
 
 PROG = "mser-train"
 
@@ -77,10 +84,11 @@ def _main(argv: Sequence[str] | None) -> int:
     feature_sets = [args.feature_set] if any(MODELS[model].uses_functionals for model, _ in cells) else []
     require_functionals(feature_sets)
     uri = resolve_tracking_uri(args.tracking_uri)
+    check_store(uri)  # up front; the store is made once the data is ready
+    dataset = prepare(args, feature_sets)
     client = ensure_store(uri)
     experiment = experiment_id(client, args.experiment)
     mlflow.set_tracking_uri(uri)
-    dataset = prepare(args, feature_sets)
     # TensorFlow and MLflow print on stdout at times: keep it for the results.
     with stdout_for_results() as out:
         outcomes = [_train_and_log(client, experiment, dataset, _config(args, model, language), args)
