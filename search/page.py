@@ -98,6 +98,10 @@ def _data(experiment: str, numbers: list[dict]) -> dict:
             "speakers": [{"space": n["space"], "language": n["language"],
                           "sides": [n["best"]["speakers"][side] if n["best"] else "–" for side in SPEAKER_SIDES]}
                          for n in numbers],
+            "choices": [{"space": n["space"], "language": n["language"],
+                         "choice": n["best"]["choice"] if n["best"] else None,
+                         "val": n["best"][VAL_KAPPA] if n["best"] else None,
+                         "test": n["best"][TEST_KAPPA] if n["best"] else None} for n in numbers],
             "reproduce": "\n".join([*commands, f"mser-report --experiment {experiment}"])}
 
 

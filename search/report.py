@@ -71,6 +71,8 @@ class Study:
     best: object | None = None
     paper: object | None = None
     predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # run id -> test predictions
+    #: Utterances of the validation speakers the best trial was chosen on (None: not logged).
+    validation_utterances: int | None = None
 
     @property
     def finished(self) -> list:
@@ -107,10 +109,35 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
                             and t.data.tags.get(RETRIED_TAG) != "true"), None)  # not an attempt whose worker died
         for run in (study.best, study.paper):
             if run is not None and TEST_KAPPA in run.data.metrics:
-                study.predictions[run.info.run_id] = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
-                    f"{run.info.artifact_uri}/{predictions_file('test')}")))
+                study.predictions[run.info.run_id] = _predictions(run, "test")
+        if study.best is not None:
+            validation = _predictions(study.best, "validation", missing_ok=True)
+            study.validation_utterances = None if validation is None else len(validation)
         studies.append(study)
     return found.experiment_id, studies
+
+
+def _predictions(run, side: str, *, missing_ok: bool = False) -> pd.DataFrame | None:
+    """The per-utterance predictions a run logged for one side's speakers."""
+    try:
+        text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{predictions_file(side)}")
+    except Exception:  # noqa: BLE001 - MLflow raises several kinds for a missing artifact
+        if missing_ok:
+            return None
+        raise
+    return pd.read_csv(io.StringIO(text))
+
+
+def _choice(study: Study, best: dict) -> dict:
+    """What the choice of the best trial rested on: how many speakers and utterances its
+    objective was measured on, and how far its test kappa fell from it (validation - test)."""
+    speakers = best["speakers"]
+    if study.objective == CV_VAL_KAPPA:  # folds over every training speaker, validation ones included
+        pool = f"{speakers['train']} {speakers['validation']}".split()
+        return {"objective": "mean over speaker folds", "speakers": len(pool), "utterances": None,
+                "gap": best[VAL_KAPPA] - best[TEST_KAPPA]}
+    return {"objective": "one validation split", "speakers": len(speakers["validation"].split()),
+            "utterances": study.validation_utterances, "gap": best[VAL_KAPPA] - best[TEST_KAPPA]}
 
 
 def kappa_with_interval(predictions: pd.DataFrame, *, resamples: int) -> dict:
@@ -173,6 +200,7 @@ def analyse(study: Study, *, resamples: int) -> dict:
                           "test": kappa_with_interval(predictions, resamples=resamples),
                           "params": dict(best.data.params),
                           "speakers": {side: best.data.tags.get(speakers_tag(side), "") for side in SPEAKER_SIDES}}
+        result["best"]["choice"] = _choice(study, result["best"])
         if study.language == "all":
             result["languages"] = {lang: kappa_with_interval(part, resamples=resamples)
                                    for lang, part in predictions.groupby("language")}

@@ -89,6 +89,14 @@ def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
         assert numbers["paper_table4"] == TABLE4.get(space, {}).get(language)
         assert numbers["dataset_key"] == parent.data.tags["dataset_key"]
         assert numbers["best"]["speakers"]["test"] == best.data.tags["speakers.test"]
+        # What the choice rested on: the validation speakers and utterances, and the val - test gap.
+        choice = numbers["best"]["choice"]
+        validation = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
+            f"{best.info.artifact_uri}/predictions_validation.csv")))
+        assert choice["speakers"] == len(best.data.tags["speakers.validation"].split())
+        assert choice["utterances"] == len(validation)
+        assert choice["gap"] == pytest.approx(best.data.metrics["val_kappa"] - best.data.metrics["test_kappa"])
+        assert f'data-choice="{space}-{language}"' in html
         assert f'data-cell="{space}-{language}-val">{best.data.metrics["val_kappa"]:.3f}<' in html
         assert f'data-cell="{space}-{language}-test">{best.data.metrics["test_kappa"]:.3f} [' in html
         assert f"mser-search --space {space} --language {language}" in html
