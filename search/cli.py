@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--folds", type=int, default=0, metavar="K",
                         help="objective = mean validation kappa over K speaker folds of the training speakers "
                              "(default: one validation split)")
+    parser.add_argument("--repeats", type=int, default=0, metavar="N",
+                        help="after the search, train the chosen configuration again with N other seeds (same "
+                             "speakers) and report the mean and spread of its validation and test kappa (default: 0)")
     parser.add_argument("--top", type=int, default=5, metavar="N",
                         help="best trials (by validation kappa) whose test kappa is measured (default: 5)")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
@@ -86,6 +89,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                        ("--grace-period", "grace_period"), ("--patience", "patience"), ("--top", "top")):
         if getattr(args, name) < 1:
             parser.error(f"{flag} must be at least 1, got {getattr(args, name)}")
+    if args.repeats < 0:
+        parser.error(f"--repeats must be 0 or more, got {args.repeats}")
     if args.folds == 1 or args.folds < 0:
         parser.error(f"--folds needs at least 2 folds, got {args.folds}")
     if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -246,7 +251,8 @@ def _start_ray(address: str | None) -> float:
 
 def _as_json(result: StudyResult) -> dict:
     return {"space": result.space, "language": result.language, "parent_run_id": result.parent_run_id,
-            "trials": result.trials, "best": result.best, "seconds": round(result.seconds, 1)}
+            "trials": result.trials, "best": result.best, "repeats": result.repeats,
+            "seconds": round(result.seconds, 1)}
 
 
 def result_table(result: StudyResult) -> str:
@@ -260,7 +266,14 @@ def result_table(result: StudyResult) -> str:
         return head + "\n  no trial finished"
     table = pd.DataFrame([{"rank": i + 1, VAL_KAPPA: round(b[VAL_KAPPA], 3), TEST_KAPPA: round(b[TEST_KAPPA], 3),
                            "run": b["run_name"], "run_id": b["run_id"]} for i, b in enumerate(result.best)])
-    return f"{head}\n{table.to_string(index=False)}\n(ranked by validation kappa; test kappa measured for these only)"
+    text = f"{head}\n{table.to_string(index=False)}\n(ranked by validation kappa; test kappa measured for these only)"
+    repeats = result.repeats
+    if repeats:
+        val, test = repeats[VAL_KAPPA], repeats[TEST_KAPPA]
+        text += (f"\nrank 1 trained again with {repeats['n']} other seeds ({', '.join(map(str, repeats['seeds']))}), "
+                 f"same speakers: val kappa {val['mean']:.3f} ± {val['sd']:.3f}, test kappa {test['mean']:.3f} ± "
+                 f"{test['sd']:.3f} (mean ± sd)")
+    return text
 
 
 if __name__ == "__main__":

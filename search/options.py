@@ -45,6 +45,7 @@ class StudyOptions:
         folds: With K > 1, the objective is the mean validation kappa over K speaker folds.
         encoder_cache: Reuse autoencoders trained before for the same data and settings.
         scheduler: ``asha`` or ``fifo``.
+        repeats: After the search, train the chosen configuration again with this many other seeds.
     """
 
     space: str = _fixed("--space")
@@ -66,6 +67,7 @@ class StudyOptions:
     folds: int = _fixed("--folds", 0)
     encoder_cache: bool = True
     scheduler: str = _fixed("--scheduler", "asha")
+    repeats: int = 0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **values: Any) -> "StudyOptions":

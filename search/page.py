@@ -102,6 +102,9 @@ def _data(experiment: str, numbers: list[dict]) -> dict:
                          "choice": n["best"]["choice"] if n["best"] else None,
                          "val": n["best"][VAL_KAPPA] if n["best"] else None,
                          "test": n["best"][TEST_KAPPA] if n["best"] else None} for n in numbers],
+            "repeats": [{"space": n["space"], "language": n["language"], "repeats": n["repeats"],
+                         "val": n["best"][VAL_KAPPA], "test": n["best"][TEST_KAPPA]}
+                        for n in numbers if n["repeats"] and n["best"]],
             "reproduce": "\n".join([*commands, f"mser-report --experiment {experiment}"])}
 
 

@@ -32,6 +32,7 @@ from mser.plots import confusion_figure, curves_figure, importance_figure, paral
 from mser.stats import compare_paired, holm, kappa_interval
 from mser.train import LANGUAGE_CHOICES
 from search.page import Image, Importance, Pictures, render
+from search.repeats import summarise
 from search.spaces import SPACES, param_name
 from tracking.query import NEWEST_FIRST, all_runs, best_by, children
 from tracking.schema import (
@@ -44,8 +45,10 @@ from tracking.schema import (
     PAPER_TAG,
     PARENT_ROLE,
     PRUNED_TAG,
+    REPEAT_OF_TAG,
     RETRIED_TAG,
     SEARCH_TAG,
+    SEED_PARAM,
     SPACE_TAG,
     SPEAKER_SIDES,
     predictions_file,
@@ -73,6 +76,8 @@ class Study:
     predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # run id -> test predictions
     #: Utterances of the validation speakers the best trial was chosen on (None: not logged).
     validation_utterances: int | None = None
+    #: Finished runs of the best trial's configuration trained again with other seeds (--repeats).
+    repeats: list = field(default_factory=list)
 
     @property
     def finished(self) -> list:
@@ -100,9 +105,11 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
     studies = []
     for (space, language), parent in sorted(latest.items(), key=lambda item: (list(SPACES).index(item[0][0]),
                                                                              LANGUAGES.index(item[0][1]))):
-        trials = children(client, found.experiment_id, parent.info.run_id)
+        runs = children(client, found.experiment_id, parent.info.run_id)
+        trials = [t for t in runs if REPEAT_OF_TAG not in t.data.tags]
         objective = CV_VAL_KAPPA if any(CV_VAL_KAPPA in t.data.metrics for t in trials) else VAL_KAPPA
-        study = Study(space, language, parent, trials, objective)
+        study = Study(space, language, parent, trials, objective,
+                      repeats=[t for t in runs if REPEAT_OF_TAG in t.data.tags and t.info.status == "FINISHED"])
         scored = [t for t in study.finished if TEST_KAPPA in t.data.metrics]
         study.best = best_by(scored, objective)
         study.paper = next((t for t in trials if t.data.tags.get(PAPER_TAG) == "true"
@@ -192,7 +199,10 @@ def analyse(study: Study, *, resamples: int) -> dict:
               "dataset_key": study.parent.data.tags.get(DATASET_KEY_TAG, ""),
               "command": study.parent.data.tags.get(COMMAND_TAG, ""),
               "paper_table4": TABLE4.get(study.space, {}).get(study.language), "best": None, "paper": None,
-              "comparison": None, "languages": {}}
+              "comparison": None, "languages": {},
+              "repeats": summarise([{"seed": r.data.params.get(SEED_PARAM), "run_id": r.info.run_id,
+                                     **{k: r.data.metrics[k] for k in (VAL_KAPPA, TEST_KAPPA)}}
+                                    for r in study.repeats]) if study.repeats else None}
     if best is not None:
         predictions = study.predictions[best.info.run_id]
         result["best"] = {"run_id": best.info.run_id, "run_name": best.info.run_name,

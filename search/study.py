@@ -32,6 +32,7 @@ from mser.models import get_model
 from mser.train import score_speakers
 from search.callbacks import MlflowStatusCallback
 from search.options import SCHEDULERS, StudyOptions, resume_differences
+from search.repeats import run_repeats
 from search.spaces import PAPER_POINTS, get_space
 from search.trial import SearchSettings, run_trial
 from tracking.query import children, ranked
@@ -50,6 +51,8 @@ from tracking.schema import (
     PAPER_TAG,
     PARENT_ROLE,
     PRUNED_TAG,
+    REPEATS_FILE,
+    REPEATS_PREFIX,
     RETRIED_TAG,
     SEARCH_SECONDS,
     SEARCH_TAG,
@@ -80,6 +83,8 @@ class StudyResult:
     trials: dict[str, int]
     best: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    #: With --repeats: the chosen configuration trained again with other seeds (search.repeats.summarise).
+    repeats: dict | None = None
 
 
 def study_name(options: StudyOptions) -> str:
@@ -138,8 +143,12 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     errored = {r.metrics.get(TRIAL_ID) for r in grid if r.error is not None} - {None}
     counts = _counts(client, experiment, parent, errored)
     best = _score_best(client, experiment, parent, dataset, options)
-    _close_parent(client, parent, counts, best, search_seconds)
-    return StudyResult(options.space, options.language, parent, counts, best, time.perf_counter() - started)
+    repeats = None
+    config = {r.metrics.get(TRIAL_ID): r.config for r in grid}.get(best[0]["trial_id"]) if best else None
+    if options.repeats and config is not None:
+        repeats = run_repeats(client, experiment, parent, dataset, options, best[0], config)
+    _close_parent(client, parent, counts, best, search_seconds, repeats)
+    return StudyResult(options.space, options.language, parent, counts, best, time.perf_counter() - started, repeats)
 
 
 def resumable_state(dataset: Dataset, options: StudyOptions) -> dict:
@@ -305,7 +314,7 @@ def _score_test(client: MlflowClient, run, dataset: Dataset, options: StudyOptio
 
 
 def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], best: list[dict],
-                  search_seconds: float) -> None:
+                  search_seconds: float, repeats: dict | None) -> None:
     for name, value in counts.items():
         client.log_metric(parent, f"{TRIALS_PREFIX}{name}", value)
     client.log_metric(parent, SEARCH_SECONDS, search_seconds)
@@ -314,6 +323,11 @@ def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], bes
         client.log_metric(parent, BEST_TEST_KAPPA, best[0][TEST_KAPPA])
         client.set_tag(parent, BEST_RUN_TAG, best[0]["run_id"])
     client.log_dict(parent, {"trials": counts, "best": best}, BEST_TRIALS_FILE)
+    if repeats:
+        for metric in (VAL_KAPPA, TEST_KAPPA):
+            for stat in ("mean", "sd"):
+                client.log_metric(parent, f"{REPEATS_PREFIX}{metric}_{stat}", repeats[metric][stat])
+        client.log_dict(parent, repeats, REPEATS_FILE)
     client.set_terminated(parent, RunStatus.to_string(RunStatus.FINISHED))
 
 

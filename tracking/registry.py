@@ -38,6 +38,7 @@ from tracking.schema import (
     LANGUAGE_TAG,
     MODEL_TAG,
     MODEL_URI_TAG,
+    REPEAT_OF_TAG,
     RUN_ID_TAG,
     RUN_NAME_TAG,
     SELECTED_BY_TAG,
@@ -128,7 +129,8 @@ def best_candidates(client: MlflowClient, experiment: str, *, space: str | None 
                           *([f"tags.{LANGUAGE_TAG} = '{language}'"] if language else [])])
     by_name: dict[str, list] = {}
     for run in all_runs(client, [found.experiment_id], query):
-        if MODEL_URI_TAG in run.data.tags:
+        # A repeat of a chosen trial with another seed measures its spread; it is no candidate of its own.
+        if MODEL_URI_TAG in run.data.tags and REPEAT_OF_TAG not in run.data.tags:
             by_name.setdefault(registered_name(run.data.tags[MODEL_TAG], run.data.tags[LANGUAGE_TAG]), []).append(run)
     best = {name: Candidate.from_run(run) for name, runs in by_name.items()
             if (run := best_by(runs, VAL_KAPPA)) is not None}

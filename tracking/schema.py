@@ -27,6 +27,8 @@ BEST_EPOCH_TAG = "best_epoch"
 MODEL_URI_TAG = "model_uri"
 #: The sides of a speaker split, each logged as a ``speakers.<side>`` tag.
 SPEAKER_SIDES = ("train", "validation", "test")
+#: The training seed, a param (every field of mser.train.TrainConfig is one, see tracking.runs.config_params).
+SEED_PARAM = "seed"
 #: The parent run of a nested run (MLflow's own tag).
 PARENT_TAG = MLFLOW_PARENT_RUN_ID
 
@@ -45,6 +47,11 @@ RETRIED_TAG = "retried"
 INTERRUPTED_TAG = "interrupted"
 #: Why a trial's run ended FAILED when the trial could not say it (its worker failed).
 ERROR_TAG = "error"
+#: On a repeat of a study's chosen trial with another seed (``--repeats``): the chosen run's id.
+REPEAT_OF_TAG = "repeat_of"
+#: Summary metrics of the repeats on the parent run: ``repeats_val_kappa_mean``, ``..._sd``...
+REPEATS_PREFIX = "repeats_"
+REPEATS_FILE = "repeats.json"
 #: ``hit`` or ``miss``: whether the trial's autoencoder came from the encoder cache.
 ENCODER_CACHE_TAG = "encoder_cache"
 #: With --folds, the objective: mean validation kappa over speaker folds (one value per fold

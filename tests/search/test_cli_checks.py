@@ -138,3 +138,13 @@ def test_a_cluster_address_where_nothing_answers_stops_the_command(tmp_path, mon
     assert main(["--address", "127.0.0.1:1", "--tracking-uri", "http://127.0.0.1:9",
                  "--data-root", str(tmp_path)]) == 2
     _one_line_error(capfd, "nothing answers at the Ray cluster address 127.0.0.1:1")
+
+
+def test_repeats_must_not_be_negative(capsys):
+    from search.cli import _check, build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        _check(parser, parser.parse_args(["--repeats", "-1"]))
+    assert "--repeats must be 0 or more, got -1" in capsys.readouterr().err
+    assert parser.parse_args(["--repeats", "3"]).repeats == 3

@@ -7,6 +7,7 @@ import sys
 import time
 from collections import Counter
 
+import numpy as np
 import pytest
 import ray
 from mlflow.tracking import MlflowClient
@@ -27,6 +28,7 @@ from tracking.schema import (
     NODE_TAG,
     PAPER_TAG,
     PRUNED_TAG,
+    REPEAT_OF_TAG,
     SPACE_TAG,
     TRIAL_TAG,
 )
@@ -240,3 +242,36 @@ def test_the_papers_configuration_always_runs_to_its_end_and_is_compared(ray_clu
     _, [study] = collect(MlflowClient(tracking_uri), options.experiment)
     numbers = analyse(study, resamples=200)
     assert numbers["paper"]["run_id"] == paper.info.run_id and numbers["comparison"] is not None
+
+
+def test_repeats_train_the_chosen_configuration_with_other_seeds(ray_cluster, dataset, tmp_path, tracking_uri):
+    from search.page import render
+    from search.report import analyse, collect
+
+    options = _options(tmp_path, tracking_uri, "cnn_features", trials=2, epochs=3, patience=10, top=1, repeats=2)
+    result = run_study(dataset, options)
+    client = MlflowClient(tracking_uri)
+    runs = _children(client, result.parent_run_id)
+    chosen = client.get_run(result.best[0]["run_id"])
+    repeats = [r for r in runs if REPEAT_OF_TAG in r.data.tags]
+    assert len(runs) == 4 and result.trials["runs"] == 2  # the repeats are no trials of the search
+    assert {r.data.tags[REPEAT_OF_TAG] for r in repeats} == {chosen.info.run_id}
+    assert sorted(r.data.params["seed"] for r in repeats) == ["1", "2"] and chosen.data.params["seed"] == "0"
+    for run in repeats:  # same configuration, same speakers, another seed
+        assert run.info.status == "FINISHED" and "test_kappa" in run.data.metrics
+        assert {k: v for k, v in run.data.params.items() if k != "seed"} == {
+            k: v for k, v in chosen.data.params.items() if k != "seed"}
+        assert all(run.data.tags[f"speakers.{side}"] == chosen.data.tags[f"speakers.{side}"]
+                   for side in ("train", "validation", "test"))
+    tests = [r.data.metrics["test_kappa"] for r in repeats]
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.metrics["repeats_test_kappa_mean"] == pytest.approx(np.mean(tests))
+    assert parent.data.metrics["repeats_test_kappa_sd"] == pytest.approx(np.std(tests, ddof=1))
+    assert result.repeats["seeds"] == [1, 2]
+    _, [study] = collect(client, options.experiment)
+    numbers = analyse(study, resamples=100)
+    assert numbers["best"]["run_id"] == chosen.info.run_id  # a repeat is never the study's best
+    assert numbers["repeats"]["test_kappa"]["mean"] == pytest.approx(np.mean(tests))
+    page = render(options.experiment, tracking_uri, [numbers], {}, {"confusions": [], "importance": [], "curves": []},
+                  languages=["de"])
+    assert 'data-repeats="cnn_features-de"' in page
