@@ -2,12 +2,10 @@
 
 Each trial opens a child run under the search's parent run, reports the best
 validation kappa so far to Tune after every classifier epoch (so ASHA can stop it
-early) but the last, which it reports once its model is logged (so a trial that
-trained to its end is never cut), and never scores the test speakers: the driver does
-that for the best trials once the search is over. The paper's configuration reports
-only its final result, so no scheduler stops the baseline. A trial stopped by ASHA is
-ended as KILLED by the driver (see :mod:`search.callbacks`); a crash or NaN ends the
-run FAILED.
+early; a stop decision on its last epoch changes nothing: it has trained to its end,
+logs its model and is not pruned), and never scores the test speakers: the driver does
+that for the best trials once the search is over. A trial stopped by ASHA is ended as
+KILLED by the driver (see :mod:`search.callbacks`); a crash or NaN ends the run FAILED.
 """
 
 from __future__ import annotations
@@ -88,11 +86,8 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
     data = dataset.for_languages(trial_config.languages)
     split = make_split(data, trial_config)
     client = MlflowClient(options.tracking_uri)
-    # The paper's configuration is the baseline every study is compared with: it reports only
-    # its final result, so the scheduler never stops it.
-    paper = is_paper_point(options.space, config)
     tags = {MODEL_TAG: options.space, LANGUAGE_TAG: options.language, TRIAL_TAG: trial_id, NODE_TAG: _node(),
-            PID_TAG: str(os.getpid()), PAPER_TAG: str(paper).lower()}
+            PID_TAG: str(os.getpid()), PAPER_TAG: str(is_paper_point(options.space, config)).lower()}
     run_name = f"{options.space}-{options.language}-{context.get_trial_name().split('_')[-1]}"
     with tracked_run(client, settings.experiment_id, run_name=run_name, tags=tags,
                      parent_run_id=settings.parent_run_id) as run_id:
@@ -102,6 +97,7 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
         clock = _Clock()
 
         best = [-np.inf]
+        reported = [False]
 
         def on_epoch(stage: str, epoch: int, values: Mapping[str, float]) -> None:
             with clock.aside():
@@ -109,13 +105,13 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
                 if stage == "classifier" and not options.folds:
                     # The scheduler compares what the study selects on: the best epoch's kappa so far.
                     best[0] = max(best[0], _finite(values[VAL_KAPPA], epoch + 1))
-                    if not paper and epoch + 1 < trial_config.epochs:  # the last goes after the model is logged
-                        _report(best[0], epoch + 1, run_id)
+                    reported[0] = True
+                    _report(best[0], epoch + 1, run_id, last=epoch + 1 == trial_config.epochs)
 
         try:
             with clock.training():
-                cv_kappa = _cross_validate(data, trial_config, split, options, cache, client, run_id, clock,
-                                           report=not paper)
+                cv_kappa = _cross_validate(data, trial_config, split, options, cache, client, run_id, clock)
+                reported[0] = reported[0] or cv_kappa is not None
                 result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
                                score_test=False)
         except SystemExit:  # raised by tune.report when the scheduler stops this trial
@@ -128,20 +124,15 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
         log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics={TRAIN_SECONDS: clock.seconds})
         if cv_kappa is not None:
             client.log_metric(run_id, CV_VAL_KAPPA, cv_kappa)
-        # The final result (the only one of an sklearn classifier or the paper's configuration),
-        # once the model is logged.
-        final = result.validation.utterances["kappa"] if cv_kappa is None else cv_kappa
-        try:
-            _report(final, options.folds or len(result.history.get(VAL_KAPPA, [])) or 1, run_id)
-        except SystemExit:
-            pass  # a stop decision on the result of a complete trial changes nothing: it is not pruned
+        if not reported[0]:  # sklearn classifiers have no epochs: one result, once the model is logged
+            final = result.validation.utterances["kappa"] if cv_kappa is None else cv_kappa
+            _report(final, options.folds or len(result.history.get(VAL_KAPPA, [])) or 1, run_id, last=True)
 
 
 def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOptions, cache,
-                    client: MlflowClient, run_id: str, clock: "_Clock", *, report: bool) -> float | None:
+                    client: MlflowClient, run_id: str, clock: "_Clock") -> float | None:
     """With ``options.folds``: mean validation kappa over speaker folds of the training
-    speakers (test speakers are in no fold), reported to Tune after each fold but the
-    last (with ``report``; the last goes once the model is logged)."""
+    speakers (test speakers are in no fold), reported to Tune after each fold."""
     if not options.folds:
         return None
     scores = []
@@ -150,8 +141,7 @@ def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOpt
         scores.append(result.validation.utterances["kappa"])
         with clock.aside():
             client.log_metric(run_id, CV_FOLD_METRIC, scores[-1], step=index)
-            if report and index + 1 < options.folds:
-                _report(float(np.mean(scores)), index + 1, run_id)
+            _report(float(np.mean(scores)), index + 1, run_id, last=index + 1 == options.folds)
     return float(np.mean(scores))
 
 
@@ -201,8 +191,14 @@ def _finite(val_kappa: float, epoch: int) -> float:
     return float(val_kappa)
 
 
-def _report(val_kappa: float, epoch: int, run_id: str) -> None:
-    tune.report({VAL_KAPPA: _finite(val_kappa, epoch), "epoch": epoch, RUN_ID_KEY: run_id})
+def _report(val_kappa: float, epoch: int, run_id: str, *, last: bool = False) -> None:
+    """Report a result to Tune. A stop decision on the ``last`` result (the trial has trained to
+    its end) changes nothing: the trial goes on to log its model and is not pruned."""
+    try:
+        tune.report({VAL_KAPPA: _finite(val_kappa, epoch), "epoch": epoch, RUN_ID_KEY: run_id})
+    except SystemExit:
+        if not last:
+            raise
 
 
 def _node() -> str:

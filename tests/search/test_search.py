@@ -26,7 +26,6 @@ from tracking.schema import (
     MODEL_TAG,
     MODEL_URI_TAG,
     NODE_TAG,
-    PAPER_TAG,
     PRUNED_TAG,
     REPEAT_OF_TAG,
     SPACE_TAG,
@@ -225,23 +224,6 @@ def test_a_search_whose_every_trial_fails_says_so_and_exits_non_zero(ray_cluster
     assert status == 1
     assert "cnn_features on de: 2 trials" in out and "0 finished, 0 pruned by ASHA, 2 failed" in out
     assert "no trial of cnn_features on de finished" in err.strip().splitlines()[-1]
-
-
-def test_the_papers_configuration_always_runs_to_its_end_and_is_compared(ray_cluster, dataset, tmp_path,
-                                                                          tracking_uri):
-    from search.report import analyse, collect
-
-    # ASHA at its most aggressive: every trial may be stopped after one epoch.
-    options = _options(tmp_path, tracking_uri, "cnn_features", trials=6, epochs=5, grace_period=1, patience=10, top=1)
-    result = run_study(dataset, options)
-    runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
-    [paper] = [r for r in runs if r.data.tags[PAPER_TAG] == "true"]
-    assert paper.info.status == "FINISHED" and PRUNED_TAG not in paper.data.tags
-    assert len(MlflowClient(tracking_uri).get_metric_history(paper.info.run_id, "epoch/val_kappa")) >= 1
-    assert "test_kappa" in paper.data.metrics  # scored after the search, as the baseline
-    _, [study] = collect(MlflowClient(tracking_uri), options.experiment)
-    numbers = analyse(study, resamples=200)
-    assert numbers["paper"]["run_id"] == paper.info.run_id and numbers["comparison"] is not None
 
 
 def test_repeats_train_the_chosen_configuration_with_other_seeds(ray_cluster, dataset, tmp_path, tracking_uri):
