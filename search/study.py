@@ -20,7 +20,6 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.result import TRIAL_ID  # Tune's key of a result's trial (the same value as our TRIAL_TAG)
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils import flatten_dict
@@ -33,6 +32,7 @@ from mser.train import score_speakers
 from search.callbacks import MlflowStatusCallback
 from search.options import SCHEDULERS, StudyOptions, resume_differences
 from search.repeats import run_repeats
+from search.schedulers import make_scheduler
 from search.spaces import PAPER_POINTS, get_space
 from search.trial import SearchSettings, run_trial
 from tracking.query import children, ranked
@@ -185,14 +185,6 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
     # OptunaSearch names parameters by their flattened path, e.g. "sae/depth".
     searcher = OptunaSearch(points_to_evaluate=[flatten_dict(PAPER_POINTS[options.space], delimiter="/")],
                             sampler=optuna.samplers.TPESampler(seed=options.seed))
-    # max_t one past the budget: ASHA stops a trial at max_t, which would cut a trial that
-    # uses every epoch before it could log its model.
-    budget, grace = (options.folds, 1) if options.folds else (options.epochs, options.grace_period)
-    if options.scheduler not in SCHEDULERS:
-        raise MserError(f"unknown scheduler {options.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
-    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=budget + 1,
-                               grace_period=min(grace, budget), reduction_factor=3)
-                 if options.scheduler == "asha" else FIFOScheduler())
     return tune.Tuner(
         trainable,
         param_space=dict(get_space(options.space)),
@@ -200,7 +192,7 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
         # for what makes a reused worker's reset reliable); see _reuse_workers for which.
         tune_config=tune.TuneConfig(metric=VAL_KAPPA, mode="max", num_samples=options.trials,
                                     search_alg=ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent),
-                                    scheduler=scheduler, reuse_actors=_reuse_workers(options.space)),
+                                    scheduler=make_scheduler(options), reuse_actors=_reuse_workers(options.space)),
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), callbacks=[status], verbose=0,
                                   # One retry: a worker lost or not reusable is no reason to lose the trial.
                                   failure_config=tune.FailureConfig(max_failures=1)),

@@ -2,10 +2,11 @@
 
 Each trial opens a child run under the search's parent run, reports the best
 validation kappa so far to Tune after every classifier epoch (so ASHA can stop it
-early; a stop decision on its last epoch changes nothing: it has trained to its end,
-logs its model and is not pruned), and never scores the test speakers: the driver does
-that for the best trials once the search is over. A trial stopped by ASHA is ended as
-KILLED by the driver (see :mod:`search.callbacks`); a crash or NaN ends the run FAILED.
+early) but the last, which it reports once its model is logged (until then Tune counts
+it as running, so a trial that trained to its end is never cut or pruned), and never
+scores the test speakers: the driver does that for the best trials once the search is
+over. A trial stopped by ASHA is ended as KILLED by the driver (see :mod:`search.callbacks`);
+a crash or NaN ends the run FAILED.
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
         clock = _Clock()
 
         best = [-np.inf]
-        reported = [False]
 
         def on_epoch(stage: str, epoch: int, values: Mapping[str, float]) -> None:
             with clock.aside():
@@ -105,13 +105,12 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
                 if stage == "classifier" and not options.folds:
                     # The scheduler compares what the study selects on: the best epoch's kappa so far.
                     best[0] = max(best[0], _finite(values[VAL_KAPPA], epoch + 1))
-                    reported[0] = True
-                    _report(best[0], epoch + 1, run_id, last=epoch + 1 == trial_config.epochs)
+                    if epoch + 1 < trial_config.epochs:  # the last result goes once the model is logged
+                        _report(best[0], epoch + 1, run_id)
 
         try:
             with clock.training():
                 cv_kappa = _cross_validate(data, trial_config, split, options, cache, client, run_id, clock)
-                reported[0] = reported[0] or cv_kappa is not None
                 result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
                                score_test=False)
         except SystemExit:  # raised by tune.report when the scheduler stops this trial
@@ -124,9 +123,10 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
         log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics={TRAIN_SECONDS: clock.seconds})
         if cv_kappa is not None:
             client.log_metric(run_id, CV_VAL_KAPPA, cv_kappa)
-        if not reported[0]:  # sklearn classifiers have no epochs: one result, once the model is logged
-            final = result.validation.utterances["kappa"] if cv_kappa is None else cv_kappa
-            _report(final, options.folds or len(result.history.get(VAL_KAPPA, [])) or 1, run_id, last=True)
+        # The final result, once the model is logged: until then Tune counts the trial as running, so
+        # neither a stop decision nor the end of the search can cut a trial that trained to its end.
+        final = result.validation.utterances["kappa"] if cv_kappa is None else cv_kappa
+        _report(final, options.folds or len(result.history.get(VAL_KAPPA, [])) or 1, run_id, last=True)
 
 
 def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOptions, cache,
@@ -141,7 +141,8 @@ def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOpt
         scores.append(result.validation.utterances["kappa"])
         with clock.aside():
             client.log_metric(run_id, CV_FOLD_METRIC, scores[-1], step=index)
-            _report(float(np.mean(scores)), index + 1, run_id, last=index + 1 == options.folds)
+            if index + 1 < options.folds:  # the last result goes once the model is logged
+                _report(float(np.mean(scores)), index + 1, run_id)
     return float(np.mean(scores))
 
 

@@ -26,6 +26,7 @@ from tracking.schema import (
     MODEL_TAG,
     MODEL_URI_TAG,
     NODE_TAG,
+    PAPER_TAG,
     PRUNED_TAG,
     REPEAT_OF_TAG,
     SPACE_TAG,
@@ -257,3 +258,22 @@ def test_repeats_train_the_chosen_configuration_with_other_seeds(ray_cluster, da
     page = render(options.experiment, tracking_uri, [numbers], {}, {"confusions": [], "importance": [], "curves": []},
                   languages=["de"])
     assert 'data-repeats="cnn_features-de"' in page
+
+
+def test_aggressive_asha_still_finishes_the_paper_configuration_and_the_report_compares(
+        ray_cluster, dataset, tmp_path, tracking_uri):
+    from search.report import analyse, collect
+
+    # A rung after every epoch from the first: ASHA stops most trials early.
+    options = _options(tmp_path, tracking_uri, "cnn_features", trials=8, epochs=6, grace_period=1, patience=10,
+                       top=1, experiment="aggressive")
+    result = run_study(dataset, options)
+    runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
+    assert result.trials["pruned"] >= 1
+    [paper] = [r for r in runs if r.data.tags.get(PAPER_TAG) == "true"]
+    assert paper.info.status == "FINISHED" and PRUNED_TAG not in paper.data.tags and MODEL_URI_TAG in paper.data.tags
+    assert "test_kappa" in paper.data.metrics
+    _, [study] = collect(MlflowClient(tracking_uri), options.experiment)
+    numbers = analyse(study, resamples=100)
+    assert numbers["paper"]["run_id"] == paper.info.run_id and not numbers["paper"]["pruned"]
+    assert numbers["comparison"]["same_run"] or numbers["comparison"]["verdict"]

@@ -1,0 +1,71 @@
+"""The study's scheduler: real Ray ASHA, driven with results as Tune would send them."""
+
+import pytest
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+from mser.errors import MserError
+from mser.metrics import VAL_KAPPA
+from search.options import StudyOptions
+from search.schedulers import BaselineASHA, make_scheduler
+from search.spaces import PAPER_POINTS
+
+SPACE = "cnn_features"
+
+
+def _options(**overrides):
+    values = dict(space=SPACE, language="de", trials=8, epochs=9, grace_period=1, tracking_uri="sqlite:///unused.db",
+                  experiment="unused", state_dir="unused")
+    values.update(overrides)
+    return StudyOptions(**values)
+
+
+def _other_point():
+    point = {group: dict(values) for group, values in PAPER_POINTS[SPACE].items()}
+    group = next(iter(point))
+    name = next(iter(point[group]))
+    point[group][name] = "not the paper's"
+    return point
+
+
+def _decisions(scheduler, kappas):
+    """Four trials report their first epoch in turn, the paper's last and worst; each later
+    result repeats the trial's kappa. Returns the decisions on the paper's and a weak trial's results."""
+    scheduler.set_search_properties(VAL_KAPPA, "max")
+    strong = [Trial("f", config=_other_point(), stub=True) for _ in kappas]
+    paper = Trial("f", config={g: dict(v) for g, v in PAPER_POINTS[SPACE].items()}, stub=True)
+    weak = Trial("f", config=_other_point(), stub=True)
+    for trial in [*strong, paper, weak]:
+        scheduler.on_trial_add(None, trial)
+    decisions = {"paper": [], "weak": []}
+    for iteration in (1, 3, 9):
+        for trial, kappa in zip(strong, kappas):
+            scheduler.on_trial_result(None, trial, {VAL_KAPPA: kappa, "training_iteration": iteration})
+        for name, trial in (("paper", paper), ("weak", weak)):
+            decisions[name].append(scheduler.on_trial_result(None, trial, {VAL_KAPPA: 0.05,
+                                                                           "training_iteration": iteration}))
+    return decisions
+
+
+def test_plain_asha_would_stop_the_paper_configuration_here():
+    plain = ASHAScheduler(time_attr="training_iteration", max_t=10, grace_period=1, reduction_factor=3)
+    assert _decisions(plain, [0.9, 0.8, 0.7])["paper"][0] == TrialScheduler.STOP
+
+
+def test_the_study_scheduler_never_stops_the_paper_configuration_but_stops_others():
+    scheduler = make_scheduler(_options())
+    assert isinstance(scheduler, BaselineASHA)
+    decisions = _decisions(scheduler, [0.9, 0.8, 0.7])
+    assert decisions["paper"] == [TrialScheduler.CONTINUE] * 3
+    assert decisions["weak"][0] == TrialScheduler.STOP
+    # The paper's results still count in the rungs: the others are judged against them.
+    rungs = {milestone: recorded for milestone, recorded in scheduler._brackets[0]._rungs}
+    assert all(sorted(recorded.values())[0] == 0.05 for milestone, recorded in rungs.items() if milestone <= 9)
+
+
+def test_asha_resource_is_epochs_or_folds_and_fifo_is_fifo():
+    assert make_scheduler(_options())._max_t == 10
+    assert make_scheduler(_options(folds=4))._max_t == 5
+    assert isinstance(make_scheduler(_options(scheduler="fifo")), FIFOScheduler)
+    with pytest.raises(MserError, match="unknown scheduler 'hyperband'"):
+        make_scheduler(_options(scheduler="hyperband"))
