@@ -130,15 +130,25 @@ def with_validation(split: Split, *, fraction: float = 0.25, seed: int = 0,
     return replace(split, train=train, validation=tuple(validation))
 
 
-def validation_folds(split: Split, k: int, *, seed: int = 0) -> list[Split]:
-    """K splits of the training speakers into train and validation; test stays as it is.
+#: The ``k`` of :func:`validation_folds` for leave-one-speaker-out (``--folds speakers``).
+LOSO = "speakers"
 
-    For the mean validation score over speaker folds; test speakers are in no fold.
+
+def validation_folds(split: Split, k: int | str, *, seed: int = 0) -> list[Split]:
+    """Splits of the training speakers (train and validation) into train and validation;
+    test stays as it is.
+
+    ``k`` folds grouped by speaker (:func:`grouped_kfold`), or with ``k`` = :data:`LOSO`
+    one fold per speaker (:func:`leave_one_speaker_out`). For the mean validation score
+    over speaker folds; test speakers are in no fold.
+
+    Raises:
+        ValueError: Fewer than 2 training speakers, or more folds than speakers.
     """
-    return [
-        replace(split, name=f"{split.name}-{fold.name}", train=fold.train, validation=fold.test)
-        for fold in grouped_kfold(split.train + split.validation, k, seed=seed)
-    ]
+    pool = split.train + split.validation
+    folds = leave_one_speaker_out(pool) if k == LOSO else grouped_kfold(pool, int(k), seed=seed)
+    return [replace(split, name=f"{split.name}-{fold.name}", train=fold.train, validation=fold.test)
+            for fold in folds]
 
 
 def _draw_balanced(pool: list[str], count: int, rng: np.random.Generator,

@@ -22,10 +22,12 @@ from mser.cli.common import add_data_options, note, prepare, require_functionals
 from mser.dataset import Dataset
 from mser.errors import DataError, MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from mser.splits import LOSO
 from mser.train import LANGUAGE_CHOICES, TrainConfig
 from search.options import SCHEDULERS, StudyOptions
 from search.spaces import SPACES, feature_sets
 from search.study import StudyResult, resumable_state, run_study
+from search.trial import fold_count
 from tracking.store import add_tracking_options, browse_hint, check_store, ensure_store, resolve_tracking_uri
 
 PROG = "mser-search"
@@ -57,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
                         help="train every trial's autoencoder anew instead of reusing one trained before for the "
                              "same data and settings (slower, same results; for benchmarks)")
-    parser.add_argument("--folds", type=int, default=0, metavar="K",
-                        help="objective = mean validation kappa over K speaker folds of the training speakers "
+    parser.add_argument("--folds", type=_folds, default=0, metavar="K|speakers",
+                        help="objective = mean validation kappa over K speaker folds of the training speakers, or "
+                             f"with '{LOSO}' one fold per training speaker (leave-one-speaker-out) "
                              "(default: one validation split)")
     parser.add_argument("--repeats", type=int, default=0, metavar="N",
                         help="after the search, train the chosen configuration again with N other seeds (same "
@@ -84,6 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(_main, argv, PROG)
 
 
+def _folds(text: str) -> int | str:
+    if text == LOSO:
+        return LOSO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of folds or '{LOSO}', got {text!r}") from None
+
+
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for flag, name in (("--trials", "trials"), ("--max-epochs", "epochs"), ("--sae-epochs", "sae_epochs"),
                        ("--grace-period", "grace_period"), ("--patience", "patience"), ("--top", "top")):
@@ -91,7 +103,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             parser.error(f"{flag} must be at least 1, got {getattr(args, name)}")
     if args.repeats < 0:
         parser.error(f"--repeats must be 0 or more, got {args.repeats}")
-    if args.folds == 1 or args.folds < 0:
+    if args.folds != LOSO and (args.folds == 1 or args.folds < 0):
         parser.error(f"--folds needs at least 2 folds, got {args.folds}")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         parser.error(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
@@ -121,6 +133,8 @@ def _main(argv: Sequence[str] | None) -> int:
     for language in languages:
         check_language_data(dataset, args.space, language)
     studies = [_study_options(args, argv, language, uri, address) for language in languages]
+    for options in studies:
+        fold_count(dataset, options)  # enough training speakers for --folds
     if args.resume:
         for options in studies:
             resumable_state(dataset, options)

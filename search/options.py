@@ -42,7 +42,9 @@ class StudyOptions:
         top: Best trials whose test speakers are scored after the search.
         command: The command line, recorded on the parent run.
         cache_dir: The encoder cache's folder on every worker (None: each machine's default).
-        folds: With K > 1, the objective is the mean validation kappa over K speaker folds.
+        folds: With K > 1, the objective is the mean validation kappa over K speaker folds of
+            the training speakers; with ``"speakers"`` (:data:`mser.splits.LOSO`), one fold per
+            training speaker (leave-one-speaker-out); 0: one validation split.
         encoder_cache: Reuse autoencoders trained before for the same data and settings.
         scheduler: ``asha`` or ``fifo``.
         repeats: After the search, train the chosen configuration again with this many other seeds.
@@ -64,7 +66,7 @@ class StudyOptions:
     top: int = _fixed("--top", 5)
     command: str = ""
     cache_dir: str | None = None
-    folds: int = _fixed("--folds", 0)
+    folds: int | str = _fixed("--folds", 0)
     encoder_cache: bool = True
     scheduler: str = _fixed("--scheduler", "asha")
     repeats: int = 0

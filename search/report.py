@@ -29,6 +29,7 @@ from mser.errors import MserError
 from mser.metrics import LABELS, TEST_KAPPA, VAL_KAPPA, kappa
 from mser.paper import TABLE4
 from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure
+from mser.splits import LOSO
 from mser.stats import compare_paired, holm, kappa_interval
 from mser.train import LANGUAGE_CHOICES
 from search.page import Image, Importance, Pictures, render
@@ -141,7 +142,10 @@ def _choice(study: Study, best: dict) -> dict:
     speakers = best["speakers"]
     if study.objective == CV_VAL_KAPPA:  # folds over every training speaker, validation ones included
         pool = f"{speakers['train']} {speakers['validation']}".split()
-        return {"objective": "mean over speaker folds", "speakers": len(pool), "utterances": None,
+        folds = study.parent.data.params.get("folds")  # absent on searches before leave-one-speaker-out
+        label = ("leave one speaker out" if folds == LOSO else
+                 f"mean over {folds} speaker folds" if folds else "mean over speaker folds")
+        return {"objective": label, "speakers": len(pool), "utterances": None,
                 "gap": best[VAL_KAPPA] - best[TEST_KAPPA]}
     return {"objective": "one validation split", "speakers": len(speakers["validation"].split()),
             "utterances": study.validation_utterances, "gap": best[VAL_KAPPA] - best[TEST_KAPPA]}

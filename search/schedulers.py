@@ -30,14 +30,15 @@ class BaselineASHA(ASHAScheduler):
         return decision
 
 
-def make_scheduler(options: StudyOptions) -> TrialScheduler:
+def make_scheduler(options: StudyOptions, folds: int = 0) -> TrialScheduler:
     """The scheduler of ``options.scheduler``. ASHA's resource is the trial's results: one
-    per classifier epoch, or one per fold with ``--folds``."""
+    per classifier epoch, or with ``folds`` (the count of :func:`search.trial.fold_count`)
+    one per fold."""
     if options.scheduler not in SCHEDULERS:
         raise MserError(f"unknown scheduler {options.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
     if options.scheduler == "fifo":
         return FIFOScheduler()
-    budget, grace = (options.folds, 1) if options.folds else (options.epochs, options.grace_period)
+    budget, grace = (folds, 1) if folds else (options.epochs, options.grace_period)
     # max_t one past the budget: ASHA stops a trial at max_t, which would cut a trial that
     # uses every epoch before it could log its model.
     return BaselineASHA(options.space, time_attr="training_iteration", max_t=budget + 1,

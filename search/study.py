@@ -34,7 +34,7 @@ from search.options import SCHEDULERS, StudyOptions, resume_differences
 from search.repeats import run_repeats
 from search.schedulers import make_scheduler
 from search.spaces import PAPER_POINTS, get_space
-from search.trial import SearchSettings, run_trial
+from search.trial import SearchSettings, fold_count, run_trial
 from tracking.query import children, ranked
 from tracking.runs import log_evaluation
 from tracking.schema import (
@@ -97,6 +97,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     get_space(options.space)
     path = options.state_dir / study_name(options)
     state = resumable_state(dataset, options) if resume else None  # before anything is written
+    folds = fold_count(dataset, options)
     client = ensure_store(options.tracking_uri)
     mlflow.set_tracking_uri(options.tracking_uri)
     experiment = experiment_id(client, options.experiment)
@@ -114,7 +115,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
         tuner = (tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False,
                                     restart_errored=False, param_space=dict(get_space(options.space)))
                  if state and (path / "tuner.pkl").exists()
-                 else _tuner(trainable, options, path, status))
+                 else _tuner(trainable, options, path, status, folds))
         if state:
             _use_callbacks(tuner, [status])
         fit_started = time.perf_counter()
@@ -181,7 +182,7 @@ def _use_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
         local.get_run_config().callbacks = callbacks
 
 
-def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCallback) -> tune.Tuner:
+def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCallback, folds: int) -> tune.Tuner:
     # OptunaSearch names parameters by their flattened path, e.g. "sae/depth".
     searcher = OptunaSearch(points_to_evaluate=[flatten_dict(PAPER_POINTS[options.space], delimiter="/")],
                             sampler=optuna.samplers.TPESampler(seed=options.seed))
@@ -192,7 +193,8 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
         # for what makes a reused worker's reset reliable); see _reuse_workers for which.
         tune_config=tune.TuneConfig(metric=VAL_KAPPA, mode="max", num_samples=options.trials,
                                     search_alg=ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent),
-                                    scheduler=make_scheduler(options), reuse_actors=_reuse_workers(options.space)),
+                                    scheduler=make_scheduler(options, folds),
+                                    reuse_actors=_reuse_workers(options.space)),
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), callbacks=[status], verbose=0,
                                   # One retry: a worker lost or not reusable is no reason to lose the trial.
                                   failure_config=tune.FailureConfig(max_failures=1)),
@@ -221,7 +223,7 @@ def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, option
     run_id = run.info.run_id
     for key, value in {"trials": options.trials, "seed": options.seed, "sae_epochs": options.sae_epochs,
                        "epochs": options.epochs, "grace_period": options.grace_period,
-                       "max_concurrent": options.max_concurrent}.items():
+                       "max_concurrent": options.max_concurrent, "folds": options.folds}.items():
         client.log_param(run_id, key, value)
     client.log_dict(run_id, {"space": _describe(get_space(options.space)),
                              "paper_point": PAPER_POINTS[options.space]}, SPACE_FILE)

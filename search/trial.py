@@ -26,12 +26,13 @@ from ray import tune
 
 from mser.dataset import Dataset
 from mser.encoders import EncoderCache
+from mser.errors import MserError
 from mser.metrics import VAL_KAPPA
 from mser.models._keras import keras, set_threads
-from mser.splits import validation_folds
+from mser.splits import LOSO, validation_folds
 from mser.train import TrainConfig, make_split, train
 from search.options import StudyOptions, shared_fields
-from search.spaces import is_paper_point
+from search.spaces import PAPER_POINTS, is_paper_point
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
 from tracking.schema import (
     CV_FOLD_METRIC,
@@ -110,7 +111,7 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
 
         try:
             with clock.training():
-                cv_kappa = _cross_validate(data, trial_config, split, options, cache, client, run_id, clock)
+                folds = _cross_validate(data, trial_config, split, options, cache, client, run_id, clock)
                 result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
                                score_test=False)
         except SystemExit:  # raised by tune.report when the scheduler stops this trial
@@ -121,29 +122,51 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
                 client.log_batch(run_id, metrics=[clock.metric()])
             raise
         log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics={TRAIN_SECONDS: clock.seconds})
-        if cv_kappa is not None:
-            client.log_metric(run_id, CV_VAL_KAPPA, cv_kappa)
+        if folds:
+            client.log_metric(run_id, CV_VAL_KAPPA, float(np.mean(folds)))
         # The final result, once the model is logged: until then Tune counts the trial as running, so
         # neither a stop decision nor the end of the search can cut a trial that trained to its end.
-        final = result.validation.utterances["kappa"] if cv_kappa is None else cv_kappa
-        _report(final, options.folds or len(result.history.get(VAL_KAPPA, [])) or 1, run_id, last=True)
+        final = float(np.mean(folds)) if folds else result.validation.utterances["kappa"]
+        _report(final, len(folds) or len(result.history.get(VAL_KAPPA, [])) or 1, run_id, last=True)
 
 
 def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOptions, cache,
-                    client: MlflowClient, run_id: str, clock: "_Clock") -> float | None:
-    """With ``options.folds``: mean validation kappa over speaker folds of the training
-    speakers (test speakers are in no fold), reported to Tune after each fold."""
+                    client: MlflowClient, run_id: str, clock: "_Clock") -> list[float]:
+    """With ``options.folds``: the validation kappa of each speaker fold of the training
+    speakers (test speakers are in no fold), their mean so far reported to Tune after each
+    fold but the last; without, nothing."""
     if not options.folds:
-        return None
+        return []
+    folds = validation_folds(split, options.folds, seed=options.seed)
     scores = []
-    for index, fold in enumerate(validation_folds(split, options.folds, seed=options.seed)):
+    for index, fold in enumerate(folds):
         result = train(data, config, split=fold, encoder_cache=cache, score_test=False)
         scores.append(result.validation.utterances["kappa"])
         with clock.aside():
             client.log_metric(run_id, CV_FOLD_METRIC, scores[-1], step=index)
-            if index + 1 < options.folds:  # the last result goes once the model is logged
+            if index + 1 < len(folds):  # the last result goes once the model is logged
                 _report(float(np.mean(scores)), index + 1, run_id)
-    return float(np.mean(scores))
+    return scores
+
+
+def fold_count(dataset: Dataset, options: StudyOptions) -> int:
+    """How many speaker folds each trial of the study measures its objective on (0: one
+    validation split); checked before the search starts.
+
+    Raises:
+        MserError: More folds than training speakers, naming the speakers and the fix.
+    """
+    if not options.folds:
+        return 0
+    config = train_config(PAPER_POINTS[options.space], options)
+    split = make_split(dataset.for_languages(config.languages), config)
+    try:
+        return len(validation_folds(split, options.folds, seed=options.seed))
+    except ValueError:
+        speakers = len(split.train + split.validation)
+        raise MserError(f"--folds {options.folds}: {options.language} has {speakers} training speakers, so at most "
+                        f"{speakers} folds: choose --folds {min(speakers, 5)} or --folds {LOSO} "
+                        "(one fold per speaker)") from None
 
 
 class _Clock:

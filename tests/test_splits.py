@@ -5,6 +5,7 @@ import pytest
 
 from mser.corpora import CORPORA
 from mser.splits import (
+    LOSO,
     Split,
     corpus_of,
     grouped_kfold,
@@ -84,6 +85,24 @@ def test_validation_folds_keep_test_out():
     for fold in folds:
         _assert_disjoint(fold)
         assert fold.test == paper_split().test
+
+
+def test_leave_one_speaker_out_folds_hold_out_each_training_speaker_once_and_no_test_speaker():
+    split = with_validation(paper_split(["emovo"]), seed=0)
+    folds = validation_folds(split, LOSO)
+    pool = split.train + split.validation
+    assert len(folds) == len(pool)
+    assert sorted(s for f in folds for s in f.validation) == sorted(pool)  # every training speaker, once
+    for fold in folds:
+        assert len(fold.validation) == 1 and sorted(fold.train + fold.validation) == sorted(pool)
+        assert fold.test == split.test and not set(fold.train + fold.validation) & set(split.test)
+        _assert_disjoint(fold)
+
+
+def test_validation_folds_refuse_more_folds_than_training_speakers():
+    split = paper_split(["emovo"])
+    with pytest.raises(ValueError, match="k-fold over speakers needs"):
+        validation_folds(split, len(split.train) + 1)
 
 
 def test_indices_never_put_a_speakers_windows_on_two_sides():

@@ -148,3 +148,22 @@ def test_repeats_must_not_be_negative(capsys):
         _check(parser, parser.parse_args(["--repeats", "-1"]))
     assert "--repeats must be 0 or more, got -1" in capsys.readouterr().err
     assert parser.parse_args(["--repeats", "3"]).repeats == 3
+
+
+def test_folds_take_a_number_or_speakers(capsys):
+    from search.cli import build_parser
+
+    assert build_parser().parse_args(["--folds", "speakers"]).folds == "speakers"
+    assert build_parser().parse_args(["--folds", "3"]).folds == 3
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--folds", "some"])
+    assert "expected a number of folds or 'speakers', got 'some'" in capsys.readouterr().err
+
+
+def test_more_folds_than_training_speakers_are_refused_before_ray_starts(tiny_demo, tmp_path, capfd):
+    import ray
+
+    assert main(["--language", "it", "--folds", "40", "--data-root", str(tiny_demo), "--tracking-uri",
+                 f"sqlite:///{tmp_path / 'm.db'}", "--cache-dir", str(tmp_path / "cache")]) == 2
+    line = _one_line_error(capfd, "--folds 40: it has", "training speakers", "--folds speakers")
+    assert "at most" in line and not ray.is_initialized() and not (tmp_path / "m.db").exists()

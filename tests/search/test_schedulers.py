@@ -65,7 +65,7 @@ def test_the_study_scheduler_never_stops_the_paper_configuration_but_stops_other
 
 def test_asha_resource_is_epochs_or_folds_and_fifo_is_fifo():
     assert make_scheduler(_options())._max_t == 10
-    assert make_scheduler(_options(folds=4))._max_t == 5
+    assert make_scheduler(_options(folds=4), 4)._max_t == 5
     assert isinstance(make_scheduler(_options(scheduler="fifo")), FIFOScheduler)
     with pytest.raises(MserError, match="unknown scheduler 'hyperband'"):
         make_scheduler(_options(scheduler="hyperband"))

@@ -199,6 +199,28 @@ def test_folds_make_the_objective_a_mean_over_speaker_folds(ray_cluster, dataset
     assert result.best[0]["val_kappa"] == max(r.data.metrics["cv_val_kappa"] for r in finished)
 
 
+def test_leave_one_speaker_out_measures_the_objective_on_every_training_speaker(ray_cluster, dataset, tmp_path,
+                                                                              tracking_uri, monkeypatch):
+    from search.report import analyse, collect
+
+    monkeypatch.setenv("MSER_CACHE_DIR", str(tmp_path / "cache"))
+    options = _options(tmp_path, tracking_uri, "cnn_features", trials=2, folds="speakers", epochs=2, top=1,
+                       experiment="loso")
+    result = run_study(dataset, options)
+    client = MlflowClient(tracking_uri)
+    finished = [r for r in _children(client, result.parent_run_id) if r.info.status == "FINISHED"]
+    assert finished
+    for run in finished:
+        pool = f"{run.data.tags['speakers.train']} {run.data.tags['speakers.validation']}".split()
+        assert not set(pool) & set(run.data.tags["speakers.test"].split())
+        folds = client.get_metric_history(run.info.run_id, "cv_val_kappa_fold")
+        assert len(folds) == len(pool) >= 2  # one fold per training speaker
+        assert run.data.metrics["cv_val_kappa"] == pytest.approx(np.mean([m.value for m in folds]))
+    _, [study] = collect(client, options.experiment)
+    choice = analyse(study, resamples=100)["best"]["choice"]
+    assert choice["objective"] == "leave one speaker out" and choice["speakers"] == len(pool)
+
+
 def test_a_trial_that_completes_its_epochs_is_never_pruned(ray_cluster, dataset, tmp_path, tracking_uri):
     # ASHA's only rung is at the last epoch: a trial stopped there has trained to its end.
     result = run_study(dataset, _options(tmp_path, tracking_uri, "cnn_features", trials=4, epochs=3, grace_period=3,
