@@ -40,6 +40,29 @@ def confusion_figure(matrix: np.ndarray, *, title: str, labels: Sequence[str] = 
     return figure
 
 
+def transfer_figure(values: np.ndarray, *, rows: Sequence[str], columns: Sequence[str], title: str,
+                    within: np.ndarray | None = None) -> Figure:
+    """Kappa of each model (row: the languages it was trained on) on each language's test
+    speakers (column), as a heatmap with the value in each cell; cells with no value (NaN)
+    are left blank, and ``within`` (same shape, bool) outlines the within-language cells."""
+    values = np.asarray(values, dtype=float)
+    figure, axes = plt.subplots(figsize=(1.6 + 1.1 * len(columns), 1.4 + 0.55 * len(rows)), dpi=110)
+    image = axes.imshow(np.ma.masked_invalid(values), cmap="RdYlGn", vmin=-0.2, vmax=0.8, aspect="auto")
+    axes.set_xticks(range(len(columns)), columns)
+    axes.set_yticks(range(len(rows)), rows)
+    axes.set_xlabel("tested on (test speakers)")
+    axes.set_ylabel("trained on")
+    axes.set_title(title, fontsize=10)
+    for (row, col), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            axes.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=9)
+        if within is not None and within[row, col]:
+            axes.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, linewidth=2, edgecolor="black"))
+    figure.colorbar(image, ax=axes, label="Cohen's kappa", fraction=0.05, pad=0.03)
+    figure.tight_layout()
+    return figure
+
+
 def curves_figure(history: Mapping[str, Sequence[float]], *, title: str, best_epoch: int | None = None) -> Figure:
     """Training curves per epoch: autoencoder reconstruction, classifier loss, and kappa.
 

@@ -13,12 +13,12 @@ that last score only.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from mser.corpora import CORPORA, EMOTIONS, LANGUAGES
+from mser.corpora import CORPORA, EMOTIONS, LANGUAGES, corpus_for_language
 from mser.dataset import MAX_UTTERANCE_WINDOWS, WINDOW_UNIT, Dataset, capped_rows
 from mser.errors import MserError
 from mser.functionals import FunctionalsParams
@@ -44,7 +44,13 @@ from mser.splits import Split, paper_split, with_validation
 
 #: ``on_epoch(stage, epoch, metrics)``: stage is ``sae`` or ``classifier``, epoch counts from 0.
 EpochCallback = Callable[[str, int, Mapping[str, float]], None]
+#: Each language alone, and all of them jointly.
 LANGUAGE_CHOICES = (*LANGUAGES, "all")
+#: ``all-but-it``: train and validate on the other languages, test on the held-out one.
+HELD_OUT_PREFIX = "all-but-"
+HELD_OUT_CHOICES = tuple(f"{HELD_OUT_PREFIX}{language}" for language in LANGUAGES)
+#: Every ``TrainConfig.language``.
+STUDY_LANGUAGES = (*LANGUAGE_CHOICES, *HELD_OUT_CHOICES)
 
 
 class TrainingDiverged(MserError):
@@ -57,7 +63,9 @@ class TrainConfig:
 
     Attributes:
         model: Model name (see :data:`mser.models.MODELS`).
-        language: ``it``, ``de``, ``en`` or ``all`` (every language jointly).
+        language: ``it``, ``de``, ``en``, ``all`` (every language jointly), or ``all-but-it``
+            (and so on: trained and validated on the other languages only, tested on the
+            held-out language's test speakers; see :data:`HELD_OUT_CHOICES`).
         sae: Keywords of :func:`mser.models.sae.build_autoencoder`.
         functionals: Keywords of :class:`mser.functionals.FunctionalsParams`, for a model on
             utterance functionals.
@@ -93,8 +101,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if get_model(self.model).uses_functionals:
             FunctionalsParams(**self.functionals)  # refuses an unknown set or normalisation
-        if self.language not in LANGUAGE_CHOICES:
-            raise ValueError(f"unknown language {self.language!r}: expected one of {', '.join(LANGUAGE_CHOICES)}")
+        if self.language not in STUDY_LANGUAGES:
+            raise ValueError(f"unknown language {self.language!r}: expected one of {', '.join(STUDY_LANGUAGES)}")
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise ValueError(f"unknown class weighting {self.class_weighting!r}: "
                              f"expected one of {', '.join(CLASS_WEIGHTINGS)}")
@@ -108,8 +116,21 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     @property
+    def held_out(self) -> str | None:
+        """The language a held-out-language model is tested on (and never trained on), else None."""
+        return self.language[len(HELD_OUT_PREFIX):] if self.language.startswith(HELD_OUT_PREFIX) else None
+
+    @property
     def languages(self) -> tuple[str, ...]:
+        """The languages trained (and validated) on."""
+        if self.held_out:
+            return tuple(language for language in LANGUAGES if language != self.held_out)
         return LANGUAGES if self.language == "all" else (self.language,)
+
+    @property
+    def test_languages(self) -> tuple[str, ...]:
+        """The languages of the test speakers."""
+        return (self.held_out,) if self.held_out else self.languages
 
 
 @dataclass
@@ -174,12 +195,18 @@ def _check_finite(history: Mapping[str, list[float]], stage: str) -> None:
 
 
 def make_split(dataset: Dataset, config: TrainConfig) -> Split:
-    """The paper's split over the corpora present, with validation drawn from training speakers."""
-    present = [name for name in CORPORA if name in set(dataset.meta["corpus"])]
+    """The paper's split over the corpora of ``config.languages`` present, with validation
+    drawn from training speakers. A held-out-language model's test speakers are the held-out
+    corpus's test speakers (named by the corpus, so ``dataset`` need not hold them)."""
+    trained = set(dataset.meta.loc[dataset.meta["language"].isin(config.languages), "corpus"])
+    present = [name for name in CORPORA if name in trained]
     split = with_validation(paper_split(present), fraction=config.validation_fraction, seed=config.seed,
                             genders=dataset.genders())
     if not split.validation:
         raise MserError("no validation speakers: every corpus needs at least two training speakers")
+    if config.held_out:
+        split = replace(split, name=f"{split.name}-{config.language}",
+                        test=paper_split([corpus_for_language(config.held_out)]).test)
     return split
 
 
@@ -251,7 +278,7 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     data = dataset.for_languages(config.languages)
     split = split or make_split(data, config)
     examples = data.examples(spec.unit)
-    rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in ("train", "validation", "test")}
+    rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in ("train", "validation")}
     if spec.unit == WINDOW_UNIT:
         rows["train"] = capped_rows(examples, rows["train"], config.max_windows_per_utterance)
     for side, index in rows.items():
@@ -275,9 +302,11 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
                                                              config, on_epoch)
     history.update(clf_history)
     seconds["classifier"] = time.perf_counter() - started
-    scored = {side: evaluate(classifier_probabilities(pipeline.classifier, inputs[side]), meta[side],
-                             vote=config.vote) for side in ("validation", "test") if side != "test" or score_test}
-    return TrainResult(config, split, pipeline, history, best, scored["validation"], scored.get("test"), seconds)
+    validation = evaluate(classifier_probabilities(pipeline.classifier, inputs["validation"]), meta["validation"],
+                          vote=config.vote)
+    # Test speakers are read here, once trained (for a held-out language, from its own data only now).
+    test = score_speakers(pipeline, dataset.for_languages(config.test_languages), split.test) if score_test else None
+    return TrainResult(config, split, pipeline, history, best, validation, test, seconds)
 
 
 def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Split, history: dict,

@@ -23,12 +23,19 @@ from mser.dataset import Dataset
 from mser.errors import DataError, MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.splits import LOSO
-from mser.train import LANGUAGE_CHOICES, TrainConfig
+from mser.train import HELD_OUT_CHOICES, LANGUAGE_CHOICES, STUDY_LANGUAGES, TrainConfig
 from search.options import SCHEDULERS, StudyOptions
 from search.spaces import SPACES, feature_sets
 from search.study import StudyResult, resumable_state, run_study
 from search.trial import fold_count
-from tracking.store import add_tracking_options, browse_hint, check_store, ensure_store, resolve_tracking_uri
+from tracking.store import (
+    add_tracking_options,
+    browse_hint,
+    check_store,
+    ensure_store,
+    experiment_id,
+    resolve_tracking_uri,
+)
 
 PROG = "mser-search"
 
@@ -43,9 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "or openSMILE functionals with an SVM, logistic regression or MLP (smile_*; needs the "
                              "opensmile extra) (default: sae_cnn)")
     parser.add_argument("--trials", type=int, default=200, metavar="N", help="trials per study (default: 200)")
-    parser.add_argument("--language", choices=[*LANGUAGE_CHOICES, "each"], default="all",
-                        help="it, de, en, all (jointly), or each: one study per language plus the joint one "
-                             "(default: all)")
+    parser.add_argument("--language", choices=[*STUDY_LANGUAGES, "each"], default="all",
+                        help="it, de, en, all (jointly), all-but-it (all-but-de, all-but-en: trained and chosen on "
+                             "the other languages only, tested on the held-out one), or each: one study per language "
+                             "plus the joint one, then each language's best model scored on the other languages "
+                             "(the transfer matrix) (default: all)")
+    parser.add_argument("--held-out", action="store_true",
+                        help="with --language each: also the held-out-language studies (all-but-it, ...)")
     parser.add_argument("--max-epochs", dest="epochs", type=int, default=30, metavar="N",
                         help="classifier epochs at most; ASHA stops weak trials earlier (default: 30)")
     parser.add_argument("--sae-epochs", type=int, default=10, metavar="N",
@@ -101,6 +112,9 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                        ("--grace-period", "grace_period"), ("--patience", "patience"), ("--top", "top")):
         if getattr(args, name) < 1:
             parser.error(f"{flag} must be at least 1, got {getattr(args, name)}")
+    if args.held_out and args.language != "each":
+        parser.error(f"--held-out goes with --language each; for one held-out-language study use --language "
+                     f"{HELD_OUT_CHOICES[0]} (or another all-but-...)")
     if args.repeats < 0:
         parser.error(f"--repeats must be 0 or more, got {args.repeats}")
     if args.folds != LOSO and (args.folds == 1 or args.folds < 0):
@@ -128,7 +142,8 @@ def _main(argv: Sequence[str] | None) -> int:
         check_cluster_address(address)
     else:
         check_store(uri)  # created by the first study, once the data is ready
-    languages = LANGUAGE_CHOICES if args.language == "each" else (args.language,)
+    languages = ((*LANGUAGE_CHOICES, *(HELD_OUT_CHOICES if args.held_out else ())) if args.language == "each"
+                 else (args.language,))
     dataset = prepare(args, feature_sets(args.space))
     for language in languages:
         check_language_data(dataset, args.space, language)
@@ -143,6 +158,7 @@ def _main(argv: Sequence[str] | None) -> int:
         cpus = _start_ray(address)
         concurrent = args.max_concurrent or max(1, int(cpus // args.cpus_per_trial))
         results = _run_studies(args, [replace(o, max_concurrent=concurrent) for o in studies], dataset, out)
+        _transfer(uri, args.experiment, args.space, dataset)
         _report(uri, args.experiment)
     note(browse_hint(args))
     failed = [f"{r.space} on {r.language}" for r in results if not r.trials["finished"]]
@@ -159,8 +175,9 @@ def check_language_data(dataset: Dataset, space: str, language: str) -> None:
     Raises:
         DataError: With the languages found and the fix.
     """
+    config = TrainConfig(model=space, language=language)
     try:
-        dataset.for_languages(TrainConfig(model=space, language=language).languages)
+        dataset.for_languages(dict.fromkeys([*config.languages, *config.test_languages]))
     except DataError as error:
         found = sorted(set(dataset.meta["language"]))
         raise DataError(f"{error}: choose --language {' or '.join(found) or '...'} (the languages found), or add "
@@ -213,6 +230,22 @@ def _run_studies(args, studies: list[StudyOptions], dataset, out) -> list[StudyR
         for result in results:
             print(result_table(result), file=out)
     return results
+
+
+def _transfer(uri: str, experiment: str, space: str, dataset: Dataset) -> None:
+    """Each language's best model on the other languages' test speakers (the report's transfer
+    matrix); a failure here loses no result."""
+    try:
+        from search.transfer import score_transfer
+
+        client = ensure_store(uri)
+        rows = score_transfer(client, experiment_id(client, experiment), space, dataset)
+    except Exception as error:  # noqa: BLE001 - the search is done and recorded; say what failed and go on
+        note(f"{PROG}: the transfer scores could not be computed ({error}); the report shows what is logged")
+        return
+    for row in rows:
+        note(f"transfer: {row['space']} trained on {row['train']}, tested on {row['test']}'s test speakers: "
+             f"kappa {row['kappa']:.3f} ({row['utterances']} utterances)")
 
 
 def _report(uri: str, experiment: str) -> None:

@@ -45,20 +45,32 @@ class Importance(TypedDict):
 class Pictures(TypedDict):
     """The pictures of the page, per section, in the order they were drawn."""
 
+    transfer: list[Image]
     confusions: list[Image]
     importance: list[Importance]
     curves: list[Image]
 
 
 def render(experiment: str, uri: str, numbers: list[dict], families: dict[str, dict], pictures: Pictures, *,
-           languages: Sequence[str]) -> str:
+           languages: Sequence[str], transfer: dict[str, dict] | None = None) -> str:
     """The report page of ``experiment``'s studies (``numbers`` in the order of the studies)."""
     return _ENVIRONMENT.get_template(TEMPLATE).render(
         experiment=experiment, uri=uri, built=time.strftime("%Y-%m-%d %H:%M"), studies=len(numbers),
         languages=list(languages), kappa_rows=_kappa_rows(numbers, languages), families=families,
         joint=_joint(numbers, languages), versus=_versus_paper(numbers), pictures=pictures, emotions=EMOTIONS,
-        data=_data(experiment, numbers),
-        report_data={"experiment": experiment, "tracking_uri": uri, "studies": numbers, "families": families})
+        data=_data(experiment, numbers), transfer=_transfer(transfer or {}, pictures.get("transfer", [])),
+        report_data={"experiment": experiment, "tracking_uri": uri, "studies": numbers, "families": families,
+                     "transfer": transfer or {}})
+
+
+def _transfer(transfer: dict[str, dict], images: list[Image]) -> list[dict]:
+    """Per space: the matrix's rows with one cell (or None) per column, its picture, the held-out comparisons."""
+    pictures = {image["name"]: image for image in images}
+    return [{"space": space, "columns": matrix["columns"], "held_out": matrix["held_out"],
+             "image": pictures.get(f"transfer-{space}"),
+             "rows": [{**row, "cells": [row["cells"].get(column) for column in matrix["columns"]]}
+                      for row in matrix["rows"]]}
+            for space, matrix in transfer.items()]
 
 
 def _kappa_rows(numbers: list[dict], languages: Sequence[str]) -> list[dict]:

@@ -37,8 +37,7 @@ def run_repeats(client: MlflowClient, experiment: str, parent: str, dataset: Dat
     """Train the chosen trial's ``config`` with each of :func:`repeat_seeds`, record each run, and
     return the summary (:func:`summarise`) with the chosen run's id."""
     chosen = train_config(config, options)
-    data = dataset.for_languages(chosen.languages)
-    split = make_split(data, chosen)  # the chosen trial's speakers, whatever the seed
+    split = make_split(dataset, chosen)  # the chosen trial's speakers, whatever the seed
     cache = EncoderCache(options.cache_dir) if options.encoder_cache else None
     values = []
     for seed in repeat_seeds(options):
@@ -47,7 +46,7 @@ def run_repeats(client: MlflowClient, experiment: str, parent: str, dataset: Dat
         with tracked_run(client, experiment, run_name=f"{best['run_name']}-seed{seed}", tags=tags,
                          parent_run_id=parent) as run_id:
             log_params(client, run_id, config_params(repeat))
-            result = train(data, repeat, split=split, on_epoch=EpochLogger(client, run_id), encoder_cache=cache)
+            result = train(dataset, repeat, split=split, on_epoch=EpochLogger(client, run_id), encoder_cache=cache)
             log_result(client, run_id, result, dataset_key=dataset.key)
         values.append({"seed": seed, "run_id": run_id, **{k: result.metrics()[k] for k in (VAL_KAPPA, TEST_KAPPA)}})
     return {"of": best["run_id"], **summarise(values)}

@@ -19,45 +19,44 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import mlflow
+import numpy as np
 import optuna
 import pandas as pd
 from mlflow.tracking import MlflowClient
 from ray.tune.search.optuna import OptunaSearch
 from sklearn.metrics import confusion_matrix
 
+from mser.corpora import LANGUAGES
 from mser.errors import MserError
 from mser.metrics import LABELS, TEST_KAPPA, VAL_KAPPA, kappa
 from mser.paper import TABLE4
-from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure
+from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure, transfer_figure
 from mser.splits import LOSO
 from mser.stats import compare_paired, holm, kappa_interval
-from mser.train import LANGUAGE_CHOICES
+from mser.train import HELD_OUT_PREFIX, LANGUAGE_CHOICES, STUDY_LANGUAGES
 from search.page import Image, Importance, Pictures, render
 from search.repeats import summarise
 from search.spaces import SPACES, param_name
-from tracking.query import NEWEST_FIRST, all_runs, best_by, children
+from tracking.query import best_by, children, latest_studies
 from tracking.schema import (
     BEST_EPOCH_TAG,
     COMMAND_TAG,
     CV_VAL_KAPPA,
     DATASET_KEY_TAG,
+    FOLDS_PARAM,
     HISTORY_FILE,
-    LANGUAGE_TAG,
     PAPER_TAG,
-    PARENT_ROLE,
     PRUNED_TAG,
     REPEAT_OF_TAG,
     RETRIED_TAG,
-    SEARCH_TAG,
     SEED_PARAM,
-    SPACE_TAG,
     SPEAKER_SIDES,
     predictions_file,
     speakers_tag,
+    transfer_metric,
+    transfer_predictions_file,
 )
 
-#: The report's columns, in this order.
-LANGUAGES = LANGUAGE_CHOICES
 REPORT_FILE = "report.html"
 #: Fewer finished trials than this and fANOVA has nothing to say.
 MIN_TRIALS_FOR_IMPORTANCE = 4
@@ -79,6 +78,8 @@ class Study:
     validation_utterances: int | None = None
     #: Finished runs of the best trial's configuration trained again with other seeds (--repeats).
     repeats: list = field(default_factory=list)
+    #: A single-language study's best model on other languages' test speakers: language -> predictions.
+    transfer: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def finished(self) -> list:
@@ -95,17 +96,13 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
     if found is None:
         raise MserError(f"no experiment {experiment!r} in {client.tracking_uri}: run mser-search first, "
                         "or name the experiment with --experiment")
-    parents = all_runs(client, [found.experiment_id],
-                       f"tags.{SEARCH_TAG} = '{PARENT_ROLE}' and attributes.status = 'FINISHED'", order_by=NEWEST_FIRST)
-    latest: dict[tuple[str, str], object] = {}
-    for parent in parents:
-        latest.setdefault((parent.data.tags[SPACE_TAG], parent.data.tags[LANGUAGE_TAG]), parent)
+    latest = latest_studies(client, found.experiment_id)
     if not latest:
         raise MserError(f"no finished search in experiment {experiment!r}: run mser-search first "
                         "(an interrupted one continues with --resume)")
     studies = []
     for (space, language), parent in sorted(latest.items(), key=lambda item: (list(SPACES).index(item[0][0]),
-                                                                             LANGUAGES.index(item[0][1]))):
+                                                                             STUDY_LANGUAGES.index(item[0][1]))):
         runs = children(client, found.experiment_id, parent.info.run_id)
         trials = [t for t in runs if REPEAT_OF_TAG not in t.data.tags]
         objective = CV_VAL_KAPPA if any(CV_VAL_KAPPA in t.data.metrics for t in trials) else VAL_KAPPA
@@ -118,6 +115,9 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
         for run in (study.best, study.paper):
             if run is not None and TEST_KAPPA in run.data.metrics:
                 study.predictions[run.info.run_id] = _predictions(run, "test")
+        if study.best is not None and language in LANGUAGES:
+            study.transfer = {test: _csv(study.best, transfer_predictions_file(test)) for test in LANGUAGES
+                              if transfer_metric(language, test) in study.best.data.metrics}
         if study.best is not None:
             validation = _predictions(study.best, "validation", missing_ok=True)
             study.validation_utterances = None if validation is None else len(validation)
@@ -127,8 +127,13 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
 
 def _predictions(run, side: str, *, missing_ok: bool = False) -> pd.DataFrame | None:
     """The per-utterance predictions a run logged for one side's speakers."""
+    return _csv(run, predictions_file(side), missing_ok=missing_ok)
+
+
+def _csv(run, path: str, *, missing_ok: bool = False) -> pd.DataFrame | None:
+    """A CSV artifact of a run as a table."""
     try:
-        text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{predictions_file(side)}")
+        text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{path}")
     except Exception:  # noqa: BLE001 - MLflow raises several kinds for a missing artifact
         if missing_ok:
             return None
@@ -142,7 +147,7 @@ def _choice(study: Study, best: dict) -> dict:
     speakers = best["speakers"]
     if study.objective == CV_VAL_KAPPA:  # folds over every training speaker, validation ones included
         pool = f"{speakers['train']} {speakers['validation']}".split()
-        folds = study.parent.data.params.get("folds")  # absent on searches before leave-one-speaker-out
+        folds = study.parent.data.params.get(FOLDS_PARAM)  # absent on searches before leave-one-speaker-out
         label = ("leave one speaker out" if folds == LOSO else
                  f"mean over {folds} speaker folds" if folds else "mean over speaker folds")
         return {"objective": label, "speakers": len(pool), "utterances": None,
@@ -249,8 +254,10 @@ def write_report(client: MlflowClient, experiment: str, out: Path, *, resamples:
     figures.folder.mkdir(exist_ok=True)
     numbers = [analyse(study, resamples=resamples) for study in studies]
     families = across_families(studies, numbers, resamples=resamples)
-    page = render(experiment, client.tracking_uri, numbers, families, _pictures(studies, numbers, figures),
-                  languages=LANGUAGES)
+    transfer = transfer_matrices(studies, resamples=resamples)
+    page = render(experiment, client.tracking_uri, numbers, families, _pictures(studies, numbers, transfer, figures),
+                  languages=[lang for lang in STUDY_LANGUAGES if lang in LANGUAGE_CHOICES
+                             or any(s.language == lang for s in studies)], transfer=transfer)
     path = out / REPORT_FILE
     path.write_text(page, encoding="utf-8")
     if log:
@@ -266,7 +273,7 @@ def across_families(studies: list[Study], numbers: list[dict], *, resamples: int
     each other space's best trial against it on the same test utterances, with McNemar's
     p adjusted by Holm's method over that language's comparisons."""
     result = {}
-    for lang in LANGUAGES:
+    for lang in LANGUAGE_CHOICES:
         pairs = [(s, n) for s, n in zip(studies, numbers) if s.language == lang and n["best"] is not None]
         if len(pairs) < 2:
             continue
@@ -288,6 +295,48 @@ def across_families(studies: list[Study], numbers: list[dict], *, resamples: int
     return result
 
 
+def transfer_matrices(studies: list[Study], *, resamples: int) -> dict[str, dict]:
+    """Per space: the kappa (with a bootstrap interval) of each of its studies' best model
+    (row: the languages trained on) on each language's test speakers (column), from the
+    logged predictions; and each held-out-language model against the within-language one
+    on the same test utterances (McNemar's p adjusted by Holm's method over the space's
+    comparisons). Only spaces where some model was tested outside its own language."""
+    result = {}
+    for space in SPACES:
+        mine = {s.language: s for s in studies if s.space == space and s.best is not None
+                and s.best.info.run_id in s.predictions}
+        rows = []
+        for language in (lang for lang in STUDY_LANGUAGES if lang in mine):
+            study = mine[language]
+            tested = study.predictions[study.best.info.run_id]
+            if language in LANGUAGES:
+                parts, kind = {language: tested, **study.transfer}, "single"
+            elif language == "all":
+                parts, kind = dict(tuple(tested.groupby("language"))), "joint"
+            else:
+                parts, kind = {language[len(HELD_OUT_PREFIX):]: tested}, "held-out"
+            rows.append({"train": language, "kind": kind, "run_name": study.best.info.run_name,
+                         "cells": {test: {**kappa_with_interval(part, resamples=resamples), "within": test == language}
+                                   for test, part in parts.items()}})
+        if not any(row["kind"] == "held-out" or (row["kind"] == "single" and len(row["cells"]) > 1) for row in rows):
+            continue  # nothing beyond the within-language and joint sections
+        columns = [lang for lang in LANGUAGES if any(lang in row["cells"] for row in rows)]
+        pairs = [(lang, mine[f"{HELD_OUT_PREFIX}{lang}"], mine[lang]) for lang in LANGUAGES
+                 if f"{HELD_OUT_PREFIX}{lang}" in mine and lang in mine]
+        compared = []
+        for lang, held, within in pairs:
+            both = held.predictions[held.best.info.run_id].merge(within.predictions[within.best.info.run_id],
+                                                                 on="utterance", suffixes=("_a", "_b"))
+            compared.append((lang, compare_paired(both["label_a"], both["predicted_a"], both["predicted_b"],
+                                                  resamples=resamples)))
+        adjusted = holm([c.mcnemar_p for _, c in compared])
+        result[space] = {"columns": columns, "rows": rows, "held_out": [
+            {"language": lang, "n": c.n, "kappa_held_out": c.kappa_a, "kappa_within": c.kappa_b,
+             "difference": c.difference, "interval": list(c.interval), "mcnemar_p": c.mcnemar_p, "holm_p": p,
+             "verdict": replace(c, mcnemar_p=p).verdict()} for (lang, c), p in zip(compared, adjusted)]}
+    return result
+
+
 def _family_row(numbers: dict) -> dict:
     best = numbers["best"]
     return {"space": numbers["space"], "run_name": best["run_name"], VAL_KAPPA: best[VAL_KAPPA],
@@ -295,16 +344,34 @@ def _family_row(numbers: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- page
-def _pictures(studies: list[Study], numbers: list[dict], figures: Figures) -> Pictures:
-    """The pictures of the page, drawn in its order: confusion matrices, importance, learning curves."""
-    return {"confusions": _confusions(studies, numbers, figures), "importance": _importance(studies, figures),
-            "curves": _curves(studies, figures)}
+def _pictures(studies: list[Study], numbers: list[dict], transfer: dict[str, dict], figures: Figures) -> Pictures:
+    """The pictures of the page, drawn in its order: transfer matrices, confusion matrices,
+    importance, learning curves."""
+    return {"transfer": _transfer_pictures(transfer, figures), "confusions": _confusions(studies, numbers, figures),
+            "importance": _importance(studies, figures), "curves": _curves(studies, figures)}
+
+
+def _transfer_pictures(transfer: dict[str, dict], figures: Figures) -> list[Image]:
+    images = []
+    for space, matrix in transfer.items():
+        rows, columns = [row["train"] for row in matrix["rows"]], matrix["columns"]
+        values = np.full((len(rows), len(columns)), np.nan)
+        within = np.zeros(values.shape, dtype=bool)
+        for i, row in enumerate(matrix["rows"]):
+            for j, column in enumerate(columns):
+                if column in row["cells"]:
+                    values[i, j] = row["cells"][column]["kappa"]
+                    within[i, j] = row["cells"][column]["within"]
+        images.append(figures.add(transfer_figure(values, rows=rows, columns=columns, within=within,
+                                                  title=f"{space}: trained on (rows), tested on (columns)"),
+                                  f"transfer-{space}"))
+    return images
 
 
 def _confusions(studies: list[Study], numbers: list[dict], figures: Figures) -> list[Image]:
     """The confusion matrix of the best study per language by validation kappa, on its test speakers."""
     images = []
-    for lang in LANGUAGES:
+    for lang in LANGUAGE_CHOICES:
         candidates = [(s, n) for s, n in zip(studies, numbers) if s.language == lang and n["best"] is not None]
         if not candidates:
             continue

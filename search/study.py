@@ -34,7 +34,8 @@ from search.options import SCHEDULERS, StudyOptions, resume_differences
 from search.repeats import run_repeats
 from search.schedulers import make_scheduler
 from search.spaces import PAPER_POINTS, get_space
-from search.trial import SearchSettings, fold_count, run_trial
+from search.trial import SearchSettings, fold_count, run_trial, study_data
+from tracking.model import load_pipeline
 from tracking.query import children, ranked
 from tracking.runs import log_evaluation
 from tracking.schema import (
@@ -45,6 +46,7 @@ from tracking.schema import (
     COMMAND_TAG,
     CV_VAL_KAPPA,
     DATASET_KEY_TAG,
+    FOLDS_PARAM,
     INTERRUPTED_TAG,
     LANGUAGE_TAG,
     MODEL_URI_TAG,
@@ -109,7 +111,9 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     settings = SearchSettings(options, experiment, parent)
     status = MlflowStatusCallback(client, total=options.trials, label=study_name(options), experiment_id=experiment,
                                   parent_run_id=parent)
-    trainable = tune.with_resources(tune.with_parameters(run_trial, dataset=dataset, settings=settings),
+    # Trials receive the data of the languages they train on only (not a held-out language's).
+    trainable = tune.with_resources(tune.with_parameters(run_trial, dataset=study_data(dataset, options),
+                                                         settings=settings),
                                     {"cpu": options.cpus_per_trial})
     try:
         tuner = (tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False,
@@ -223,7 +227,7 @@ def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, option
     run_id = run.info.run_id
     for key, value in {"trials": options.trials, "seed": options.seed, "sae_epochs": options.sae_epochs,
                        "epochs": options.epochs, "grace_period": options.grace_period,
-                       "max_concurrent": options.max_concurrent, "folds": options.folds}.items():
+                       "max_concurrent": options.max_concurrent, FOLDS_PARAM: options.folds}.items():
         client.log_param(run_id, key, value)
     client.log_dict(run_id, {"space": _describe(get_space(options.space)),
                              "paper_point": PAPER_POINTS[options.space]}, SPACE_FILE)
@@ -294,7 +298,7 @@ def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dat
 
 
 def _score_test(client: MlflowClient, run, dataset: Dataset, options: StudyOptions, objective: str) -> dict:
-    pipeline = mlflow.pyfunc.load_model(run.data.tags[MODEL_URI_TAG]).unwrap_python_model().pipeline
+    pipeline = load_pipeline(run.data.tags[MODEL_URI_TAG])
     evaluation = score_speakers(pipeline, dataset, run.data.tags[speakers_tag("test")].split())
     metrics = {f"test_{k}": v for k, v in evaluation.utterances.items()}
     if len(evaluation.languages) > 1:

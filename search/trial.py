@@ -37,6 +37,7 @@ from tracking.runs import EpochLogger, config_params, log_params, log_result, tr
 from tracking.schema import (
     CV_FOLD_METRIC,
     CV_VAL_KAPPA,
+    DATA_LANGUAGES_TAG,
     ENCODER_CACHE_TAG,
     LANGUAGE_TAG,
     MODEL_TAG,
@@ -89,7 +90,8 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
     split = make_split(data, trial_config)
     client = MlflowClient(options.tracking_uri)
     tags = {MODEL_TAG: options.space, LANGUAGE_TAG: options.language, TRIAL_TAG: trial_id, NODE_TAG: _node(),
-            PID_TAG: str(os.getpid()), PAPER_TAG: str(is_paper_point(options.space, config)).lower()}
+            PID_TAG: str(os.getpid()), PAPER_TAG: str(is_paper_point(options.space, config)).lower(),
+            DATA_LANGUAGES_TAG: ",".join(sorted(set(dataset.meta["language"])))}
     run_name = f"{options.space}-{options.language}-{context.get_trial_name().split('_')[-1]}"
     with tracked_run(client, settings.experiment_id, run_name=run_name, tags=tags,
                      parent_run_id=settings.parent_run_id) as run_id:
@@ -149,6 +151,11 @@ def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOpt
     return scores
 
 
+def study_data(dataset: Dataset, options: StudyOptions) -> Dataset:
+    """The part of ``dataset`` a study's trials train and validate on: its training languages."""
+    return dataset.for_languages(train_config(PAPER_POINTS[options.space], options).languages)
+
+
 def fold_count(dataset: Dataset, options: StudyOptions) -> int:
     """How many speaker folds each trial of the study measures its objective on (0: one
     validation split); checked before the search starts.
@@ -159,7 +166,7 @@ def fold_count(dataset: Dataset, options: StudyOptions) -> int:
     if not options.folds:
         return 0
     config = train_config(PAPER_POINTS[options.space], options)
-    split = make_split(dataset.for_languages(config.languages), config)
+    split = make_split(study_data(dataset, options), config)
     try:
         return len(validation_folds(split, options.folds, seed=options.seed))
     except ValueError:

@@ -63,3 +63,45 @@ def test_overhead_splits_slot_time_into_training_logging_and_outside_runs(bench)
     search = {"max_concurrent": 2, "search_s": 10.0, "trials": [_trial(i, 0.1, [0.1]) for i in range(5)]}
     assert bench._overhead(search) == {"fraction": 0.75, "sum_train_s": 5.0, "in_run_not_training_s": 1.0,
                                        "outside_runs_s": 14.0}
+
+
+@pytest.fixture(scope="module")
+def objectives():
+    sys.path.insert(0, str(BENCH.parent))  # the bench imports its sibling performance.py
+    spec = importlib.util.spec_from_file_location("mser_bench_objectives", BENCH.parent / "objectives.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(objective, test, split=None, paper=False):
+    return {"objective": objective, "split_val_kappa": objective if split is None else split, "test_kappa": test,
+            "paper": paper, "started": 0}
+
+
+def test_objectives_share_the_trainings_of_a_search(objectives):
+    assert [objectives.trial_count(o, 36, 3, 8) for o in objectives.OBJECTIVES] == [36, 9, 4]
+    assert objectives.trial_count("loso", 10, 3, 20) == 2  # never fewer than 2 trials
+
+
+def test_objective_figures_of_one_search(objectives):
+    rows = [_row(0.5, 0.2, split=0.1, paper=True), _row(0.9, 0.3, split=0.2), _row(0.7, 0.5, split=0.6),
+            _row(0.1, 0.1, split=0.3)]
+    out = objectives.summarise({"objective": "loso", "rows": rows, "search_s": 10.0})
+    assert out["chosen_test_kappa"] == 0.3 and out["best_test_kappa"] == 0.5 and out["regret"] == pytest.approx(0.2)
+    assert out["rho"] == pytest.approx(0.8) and out["paper_test_kappa"] == 0.2
+    assert out["split_chosen_test_kappa_same_trials"] == 0.5 and out["rho_split_same_trials"] == pytest.approx(0.4)
+    assert objectives.summarise({"objective": "split", "rows": rows[:3]})["rho"] is None  # too few trials
+
+
+def test_objectives_are_compared_pairwise_on_the_same_language_and_seed(objectives):
+    def search(objective, language, kappa):
+        return {"objective": objective, "language": language, "seed": 0, "trials": 4, "rho": 0.5,
+                "chosen_test_kappa": kappa, "regret": 0.0, "search_s": 1.0}
+
+    summary = objectives.compare([search("split", "it", 0.2), search("split", "de", 0.3),
+                                  search("loso", "it", 0.4), search("loso", "de", 0.2)])
+    assert summary["loso"]["vs_split"]["pairs"] == 2
+    assert summary["loso"]["vs_split"]["mean_difference"] == pytest.approx(0.05)
+    assert (summary["loso"]["vs_split"]["wins"], summary["loso"]["vs_split"]["losses"]) == (1, 1)
+    assert "vs_split" not in summary["split"] and "kfold" not in summary

@@ -113,3 +113,14 @@ def test_indices_never_put_a_speakers_windows_on_two_sides():
     assert not (parts["train"] & parts["test"] or parts["train"] & parts["validation"]
                 or parts["validation"] & parts["test"])
     assert sum(len(split.indices(speakers, side)) for side in parts) == 2000
+
+
+def test_a_held_out_language_split_names_its_test_speakers_without_its_data():
+    from mser.train import HELD_OUT_CHOICES, TrainConfig
+
+    config = TrainConfig(model="cnn_features", language="all-but-de")
+    assert config.held_out == "de" and config.languages == ("it", "en") and config.test_languages == ("de",)
+    assert TrainConfig(model="cnn_features", language="de").held_out is None
+    assert HELD_OUT_CHOICES == ("all-but-it", "all-but-de", "all-but-en")
+    with pytest.raises(ValueError, match="unknown language 'all-but-fr'"):
+        TrainConfig(model="cnn_features", language="all-but-fr")

@@ -65,6 +65,20 @@ def test_per_language_training_uses_that_language_only(dataset):
     assert scaled.min() >= 0.0 and scaled.max() <= 1.0
 
 
+def test_a_held_out_language_is_neither_trained_nor_validated_on_and_is_what_is_tested(dataset):
+    config = TrainConfig(model="cnn_features", language="all-but-it", **QUICK)
+    # The training side never sees Italian: train from a dataset without it, test it afterwards.
+    result = train(dataset, config, score_test=False)
+    assert not any(s.startswith("emovo-") for s in result.split.train + result.split.validation)
+    assert {s.split("-")[0] for s in result.split.train} == {"emodb", "ravdess"}
+    assert result.split.test and all(s.startswith("emovo-") for s in result.split.test)
+    scored = train(dataset, config)
+    assert set(scored.test.predictions["language"]) == {"it"}
+    tested = dataset.utterances[dataset.utterances["speaker"].isin(scored.split.test)]
+    assert set(scored.test.predictions["utterance"]) == set(tested["utterance"])
+    assert scored.split.train == result.split.train and scored.split.validation == result.split.validation
+
+
 def test_test_speakers_never_influence_a_choice(dataset):
     """Scramble the test speakers' audio and labels: every choice made must stay the same."""
     config = TrainConfig(model="sae_cnn_features", language="all", **QUICK)

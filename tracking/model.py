@@ -136,6 +136,11 @@ def log_pipeline(pipeline, *, name: str = "model") -> "mlflow.models.model.Model
         )
 
 
+def load_pipeline(model_uri: str):
+    """The :class:`mser.pipeline.EmotionPipeline` inside a model logged by :func:`log_pipeline`."""
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().pipeline
+
+
 def check_model(model_uri: str) -> None:
     """Load a logged model and classify its input example, as ``mlflow models serve`` would.
 

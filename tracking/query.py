@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from tracking.schema import PARENT_TAG
+from tracking.schema import LANGUAGE_TAG, PARENT_ROLE, PARENT_TAG, SEARCH_TAG, SPACE_TAG
 
 #: Runs per page: the most an MLflow server returns in one answer.
 PAGE_SIZE = 1000
@@ -58,3 +58,13 @@ def best_by(runs: Iterable[Run], metric: str) -> Run | None:
     """The run with the highest ``metric`` (ties: the one that started first), or None."""
     order = ranked(runs, metric)
     return order[0] if order else None
+
+
+def latest_studies(client: MlflowClient, experiment_id: str) -> dict[tuple[str, str], Run]:
+    """The parent run of the latest finished study of each (space, language) in the experiment."""
+    parents = all_runs(client, [experiment_id], f"tags.{SEARCH_TAG} = '{PARENT_ROLE}' and attributes.status = "
+                       "'FINISHED'", order_by=NEWEST_FIRST)
+    latest: dict[tuple[str, str], Run] = {}
+    for parent in parents:
+        latest.setdefault((parent.data.tags[SPACE_TAG], parent.data.tags[LANGUAGE_TAG]), parent)
+    return latest

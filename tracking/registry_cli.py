@@ -17,7 +17,7 @@ from mser.cli.common import note, run
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import MODELS
-from mser.train import LANGUAGE_CHOICES
+from mser.train import STUDY_LANGUAGES
 from tracking.registry import CHAMPION, DEFAULT_MARGIN, best_candidates, model_table, promote
 from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
 
@@ -30,7 +30,7 @@ def build_promote_parser() -> argparse.ArgumentParser:
                     "champion's validation kappa by more than a margin; otherwise it becomes the challenger. "
                     "Without --space or --language, every space and language found in the experiment.")
     parser.add_argument("--space", choices=list(MODELS), help="only this model space (default: every one found)")
-    parser.add_argument("--language", choices=list(LANGUAGE_CHOICES),
+    parser.add_argument("--language", choices=list(STUDY_LANGUAGES),
                         help="only this language (default: every one found)")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="M",
                         help=f"validation kappa a candidate must gain over the champion (default: {DEFAULT_MARGIN})")

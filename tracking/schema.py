@@ -58,6 +58,8 @@ ENCODER_CACHE_TAG = "encoder_cache"
 #: under :data:`CV_FOLD_METRIC`).
 CV_VAL_KAPPA = "cv_val_kappa"
 CV_FOLD_METRIC = f"{CV_VAL_KAPPA}_fold"
+#: On a study's parent run: --folds (0, K, or "speakers" for leave-one-speaker-out).
+FOLDS_PARAM = "folds"
 #: Seconds a trial spent training and scoring, without logging and reporting (the
 #: benchmark's measure of what Ray, MLflow and data loading add around it).
 TRAIN_SECONDS = "train_seconds"
@@ -93,6 +95,8 @@ HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
 SPACE_FILE = "space.json"
 BEST_TRIALS_FILE = "best_trials.json"
+#: On each trial run: the languages of the data the trial received (a held-out language is not among them).
+DATA_LANGUAGES_TAG = "data.languages"
 #: The study report's folder on each parent run.
 REPORT_DIR = "report"
 
@@ -112,3 +116,13 @@ def confusion_file(side: str, ext: str) -> str:
 def predictions_file(side: str) -> str:
     """``predictions_<side>.csv``: one row per utterance of that side's speakers."""
     return f"predictions_{side}.csv"
+
+
+def transfer_metric(train: str, test: str) -> str:
+    """``transfer_kappa_it_to_de``: a model trained on ``train`` scored on ``test``'s test speakers."""
+    return f"transfer_kappa_{train}_to_{test}"
+
+
+def transfer_predictions_file(test: str) -> str:
+    """``predictions_transfer_de.csv``: a run's predictions for another language's test speakers."""
+    return f"predictions_transfer_{test}.csv"

@@ -24,7 +24,7 @@ from mser.functionals import FEATURE_SETS, NORMALISATIONS, FunctionalsParams
 from mser.metrics import CLASS_WEIGHTINGS
 from mser.models import MODELS
 from mser.paper import EPOCHS, TABLE4, table4_runs
-from mser.train import LANGUAGE_CHOICES, TrainConfig, TrainResult, train
+from mser.train import LANGUAGE_CHOICES, STUDY_LANGUAGES, TrainConfig, TrainResult, train
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
 from tracking.schema import COMMAND_TAG, LANGUAGE_TAG, MODEL_TAG
 from tracking.store import (
@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", choices=list(MODELS), default="sae_cnn_features",
                         help="which model (default: sae_cnn_features, the paper's proposal; smile_* need the "
                              "opensmile extra)")
-    parser.add_argument("--language", choices=LANGUAGE_CHOICES, default="all",
-                        help="it (EMOVO), de (EmoDB), en (RAVDESS) or all jointly (default: all)")
+    parser.add_argument("--language", choices=STUDY_LANGUAGES, default="all",
+                        help="it (EMOVO), de (EmoDB), en (RAVDESS), all jointly, or all-but-it (all-but-de, "
+                             "all-but-en): trained on the other languages, tested on the held-out one (default: all)")
     parser.add_argument("--reproduce", action="store_true",
                         help="train every model and language of the paper's Table 4 and print it beside the paper's")
     parser.add_argument("--max-epochs", type=int, metavar="N",

@@ -167,3 +167,19 @@ def test_more_folds_than_training_speakers_are_refused_before_ray_starts(tiny_de
                  f"sqlite:///{tmp_path / 'm.db'}", "--cache-dir", str(tmp_path / "cache")]) == 2
     line = _one_line_error(capfd, "--folds 40: it has", "training speakers", "--folds speakers")
     assert "at most" in line and not ray.is_initialized() and not (tmp_path / "m.db").exists()
+
+
+def test_held_out_studies_go_with_each_and_need_the_held_out_language(tiny_demo, tmp_path, capfd):
+    from search.cli import build_parser
+
+    assert build_parser().parse_args(["--language", "all-but-de"]).language == "all-but-de"
+    with pytest.raises(SystemExit):
+        main(["--language", "it", "--held-out"])
+    assert "--held-out goes with --language each" in capfd.readouterr().err
+    root = tmp_path / "no-italian"
+    root.mkdir()
+    (root / "EmoDB").symlink_to(tiny_demo / "EmoDB")
+    (root / "RAVDESS").symlink_to(tiny_demo / "RAVDESS")
+    assert main(["--language", "all-but-it", "--data-root", str(root), "--tracking-uri",
+                 f"sqlite:///{tmp_path / 'm.db'}", "--cache-dir", str(tmp_path / "cache")]) == 2
+    _one_line_error(capfd, "no data for language it")

@@ -23,9 +23,11 @@ from search.options import StudyOptions
 from search.report import write_report
 from search.report_cli import main as report_main
 from search.study import run_study
+from search.transfer import score_transfer
 from tracking.store import ensure_store
 
-SECTIONS = ["kappa-table", "families", "joint-model", "vs-paper", "confusion", "importance", "curves", "data"]
+SECTIONS = ["kappa-table", "families", "joint-model", "across-languages", "vs-paper", "confusion", "importance",
+            "curves", "data"]
 ARTIFACTS = Path(os.environ.get("MSER_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
 
 
@@ -39,8 +41,9 @@ def test_a_report_of_nothing_says_what_to_run(tracking_uri, capsys):
 
 @pytest.fixture(scope="module")
 def searched(tiny_demo, tmp_path_factory):
-    """Three studies of one experiment, German and joint of cnn_features and German of
-    smile_logreg (another model family), on a real local Ray cluster."""
+    """Five studies of one experiment on a real local Ray cluster: cnn_features on German,
+    Italian, jointly and without Italian (all-but-it), and smile_logreg (another model
+    family) on German; then the transfer scores, as mser-search computes them."""
     root = tmp_path_factory.mktemp("report")
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
@@ -48,6 +51,7 @@ def searched(tiny_demo, tmp_path_factory):
     try:
         dataset = load_dataset(tiny_demo, cache_dir=root / "cache", feature_sets=FEATURE_SETS)
         for space, language, trials in (("cnn_features", "de", 6), ("cnn_features", "all", 4),
+                                        ("cnn_features", "it", 3), ("cnn_features", "all-but-it", 3),
                                         ("smile_logreg", "de", 3)):
             run_study(dataset, StudyOptions(space=space, language=language, trials=trials, tracking_uri=uri,
                                             experiment="report", state_dir=root / "state", epochs=4, grace_period=2,
@@ -57,8 +61,10 @@ def searched(tiny_demo, tmp_path_factory):
     finally:
         ray.shutdown()
     client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("report").experiment_id
+    transfer = score_transfer(client, experiment, "cnn_features", dataset)
     path = write_report(client, "report", root / "out", resamples=300)
-    return {"client": client, "path": path, "html": path.read_text()}
+    return {"client": client, "path": path, "html": path.read_text(), "transfer": transfer, "dataset": dataset}
 
 
 def _data(html: str) -> dict:
@@ -75,7 +81,8 @@ def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
     for section in SECTIONS:
         assert f'<section id="{section}">' in html
     studies = {(s["space"], s["language"]): s for s in _data(html)["studies"]}
-    assert set(studies) == {("cnn_features", "de"), ("cnn_features", "all"), ("smile_logreg", "de")}
+    assert set(studies) == {("cnn_features", "de"), ("cnn_features", "all"), ("cnn_features", "it"),
+                            ("cnn_features", "all-but-it"), ("smile_logreg", "de")}
     for (space, language), numbers in studies.items():
         parent = client.get_run(numbers["parent_run_id"])
         trials = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
@@ -125,6 +132,69 @@ def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
         assert numbers["n"] == len(part) and numbers["kappa"] == pytest.approx(kappa(part["label"], part["predicted"]))
 
 
+def _artifact(run, name) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{name}")))
+
+
+@pytest.mark.slow
+def test_the_transfer_matrix_is_the_logged_predictions(searched):
+    client, html = searched["client"], searched["html"]
+    data = _data(html)
+    studies = {(s["space"], s["language"]): s for s in data["studies"]}
+    best = {lang: client.get_run(studies[("cnn_features", lang)]["best"]["run_id"])
+            for lang in ("it", "de", "all", "all-but-it")}
+    # Scored once each way, logged on the best runs with names that say train and test language.
+    assert sorted((r["train"], r["test"]) for r in searched["transfer"]) == [("de", "it"), ("it", "de")]
+    assert score_transfer(client, best["it"].info.experiment_id, "cnn_features", searched["dataset"]) == []
+    matrix = data["transfer"]["cnn_features"]
+    assert "smile_logreg" not in data["transfer"]  # one language only: nothing across languages
+    assert matrix["columns"] == ["it", "de", "en"]
+    rows = {row["train"]: row for row in matrix["rows"]}
+    assert list(rows) == ["it", "de", "all", "all-but-it"]
+    for train, test in (("it", "de"), ("de", "it")):
+        run = best[train]
+        logged = _artifact(run, f"predictions_transfer_{test}.csv")
+        cell = rows[train]["cells"][test]
+        assert cell["kappa"] == pytest.approx(kappa(logged["label"], logged["predicted"]))
+        assert cell["kappa"] == pytest.approx(run.data.metrics[f"transfer_kappa_{train}_to_{test}"])
+        assert not cell["within"] and cell["n"] == len(logged)
+        # The other language's test speakers: the same utterances its own model was tested on.
+        assert set(logged["utterance"]) == set(_predictions(best[test])["utterance"])
+        assert f'data-cell="cnn_features-{train}-{test}">{cell["kappa"]:.3f} [' in html
+    for lang in ("it", "de"):
+        own = rows[lang]["cells"][lang]
+        assert own["within"] and own["kappa"] == pytest.approx(best[lang].data.metrics["test_kappa"])
+    for lang in ("it", "de", "en"):
+        assert rows["all"]["cells"][lang]["kappa"] == pytest.approx(best["all"].data.metrics[f"test_kappa_{lang}"])
+    held = rows["all-but-it"]
+    assert list(held["cells"]) == ["it"] and held["kind"] == "held-out"
+    assert held["cells"]["it"]["kappa"] == pytest.approx(best["all-but-it"].data.metrics["test_kappa"])
+    [compared] = matrix["held_out"]
+    both = _predictions(best["all-but-it"]).merge(_predictions(best["it"]), on="utterance", suffixes=("_a", "_b"))
+    expected = compare_paired(both["label_a"], both["predicted_a"], both["predicted_b"], resamples=300)
+    assert compared["language"] == "it" and compared["n"] == expected.n
+    assert compared["difference"] == pytest.approx(expected.difference)
+    assert compared["holm_p"] == pytest.approx(expected.mcnemar_p)
+    assert 'data-held-out="cnn_features-it"' in html
+
+
+@pytest.mark.slow
+def test_a_held_out_language_study_never_received_that_language(searched):
+    client = searched["client"]
+    [numbers] = [s for s in _data(searched["html"])["studies"] if s["language"] == "all-but-it"]
+    parent = client.get_run(numbers["parent_run_id"])
+    trials = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert trials
+    for trial in trials:
+        # What the trial's data held, recorded by the trial itself: no Italian at all.
+        assert trial.data.tags["data.languages"] == "de,en"
+        assert not any(s.startswith("emovo-") for side in ("train", "validation")
+                       for s in trial.data.tags[f"speakers.{side}"].split())
+        assert all(s.startswith("emovo-") for s in trial.data.tags["speakers.test"].split())
+    tested = _predictions(client.get_run(numbers["best"]["run_id"]))
+    assert set(tested["language"]) == {"it"}
+
+
 @pytest.mark.slow
 def test_the_families_are_compared_on_the_same_test_utterances(searched):
     client, html = searched["client"], searched["html"]
@@ -156,7 +226,8 @@ def test_pictures_are_embedded_pngs_and_the_report_is_logged(searched):
     html, path, client = searched["html"], searched["path"], searched["client"]
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)">', html)
     names = {name for name, _ in images}
-    assert {"confusion-de", "confusion-all", "curves-cnn_features-de", "curves-cnn_features-all"} <= names
+    assert {"confusion-de", "confusion-all", "curves-cnn_features-de", "curves-cnn_features-all",
+            "transfer-cnn_features"} <= names
     assert "importance-cnn_features-de" in names or "too few for fANOVA" in html
     assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for _, data in images)
     assert sorted(p.stem for p in (path.parent / "figures").glob("*.png")) == sorted(names)
