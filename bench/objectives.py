@@ -3,7 +3,7 @@ K speaker folds, or leave one speaker out, at equal search time.
 
     python bench/objectives.py [--scale full] [--space cnn_features] [--languages it,de,en]
                                [--seeds 0,1] [--trainings 48] [--epochs 10] [--folds 3]
-                               [--out bench/objectives.json]
+                               [--data-root DIR] [--out bench/objectives.json]
 
 For each language and seed, three ``mser-search`` runs on a demo corpus written here
 (``--scheduler fifo``, the same TPE seed, the paper's configuration first), each allowed
@@ -62,11 +62,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=None, help="folder for the corpus and store (default: temp)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="measure on these corpora instead of a demo corpus written here")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "objectives.json")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="mser-objectives-"))
-    root = work / f"demo-{args.scale}"
-    write_demo_corpus(root, scale=args.scale)
+    root = args.data_root or work / f"demo-{args.scale}"
+    if args.data_root is None:
+        write_demo_corpus(root, scale=args.scale)
     uri = f"sqlite:///{work / 'mlflow.db'}"
     searches = []
     for language in args.languages.split(","):
@@ -92,7 +95,8 @@ def main() -> None:
                 searches.append(summarise(search))
                 _say(f"  rho {searches[-1]['rho']}, chosen test kappa {searches[-1]['chosen_test_kappa']:.3f}, "
                      f"regret {searches[-1]['regret']:.3f}, {searches[-1]['search_s']:.0f} s")
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "scale": args.scale, "space": args.space,
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(),
+               "data": str(args.data_root) if args.data_root else f"demo, {args.scale}", "space": args.space,
                "epochs": args.epochs, "trainings": args.trainings, "folds": args.folds,
                "searches": searches, "summary": compare(searches)}
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -42,8 +42,8 @@ def score_transfer(client: MlflowClient, experiment_id: str, space: str, dataset
                and parent.data.tags.get(DATASET_KEY_TAG) == dataset.key}
     best = {language: client.get_run(parent.data.tags[BEST_RUN_TAG]) for language, parent in studies.items()}
     rows = []
-    for train_language, run in best.items():
-        missing = [test for test in best if test != train_language
+    for train_language, run in sorted(best.items(), key=lambda item: LANGUAGES.index(item[0])):
+        missing = [test for test in LANGUAGES if test in best and test != train_language
                    and transfer_metric(train_language, test) not in run.data.metrics]
         if not missing or MODEL_URI_TAG not in run.data.tags:
             continue
