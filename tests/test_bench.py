@@ -105,3 +105,16 @@ def test_objectives_are_compared_pairwise_on_the_same_language_and_seed(objectiv
     assert summary["loso"]["vs_split"]["mean_difference"] == pytest.approx(0.05)
     assert (summary["loso"]["vs_split"]["wins"], summary["loso"]["vs_split"]["losses"]) == (1, 1)
     assert "vs_split" not in summary["split"] and "kfold" not in summary
+
+
+def test_worker_memory_growth_and_pace(objectives):  # the fixture put bench/ on sys.path
+    spec = importlib.util.spec_from_file_location("mser_bench_worker_memory", BENCH.parent / "worker_memory.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = module.summarise({"rss_mib": [100.0, 110.0, 120.0, 130.0, 140.0, 150.0]})
+    assert (out["first_mib"], out["last_mib"], out["peak_mib"], out["growth_mib"]) == (100.0, 150.0, 150.0, 50.0)
+    assert out["mib_per_trial_second_half"] == pytest.approx(10.0)
+    from ray import tune
+
+    configs = module._configs({"a": {"b": tune.choice([1, 2])}, "c": 3}, 3)
+    assert len(configs) == 3 and all(c["a"]["b"] in (1, 2) and c["c"] == 3 for c in configs)
