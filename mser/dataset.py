@@ -161,7 +161,8 @@ class Dataset:
         if missing:
             have = ", ".join(sorted(set(self.meta["language"]))) or "none"
             raise DataError(f"no data for language {', '.join(missing)} under {self.root} (found: {have})")
-        return self.select(self.meta["language"].isin(languages).to_numpy())
+        wanted = self.meta["language"].isin(languages).to_numpy()
+        return self if wanted.all() else self.select(wanted)  # no copy when nothing is left out
 
 
 def long_utterances(utterances: pd.DataFrame, *, factor: float = LONG_FACTOR,

@@ -22,6 +22,12 @@ TABLE4: Mapping[str, Mapping[str, float]] = MappingProxyType({
 EPOCHS = {"it": 100, "de": 100, "en": 100, "all": 300}
 
 
+def paper_epochs(language: str) -> int:
+    """The paper's classifier epochs for ``language``; a model on several languages (an
+    ``all-but-*`` one, which the paper did not train) gets the joint model's."""
+    return EPOCHS.get(language, EPOCHS["all"])
+
+
 def table4_runs() -> list[tuple[str, str]]:
     """Every (model, language) cell of Table 4, in the paper's row order."""
     return [(model, language) for model, row in TABLE4.items() for language in row]

@@ -53,6 +53,11 @@ HELD_OUT_CHOICES = tuple(f"{HELD_OUT_PREFIX}{language}" for language in LANGUAGE
 STUDY_LANGUAGES = (*LANGUAGE_CHOICES, *HELD_OUT_CHOICES)
 
 
+def held_out_language(language: str) -> str | None:
+    """``it`` for ``all-but-it``; None for a language that holds nothing out."""
+    return language[len(HELD_OUT_PREFIX):] if language.startswith(HELD_OUT_PREFIX) else None
+
+
 class TrainingDiverged(MserError):
     """The loss became NaN or infinite."""
 
@@ -118,7 +123,7 @@ class TrainConfig:
     @property
     def held_out(self) -> str | None:
         """The language a held-out-language model is tested on (and never trained on), else None."""
-        return self.language[len(HELD_OUT_PREFIX):] if self.language.startswith(HELD_OUT_PREFIX) else None
+        return held_out_language(self.language)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -276,6 +281,9 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     keras.utils.set_random_seed(config.seed)
     spec = get_model(config.model)
     data = dataset.for_languages(config.languages)
+    # The test speakers' data is checked now, before any training, and read only once trained
+    # (for a held-out language, its own data only then).
+    test_data = (dataset.for_languages(config.test_languages) if config.held_out else data) if score_test else None
     split = split or make_split(data, config)
     examples = data.examples(spec.unit)
     rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in ("train", "validation")}
@@ -304,8 +312,7 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     seconds["classifier"] = time.perf_counter() - started
     validation = evaluate(classifier_probabilities(pipeline.classifier, inputs["validation"]), meta["validation"],
                           vote=config.vote)
-    # Test speakers are read here, once trained (for a held-out language, from its own data only now).
-    test = score_speakers(pipeline, dataset.for_languages(config.test_languages), split.test) if score_test else None
+    test = score_speakers(pipeline, test_data, split.test) if test_data is not None else None
     return TrainResult(config, split, pipeline, history, best, validation, test, seconds)
 
 

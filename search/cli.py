@@ -18,12 +18,20 @@ from typing import Sequence
 import pandas as pd
 
 from mser.cache import default_cache_dir
-from mser.cli.common import add_data_options, note, prepare, require_functionals, run, stdout_for_results
+from mser.cli.common import (
+    add_data_options,
+    check_language_data,
+    note,
+    prepare,
+    require_functionals,
+    run,
+    stdout_for_results,
+)
 from mser.dataset import Dataset
-from mser.errors import DataError, MserError
+from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.splits import LOSO
-from mser.train import HELD_OUT_CHOICES, LANGUAGE_CHOICES, STUDY_LANGUAGES, TrainConfig
+from mser.train import HELD_OUT_CHOICES, LANGUAGE_CHOICES, STUDY_LANGUAGES
 from search.options import SCHEDULERS, StudyOptions
 from search.spaces import SPACES, feature_sets
 from search.study import StudyResult, resumable_state, run_study
@@ -167,21 +175,6 @@ def _main(argv: Sequence[str] | None) -> int:
              "errors are above, and on the runs in MLflow); fix the cause and search again")
         return 1
     return 0
-
-
-def check_language_data(dataset: Dataset, space: str, language: str) -> None:
-    """Refuse, before Ray starts, a study whose languages have no data.
-
-    Raises:
-        DataError: With the languages found and the fix.
-    """
-    config = TrainConfig(model=space, language=language)
-    try:
-        dataset.for_languages(dict.fromkeys([*config.languages, *config.test_languages]))
-    except DataError as error:
-        found = sorted(set(dataset.meta["language"]))
-        raise DataError(f"{error}: choose --language {' or '.join(found) or '...'} (the languages found), or add "
-                        "the missing corpus under --data-root") from None
 
 
 def check_cluster_address(address: str, *, timeout: float = 5.0) -> None:

@@ -33,7 +33,7 @@ from mser.paper import TABLE4
 from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure, transfer_figure
 from mser.splits import LOSO
 from mser.stats import compare_paired, holm, kappa_interval
-from mser.train import HELD_OUT_PREFIX, LANGUAGE_CHOICES, STUDY_LANGUAGES
+from mser.train import HELD_OUT_PREFIX, LANGUAGE_CHOICES, STUDY_LANGUAGES, held_out_language
 from search.page import Image, Importance, Pictures, render
 from search.repeats import summarise
 from search.spaces import SPACES, param_name
@@ -96,7 +96,9 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
     if found is None:
         raise MserError(f"no experiment {experiment!r} in {client.tracking_uri}: run mser-search first, "
                         "or name the experiment with --experiment")
-    latest = latest_studies(client, found.experiment_id)
+    # A study whose space or language tag was edited into something unknown is not one of ours to show.
+    latest = {key: parent for key, parent in latest_studies(client, found.experiment_id).items()
+              if key[0] in SPACES and key[1] in STUDY_LANGUAGES}
     if not latest:
         raise MserError(f"no finished search in experiment {experiment!r}: run mser-search first "
                         "(an interrupted one continues with --resume)")
@@ -314,7 +316,7 @@ def transfer_matrices(studies: list[Study], *, resamples: int) -> dict[str, dict
             elif language == "all":
                 parts, kind = dict(tuple(tested.groupby("language"))), "joint"
             else:
-                parts, kind = {language[len(HELD_OUT_PREFIX):]: tested}, "held-out"
+                parts, kind = {held_out_language(language): tested}, "held-out"
             rows.append({"train": language, "kind": kind, "run_name": study.best.info.run_name,
                          "cells": {test: {**kappa_with_interval(part, resamples=resamples), "within": test == language}
                                    for test, part in parts.items()}})

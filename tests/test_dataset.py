@@ -94,6 +94,10 @@ def test_language_selection(root):
     assert set(data.meta["corpus"]) == {"emodb"} and len(data.windows) == 6
     with pytest.raises(DataError, match="no data for language fr"):
         load_dataset(root).for_languages(["fr"])
+    everything = load_dataset(root)
+    present = sorted(set(everything.meta["language"]))
+    assert everything.for_languages(present) is everything  # nothing left out: no copy of the windows
+    assert data.for_languages(["de"]) is data
 
 
 def test_a_long_file_keeps_at_most_the_cap_of_windows_evenly_spread():

@@ -79,6 +79,19 @@ def test_a_held_out_language_is_neither_trained_nor_validated_on_and_is_what_is_
     assert scored.split.train == result.split.train and scored.split.validation == result.split.validation
 
 
+def test_a_held_out_language_without_data_is_refused_before_training(dataset):
+    from mser.errors import DataError
+
+    without_italian = dataset.for_languages(["de", "en"])
+    epochs = []
+    with pytest.raises(DataError, match="no data for language it"):
+        train(without_italian, TrainConfig(model="cnn_features", language="all-but-it", **QUICK),
+              on_epoch=lambda *args: epochs.append(args))
+    assert not epochs  # nothing trained for nothing
+    assert train(without_italian, TrainConfig(model="cnn_features", language="all-but-it", **QUICK),
+                 score_test=False).test is None
+
+
 def test_test_speakers_never_influence_a_choice(dataset):
     """Scramble the test speakers' audio and labels: every choice made must stay the same."""
     config = TrainConfig(model="sae_cnn_features", language="all", **QUICK)

@@ -17,13 +17,21 @@ import mlflow
 import pandas as pd
 from tqdm import tqdm
 
-from mser.cli.common import add_data_options, note, prepare, require_functionals, run, stdout_for_results
+from mser.cli.common import (
+    add_data_options,
+    check_language_data,
+    note,
+    prepare,
+    require_functionals,
+    run,
+    stdout_for_results,
+)
 from mser.corpora import CORPORA, corpus_for_language
 from mser.dataset import Dataset
 from mser.functionals import FEATURE_SETS, NORMALISATIONS, FunctionalsParams
 from mser.metrics import CLASS_WEIGHTINGS
 from mser.models import MODELS
-from mser.paper import EPOCHS, TABLE4, table4_runs
+from mser.paper import TABLE4, paper_epochs, table4_runs
 from mser.train import LANGUAGE_CHOICES, STUDY_LANGUAGES, TrainConfig, TrainResult, train
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
 from tracking.schema import COMMAND_TAG, LANGUAGE_TAG, MODEL_TAG
@@ -87,6 +95,8 @@ def _main(argv: Sequence[str] | None) -> int:
     uri = resolve_tracking_uri(args.tracking_uri)
     check_store(uri)  # up front; the store is made once the data is ready
     dataset = prepare(args, feature_sets)
+    if not args.reproduce:  # --reproduce records each cell, a cell without data as failed
+        check_language_data(dataset, args.model, args.language)
     client = ensure_store(uri)
     experiment = experiment_id(client, args.experiment)
     mlflow.set_tracking_uri(uri)
@@ -109,7 +119,8 @@ def _config(args: argparse.Namespace, model: str, language: str) -> TrainConfig:
     cap = args.max_epochs or 10**6
     functionals = ({"feature_set": args.feature_set, "normalisation": args.normalisation}
                    if MODELS[model].uses_functionals else {})
-    return TrainConfig(model=model, language=language, sae_epochs=min(100, cap), epochs=min(EPOCHS[language], cap),
+    return TrainConfig(model=model, language=language, sae_epochs=min(100, cap),
+                       epochs=min(paper_epochs(language), cap),
                        patience=args.patience, class_weighting=args.class_weighting, seed=args.seed,
                        functionals=functionals)
 

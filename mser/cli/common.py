@@ -181,3 +181,21 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None,
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def check_language_data(dataset: Dataset, model: str, language: str) -> None:
+    """Refuse, before anything is trained or written, a model or study whose languages have
+    no data (for ``all-but-it``, Italian too: its test speakers are scored at the end).
+
+    Raises:
+        DataError: With the languages found and the fix.
+    """
+    from mser.train import TrainConfig  # TensorFlow: only for the commands that train
+
+    config = TrainConfig(model=model, language=language)
+    try:
+        dataset.for_languages(dict.fromkeys([*config.languages, *config.test_languages]))
+    except DataError as error:
+        found = sorted(set(dataset.meta["language"]))
+        raise DataError(f"{error}: choose --language {' or '.join(found) or '...'} (the languages found), or add "
+                        "the missing corpus under --data-root") from None

@@ -92,6 +92,8 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> str:
     _trial(client, experiment, parent, f"{COMMENT} best", val=0.5, seed=3)
     parent = _study(client, experiment, "cnn_features", "all", command=COMMENT, key=IMG)
     _trial(client, experiment, parent, AMP, val=0.4, seed=4, tags={schema.PAPER_TAG: "true"}, language="all")
+    # A parent whose language tag was edited into markup (in the MLflow UI, say): not one of the report's studies.
+    _study(client, experiment, "cnn_features", SCRIPT, command=AMP, key=IMG)
     try:
         return write_report(client, EXPERIMENT, root / "report", resamples=20, log=False).read_text(encoding="utf-8")
     finally:

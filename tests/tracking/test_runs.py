@@ -127,3 +127,26 @@ def test_bad_options_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--max-epochs", "0"])
     assert "--max-epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_a_language_without_data_is_refused_before_a_store_or_run_exists(tiny_demo, tmp_path, capfd):
+    root = tmp_path / "only-emodb"
+    root.mkdir()
+    (root / "EmoDB").symlink_to(tiny_demo / "EmoDB")
+    store = tmp_path / "m.db"
+    for language in ("it", "all-but-it"):  # all-but-it trains on de and en, and tests Italian
+        assert main(["--model", "cnn_features", "--language", language, "--data-root", str(root),
+                     "--tracking-uri", f"sqlite:///{store}", "--cache-dir", str(tmp_path / "cache")]) == 2
+        err = capfd.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("mser-train: error: no data for language") and "it" in err[-1]
+        assert "Traceback" not in "\n".join(err) and not store.exists()
+
+
+@pytest.mark.slow
+def test_a_held_out_language_model_trains_with_the_joint_models_epochs(tracking_uri, tiny_demo, capfd):
+    assert main(["--model", "cnn_features", "--language", "all-but-it", "--data-root", str(tiny_demo),
+                 "--max-epochs", "2", "--json", "--experiment", "held-out"]) == 0
+    report = json.loads(capfd.readouterr().out)
+    assert all(s.startswith("emovo-") for s in report["speakers"]["test"])
+    assert not any(s.startswith("emovo-") for s in report["speakers"]["validation"])
+    assert set(report["metrics"]) >= {"val_kappa", "test_kappa"}
