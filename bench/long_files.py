@@ -65,7 +65,7 @@ def long_file(root: Path, minutes: float) -> str:
 
 def utterance_sample_weights(dataset: Dataset, config: TrainConfig) -> np.ndarray:
     """Per training window: its class weight counted in files (``balanced``, or 1), over its file's windows."""
-    data = dataset.for_languages(config.languages)
+    data = dataset.for_languages(config.languages(dataset.languages))
     split = make_split(data, config)
     meta = data.meta.iloc[split.indices(data.meta["speaker"].to_numpy(), "train")]
     files = meta.groupby("utterance", sort=False)["label"].first()
@@ -100,7 +100,7 @@ def run(dataset: Dataset, variant: str, weighting: str, seed: int, epochs: int, 
     cap = MAX_UTTERANCE_WINDOWS if variant == "cap" else None
     config = TrainConfig(model="cnn_features", language="de", epochs=epochs, patience=10, seed=seed,
                          class_weighting=weighting, max_windows_per_utterance=cap)
-    data = dataset.for_languages(config.languages)
+    data = dataset.for_languages(config.languages(dataset.languages))
     split = make_split(data, config)
     train_rows = capped_rows(data.meta, split.indices(data.meta["speaker"].to_numpy(), "train"), cap)
     train_meta = data.meta.iloc[train_rows]

@@ -1,6 +1,7 @@
 """The prepared dataset: every usable 1-s window, its features and labels, cached on disk.
 
-:func:`load_dataset` discovers the corpora under a root, then loads the windows and
+:func:`load_dataset` discovers the corpora under a root and in corpus indexes (CSV), for a
+label set (default the paper's six emotions), then loads the windows and
 features from the cache when the audio files' contents and the preprocessing
 parameters are unchanged, and otherwise builds them (read, mono, 8 kHz, windows,
 features) and stores them. Files that cannot be used are skipped, each with its
@@ -32,14 +33,14 @@ import soundfile
 
 from mser.audio import SILENCE_DBFS, TARGET_RATE, WINDOW, load_windows, read_wav
 from mser.cache import default_cache_dir, digest_json, file_digests, publish_dir, staging_dir
-from mser.corpora import CORPORA, EMOTIONS
-from mser.discovery import Discovery, Skipped, discover
+from mser.corpora import CORPORA, EMOTIONS, language_order
+from mser.discovery import Discovery, Skipped, discover, discover_index
 from mser.errors import DataError, MserError, SkipFile
 from mser.features import FeatureParams, window_features
 from mser.functionals import FEATURE_SETS, FUNCTIONALS_RATE, functionals, opensmile_version
 
 #: Bumped whenever the stored layout or the meaning of a stored value changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _FEATURE_BATCH = 256
 _INT_COLUMNS = ("label", "window", "rate", "channels", "frames", "windows")
 _FLOAT_COLUMNS = ("duration",)
@@ -74,21 +75,28 @@ class PrepParams:
 
 @dataclass
 class Dataset:
-    """Windows, features and their metadata for the utterances of a data root.
+    """Windows, features and their metadata for the utterances of a data root and corpus indexes.
 
     Attributes:
-        root: The data root the audio came from.
-        key: Cache key: digest of the audio contents, parameters and library versions.
+        root: The data root the audio came from (with corpus indexes only, the first one's folder).
+        key: Cache key: digest of the audio contents, their labels and speakers, the label
+            set, the speaker split, parameters and library versions.
         params: Preprocessing parameters.
         windows: ``(n, window)`` float32, 8 kHz, unscaled.
         features: ``(n, 41, 16)`` float32 (with default parameters).
         meta: One row per window: utterance, corpus, language, speaker, gender,
-            emotion, label, sentence, split (the paper's), window (index in its file).
+            emotion, label, sentence, split (its corpus's), window (index in its file).
         utterances: One row per usable file, with its format and window count.
         skipped: Files left out because they cannot be used, with the reason.
-        excluded: Files the paper's protocol leaves out, with the reason.
+        excluded: Files the protocol leaves out (e.g. an emotion outside the label set), with the reason.
         functionals: Per feature set, ``(n_utterances, n_functionals)`` float32, one row per
             row of ``utterances`` (see :func:`load_functionals`).
+        emotions: The label set: ``label`` indexes it.
+        corpora: One row per corpus: corpus, title, language, split (``paper``, ``index``: the
+            CSV's column, or ``drawn``). Whole in every part (:meth:`select`).
+        speakers_table: One row per speaker of the whole dataset, in protocol order: speaker,
+            corpus, language, gender, split. Whole in every part, so that a part of some
+            languages still knows the other languages' test speakers.
     """
 
     root: Path
@@ -101,19 +109,27 @@ class Dataset:
     skipped: pd.DataFrame
     excluded: pd.DataFrame
     functionals: Mapping[str, np.ndarray] = field(default_factory=dict)
+    emotions: tuple[str, ...] = EMOTIONS
+    corpora: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_CORPUS_COLUMNS))
+    speakers_table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_SPEAKER_COLUMNS))
 
     def __len__(self) -> int:
         return len(self.meta)
 
     @property
     def labels(self) -> np.ndarray:
-        """Integer label per window: index into :data:`mser.corpora.EMOTIONS`."""
+        """Integer label per window: index into :attr:`emotions`."""
         return self.meta["label"].to_numpy()
 
     @property
     def speakers(self) -> np.ndarray:
         """Speaker id per window."""
         return self.meta["speaker"].to_numpy()
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages of this dataset's windows, in table order (it, de, en, then others)."""
+        return language_order(self.meta["language"])
 
     def genders(self) -> dict[str, str]:
         """Gender of each speaker id."""
@@ -127,6 +143,7 @@ class Dataset:
             self.root, self.key, self.params, self.windows[rows], self.features[rows],
             meta.reset_index(drop=True), self.utterances[kept].reset_index(drop=True),
             self.skipped, self.excluded, {name: values[kept] for name, values in self.functionals.items()},
+            self.emotions, self.corpora, self.speakers_table,
         )
 
     def examples(self, unit: str) -> pd.DataFrame:
@@ -155,7 +172,7 @@ class Dataset:
                             "load them with mser.dataset.load_functionals") from None
 
     def for_languages(self, languages: Iterable[str]) -> "Dataset":
-        """Only the windows of the given languages (``it``, ``de``, ``en``)."""
+        """Only the windows of the given languages (``it``, ``de``, ``en``, ``ur``...)."""
         languages = list(languages)
         missing = sorted(set(languages) - set(self.meta["language"]))
         if missing:
@@ -190,18 +207,25 @@ def capped_rows(meta: pd.DataFrame, rows: np.ndarray, cap: int | None) -> np.nda
 
 
 def load_dataset(
-    root: str | Path,
+    root: str | Path | None,
     *,
+    indexes: Iterable[str | Path] = (),
+    emotions: Iterable[str] = EMOTIONS,
+    split_seed: int = 0,
     params: PrepParams = PrepParams(),
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: Progress | None = None,
     feature_sets: Iterable[str] = (),
 ) -> Dataset:
-    """Discover the corpora under ``root`` and return their prepared dataset.
+    """Discover the corpora under ``root`` and in ``indexes`` and return their prepared dataset.
 
     Args:
-        root: Folder holding the corpora (any layout, see :mod:`mser.discovery`).
+        root: Folder holding the built-in corpora (any layout, see :mod:`mser.discovery`);
+            ``None`` for corpus indexes only.
+        indexes: Corpus indexes (CSV files, see :func:`mser.discovery.discover_index`).
+        emotions: The label set (see :func:`mser.corpora.parse_emotions`).
+        split_seed: Seed of the test speakers drawn for an index without a ``split`` column.
         params: Preprocessing parameters.
         cache_dir: Cache folder (default :func:`mser.cache.default_cache_dir`).
         use_cache: Read and write the cache; ``False`` always rebuilds and stores nothing.
@@ -209,21 +233,42 @@ def load_dataset(
         feature_sets: openSMILE functional sets to compute too (see :func:`load_functionals`).
 
     Raises:
-        DataError: Nothing under ``root`` is usable (see :func:`mser.discovery.discover`).
+        DataError: Nothing under ``root`` is usable (see :func:`mser.discovery.discover`), or
+            an index cannot be used (see :func:`mser.discovery.discover_index`).
     """
-    found = discover(root)
+    found = find_corpora(root, indexes, emotions=tuple(emotions), split_seed=split_seed)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = dataset_key(found, params, cache_dir)
+    key = dataset_key(found, params, cache_dir, tuple(emotions))
     entry = cache_dir / "datasets" / key[:24]
     if use_cache and (entry / "dataset.json").is_file():
         dataset = _read(entry, found.root, key, params)
     else:
-        dataset = _build(found, params, key, progress)
+        dataset = _build(found, params, key, progress, tuple(emotions))
         if use_cache:
             _write(dataset, entry)
     for feature_set in feature_sets:
         load_functionals(dataset, feature_set, cache_dir=cache_dir, use_cache=use_cache, progress=progress)
     return dataset
+
+
+def find_corpora(root: str | Path | None, indexes: Iterable[str | Path] = (), *,
+                 emotions: tuple[str, ...] = EMOTIONS, split_seed: int = 0) -> Discovery:
+    """The corpora under ``root`` and in ``indexes``, together.
+
+    Raises:
+        DataError: Neither is given, or one cannot be used.
+    """
+    parts = [discover(root, emotions=emotions)] if root is not None else []
+    parts += [discover_index(index, emotions=emotions, seed=split_seed) for index in indexes]
+    if not parts:
+        raise DataError("no data: give --data-root (a folder holding the corpora) or --corpus (a CSV index)")
+    found = parts[0]
+    for part in parts[1:]:
+        found = found.merge(part)
+    if not found.utterances:
+        raise DataError(f"no utterance of the label set ({', '.join(emotions)}) in the corpora given; "
+                        "choose --emotions among the corpora's emotions")
+    return found
 
 
 def functionals_key(dataset: Dataset, feature_set: str) -> str:
@@ -287,27 +332,32 @@ def _extract(dataset: Dataset, feature_set: str, progress: Progress | None, thre
     return np.stack(rows).astype(np.float32) if rows else np.zeros((0, FEATURE_SETS[feature_set]), np.float32)
 
 
-def dataset_key(found: Discovery, params: PrepParams, cache_dir: Path) -> str:
-    """Digest of what determines a dataset: file contents, names, parameters, library versions."""
+def dataset_key(found: Discovery, params: PrepParams, cache_dir: Path, emotions: tuple[str, ...] = EMOTIONS) -> str:
+    """Digest of what determines a dataset: file contents, names, labels and speakers, the
+    label set, the corpora's splits and indexes, parameters, library versions."""
     digests = file_digests([u.path for u in found.utterances], cache_dir)
     return digest_json({
         "format": CACHE_FORMAT,
         "params": asdict(params),
+        "emotions": list(emotions),
         "versions": {m.__name__: m.__version__ for m in (librosa, scipy, np, soundfile)},
-        "files": [(u.relpath, digests[u.path]) for u in found.utterances],
+        "files": [(u.relpath, digests[u.path], u.parsed.speaker_id, u.parsed.emotion) for u in found.utterances],
+        "corpora": {name: [c.language, list(c.train_speakers), list(c.test_speakers)]
+                    for name, c in found.corpora.items()},
+        "indexes": found.indexes,
         "excluded": [u.relpath for u, _ in found.excluded],
         "skipped": [(s.relpath, s.reason) for s in found.skipped],
     })
 
 
-def _utterance_row(utterance, info, n_windows: int) -> dict:
+def _utterance_row(utterance, info, n_windows: int, found: Discovery, emotions: tuple[str, ...]) -> dict:
     parsed = utterance.parsed
-    corpus = CORPORA[parsed.corpus]
+    corpus = found.corpora[parsed.corpus]
     return {
         "utterance": utterance.utterance_id, "path": utterance.relpath, "corpus": corpus.name,
         "language": corpus.language, "speaker": parsed.speaker_id, "gender": parsed.gender,
         "emotion_code": parsed.emotion_code, "emotion": parsed.emotion,
-        "label": EMOTIONS.index(parsed.emotion), "sentence": parsed.sentence,
+        "label": emotions.index(parsed.emotion), "sentence": parsed.sentence,
         "intensity": parsed.intensity or "", "repetition": parsed.repetition or "",
         "split": corpus.split_of(parsed.speaker), "rate": info.rate, "channels": info.channels,
         "subtype": info.subtype, "frames": info.frames, "duration": round(info.duration, 4),
@@ -315,7 +365,8 @@ def _utterance_row(utterance, info, n_windows: int) -> dict:
     }
 
 
-def _build(found: Discovery, params: PrepParams, key: str, progress: Progress | None) -> Dataset:
+def _build(found: Discovery, params: PrepParams, key: str, progress: Progress | None,
+           emotions: tuple[str, ...]) -> Dataset:
     chunks, rows, skipped = [], [], list(found.skipped)
     total = len(found.utterances)
     for done, utterance in enumerate(found.utterances, start=1):
@@ -326,7 +377,7 @@ def _build(found: Discovery, params: PrepParams, key: str, progress: Progress | 
             skipped.append(Skipped(utterance.relpath, skip.reason, utterance.parsed.corpus))
         else:
             chunks.append(windows)
-            rows.append(_utterance_row(utterance, info, len(windows)))
+            rows.append(_utterance_row(utterance, info, len(windows), found, emotions))
         if progress:
             progress(done, total)
     if not rows:
@@ -340,7 +391,28 @@ def _build(found: Discovery, params: PrepParams, key: str, progress: Progress | 
     utterances = pd.DataFrame(rows)
     meta = _window_meta(utterances)
     return Dataset(found.root, key, params, windows, features, meta, utterances,
-                   _skipped_frame(skipped), _excluded_frame(found))
+                   _skipped_frame(skipped), _excluded_frame(found), {}, emotions, _corpora_frame(found),
+                   _speakers_frame(found, utterances))
+
+
+_CORPUS_COLUMNS = ["corpus", "title", "language", "split"]
+_SPEAKER_COLUMNS = ["speaker", "corpus", "language", "gender", "split"]
+
+
+def _corpora_frame(found: Discovery) -> pd.DataFrame:
+    def source(name: str) -> str:
+        return "drawn" if name in found.drawn else "paper" if name in CORPORA else "index"
+
+    return pd.DataFrame([(name, c.title, c.language, source(name)) for name, c in found.corpora.items()],
+                        columns=_CORPUS_COLUMNS)
+
+
+def _speakers_frame(found: Discovery, utterances: pd.DataFrame) -> pd.DataFrame:
+    """The speakers with usable utterances, per corpus in its protocol order (train, then test)."""
+    present = dict(zip(utterances["speaker"], utterances["gender"]))
+    rows = [(f"{name}-{s}", name, corpus.language, present[f"{name}-{s}"], corpus.split_of(s))
+            for name, corpus in found.corpora.items() for s in corpus.protocol_speakers if f"{name}-{s}" in present]
+    return pd.DataFrame(rows, columns=_SPEAKER_COLUMNS)
 
 
 def _window_meta(utterances: pd.DataFrame) -> pd.DataFrame:
@@ -364,7 +436,7 @@ def _excluded_frame(found: Discovery) -> pd.DataFrame:
     )
 
 
-_TABLES = ("meta", "utterances", "skipped", "excluded")
+_TABLES = ("meta", "utterances", "skipped", "excluded", "corpora", "speakers_table")
 
 
 def _write(dataset: Dataset, entry: Path) -> None:
@@ -375,6 +447,7 @@ def _write(dataset: Dataset, entry: Path) -> None:
         getattr(dataset, name).to_csv(staging / f"{name}.csv", index=False)
     (staging / "dataset.json").write_text(json.dumps({
         "key": dataset.key, "format": CACHE_FORMAT, "params": asdict(dataset.params),
+        "emotions": list(dataset.emotions),
         "root": str(dataset.root), "windows": len(dataset), "created": time.time(),
     }, indent=2))
     publish_dir(staging, entry)
@@ -395,5 +468,6 @@ def _read(entry: Path, root: Path, key: str, params: PrepParams) -> Dataset:
         root, key, params,
         np.load(entry / "windows.npy", mmap_mode="r"),
         np.load(entry / "features.npy", mmap_mode="r"),
+        emotions=tuple(json.loads((entry / "dataset.json").read_text())["emotions"]),
         **tables,
     )

@@ -30,7 +30,6 @@ SAE_VAL_LOSS = "sae_val_loss"
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 #: How an utterance's window scores become one prediction.
 VOTES = ("mean", "majority")
-LABELS = np.arange(len(EMOTIONS))
 
 
 def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
@@ -53,8 +52,11 @@ def sample_weights(labels: np.ndarray, mode: str) -> np.ndarray | None:
 
 
 def kappa(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Cohen's kappa; 0.0 (chance) where it is undefined, e.g. a single class on both sides."""
-    return float(cohen_kappa_score(truth, predicted, labels=LABELS, replace_undefined_by=0.0))
+    """Cohen's kappa; 0.0 (chance) where it is undefined, e.g. a single class on both sides.
+    (Classes on neither side change nothing: kappa is taken over the classes present.)"""
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    top = int(max(truth.max(), predicted.max())) if len(truth) else 0
+    return float(cohen_kappa_score(truth, predicted, labels=np.arange(max(2, top + 1)), replace_undefined_by=0.0))
 
 
 def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -80,7 +82,7 @@ def per_utterance(probabilities: np.ndarray, utterances: np.ndarray, labels: np.
         predicted = grouped[list(range(probabilities.shape[1]))].mean().to_numpy().argmax(axis=1)
     else:
         frame["vote"] = probabilities.argmax(axis=1)
-        predicted = grouped["vote"].agg(lambda v: np.bincount(v, minlength=len(EMOTIONS)).argmax()).to_numpy()
+        predicted = grouped["vote"].agg(lambda v: np.bincount(v, minlength=probabilities.shape[1]).argmax()).to_numpy()
     return grouped["label"].first().index.to_numpy(), truth, predicted
 
 
@@ -102,6 +104,7 @@ class Evaluation:
         confusion: Utterance-level confusion matrix, rows true, columns predicted.
         languages: Utterance-level scores per language.
         predictions: One row per utterance: utterance, language, true and predicted label.
+        emotions: The label set, naming the confusion matrix's rows and columns.
     """
 
     windows: dict[str, float]
@@ -109,10 +112,13 @@ class Evaluation:
     confusion: np.ndarray
     languages: dict[str, dict[str, float]]
     predictions: pd.DataFrame
+    emotions: tuple[str, ...] = EMOTIONS
 
 
-def evaluate(probabilities: np.ndarray, meta: pd.DataFrame, *, vote: str = "mean") -> Evaluation:
-    """Score window probabilities against ``meta`` (one row per window: utterance, language, label)."""
+def evaluate(probabilities: np.ndarray, meta: pd.DataFrame, *, vote: str = "mean",
+             emotions: tuple[str, ...] = EMOTIONS) -> Evaluation:
+    """Score window probabilities (one column per emotion of ``emotions``) against ``meta``
+    (one row per window: utterance, language, label)."""
     labels = meta["label"].to_numpy()
     window_scores = scores(labels, probabilities.argmax(axis=1))
     ids, truth, predicted = per_utterance(probabilities, meta["utterance"].to_numpy(), labels, vote=vote)
@@ -123,4 +129,5 @@ def evaluate(probabilities: np.ndarray, meta: pd.DataFrame, *, vote: str = "mean
         for lang, part in predictions.groupby("language")
     }
     return Evaluation(window_scores, scores(truth, predicted),
-                      confusion_matrix(truth, predicted, labels=LABELS), languages, predictions)
+                      confusion_matrix(truth, predicted, labels=np.arange(len(emotions))), languages, predictions,
+                      tuple(emotions))

@@ -82,6 +82,7 @@ class EmotionPipeline:
         vote: How window scores are pooled per recording (``mean`` or ``majority``).
         functionals: For a model on utterance functionals, their feature set and
             normalisation; ``standardizer`` then holds the training speakers' statistics.
+        emotions: The label set, in the order of the classifier's outputs.
     """
 
     model: str
@@ -93,10 +94,15 @@ class EmotionPipeline:
     vote: str = "mean"
     code_standardizer: Standardizer | None = None
     functionals: FunctionalsParams | None = None
+    emotions: tuple[str, ...] = EMOTIONS
 
     @property
     def spec(self):
         return get_model(self.model)
+
+    def probabilities(self, inputs: np.ndarray) -> np.ndarray:
+        """Probability of each emotion of :attr:`emotions` per row of classifier inputs."""
+        return classifier_probabilities(self.classifier, inputs, len(self.emotions))
 
     def utterance_inputs(self, values: np.ndarray, speakers: Sequence[str | None] | None = None) -> np.ndarray:
         """The classifier's inputs for raw functionals ``(n, n_functionals)``.
@@ -141,7 +147,7 @@ class EmotionPipeline:
 
     def window_probabilities(self, windows: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         """Probability of each emotion per window, rows summing to 1."""
-        return classifier_probabilities(self.classifier, self.inputs(windows, features))
+        return self.probabilities(self.inputs(windows, features))
 
     def predict_signal(self, samples: np.ndarray, rate: int) -> Prediction:
         """Classify a signal, ``(frames,)`` or ``(frames, channels)``, at any rate.
@@ -160,8 +166,8 @@ class EmotionPipeline:
         if self.vote == "mean":
             pooled = probabilities.mean(axis=0)
         else:
-            pooled = np.bincount(probabilities.argmax(axis=1), minlength=len(EMOTIONS)) / len(probabilities)
-        return _prediction(pooled, len(windows))
+            pooled = np.bincount(probabilities.argmax(axis=1), minlength=len(self.emotions)) / len(probabilities)
+        return _prediction(pooled, len(windows), self.emotions)
 
     def signal_functionals(self, samples: np.ndarray, rate: int) -> np.ndarray:
         """The raw functionals of a signal, as the training utterances' were computed.
@@ -190,8 +196,8 @@ class EmotionPipeline:
         if usable:
             names = None if speakers is None else [speakers[i] for i in usable]
             inputs = self.utterance_inputs(np.stack([answers[i] for i in usable]), names)
-            for i, row in zip(usable, classifier_probabilities(self.classifier, inputs)):
-                answers[i] = _prediction(row, 1)
+            for i, row in zip(usable, self.probabilities(inputs)):
+                answers[i] = _prediction(row, 1, self.emotions)
         return answers
 
     def predict_file(self, path: str | os.PathLike) -> Prediction:
@@ -208,7 +214,7 @@ class EmotionPipeline:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         settings = {"format": _FORMAT, "model": self.model, "params": asdict(self.params),
-                    "window_range": list(self.window_range), "vote": self.vote,
+                    "window_range": list(self.window_range), "vote": self.vote, "emotions": list(self.emotions),
                     "functionals": asdict(self.functionals) if self.functionals else None}
         (folder / "pipeline.json").write_text(json.dumps(settings, indent=2))
         for name in ("standardizer", "code_standardizer"):
@@ -247,7 +253,8 @@ class EmotionPipeline:
             raise ValueError(f"{folder}: unknown vote {vote!r}")
         functional = FunctionalsParams(**settings["functionals"]) if settings.get("functionals") else None
         return cls(settings["model"], params, tuple(settings["window_range"]), standardizers.get("standardizer"),
-                   encoder, classifier, vote, standardizers.get("code_standardizer"), functional)
+                   encoder, classifier, vote, standardizers.get("code_standardizer"), functional,
+                   tuple(settings.get("emotions", EMOTIONS)))
 
 
 def _or_skip(function, *args):
@@ -257,8 +264,8 @@ def _or_skip(function, *args):
         return skip
 
 
-def _prediction(pooled: np.ndarray, examples: int) -> Prediction:
-    return Prediction(EMOTIONS[int(np.argmax(pooled))], {e: round(float(p), 6) for e, p in zip(EMOTIONS, pooled)},
+def _prediction(pooled: np.ndarray, examples: int, emotions: Sequence[str]) -> Prediction:
+    return Prediction(emotions[int(np.argmax(pooled))], {e: round(float(p), 6) for e, p in zip(emotions, pooled)},
                       examples)
 
 
@@ -274,17 +281,20 @@ def keras_predict(model: keras.Model, inputs: np.ndarray, *, batch_size: int) ->
                            for start in range(0, len(inputs), batch_size)])
 
 
-def classifier_probabilities(classifier, inputs: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+def classifier_probabilities(classifier, inputs: np.ndarray, n_classes: int | None = None, *,
+                             batch_size: int = 256) -> np.ndarray:
     """Per-row emotion probabilities of a Keras or sklearn classifier, normalised to sum 1.
 
     A Keras model with the paper's sigmoid output gives independent scores; they are
     normalised here. An sklearn estimator's classes may miss an emotion absent from
-    training; its column stays 0.
+    training; its column (of ``n_classes``, required for sklearn) stays 0.
     """
     if isinstance(classifier, keras.Model):
         scores = keras_predict(classifier, inputs, batch_size=batch_size).astype(np.float64)
     else:
-        scores = np.zeros((len(inputs), len(EMOTIONS)))
+        if n_classes is None:
+            raise ValueError("an sklearn classifier's probabilities need n_classes (the label set's size)")
+        scores = np.zeros((len(inputs), n_classes))
         scores[:, classifier.classes_] = classifier.predict_proba(inputs)
     totals = scores.sum(axis=1, keepdims=True)
-    return np.divide(scores, totals, out=np.full_like(scores, 1 / len(EMOTIONS)), where=totals > 0)
+    return np.divide(scores, totals, out=np.full_like(scores, 1 / scores.shape[1]), where=totals > 0)

@@ -125,7 +125,7 @@ def with_validation(split: Split, *, fraction: float = 0.25, seed: int = 0,
         if len(pool) < 2:
             continue
         count = min(max(1, round(fraction * len(pool))), len(pool) - 1)
-        validation += _draw_balanced(pool, count, rng, genders or {})
+        validation += draw_balanced(pool, count, rng, genders or {})
     train = tuple(s for s in split.train if s not in validation)
     return replace(split, train=train, validation=tuple(validation))
 
@@ -151,9 +151,9 @@ def validation_folds(split: Split, k: int | str, *, seed: int = 0) -> list[Split
             for fold in folds]
 
 
-def _draw_balanced(pool: list[str], count: int, rng: np.random.Generator,
+def draw_balanced(pool: list[str], count: int, rng: np.random.Generator,
                    genders: Mapping[str, str]) -> list[str]:
-    """Draw ``count`` speakers from ``pool``, alternating genders where known."""
+    """Draw ``count`` speakers from ``pool`` with ``rng``, alternating genders where known."""
     shuffled = [pool[i] for i in rng.permutation(len(pool))]
     by_gender: dict[str, list[str]] = {}
     for speaker in shuffled:

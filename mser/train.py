@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from mser.corpora import CORPORA, EMOTIONS, LANGUAGES, corpus_for_language
+from mser.corpora import JOINT, check_study_language, held_out_language, language_order
 from mser.dataset import MAX_UTTERANCE_WINDOWS, WINDOW_UNIT, Dataset, capped_rows
 from mser.errors import MserError
 from mser.functionals import FunctionalsParams
@@ -40,24 +40,10 @@ from mser.metrics import (
 from mser.models import build_autoencoder, classifier_shape_kwargs, get_model
 from mser.models._keras import keras
 from mser.pipeline import EmotionPipeline, Standardizer, classifier_probabilities
-from mser.splits import Split, paper_split, with_validation
+from mser.splits import Split, with_validation
 
 #: ``on_epoch(stage, epoch, metrics)``: stage is ``sae`` or ``classifier``, epoch counts from 0.
 EpochCallback = Callable[[str, int, Mapping[str, float]], None]
-#: Each language alone, and all of them jointly.
-LANGUAGE_CHOICES = (*LANGUAGES, "all")
-#: ``all-but-it``: train and validate on the other languages, test on the held-out one.
-HELD_OUT_PREFIX = "all-but-"
-HELD_OUT_CHOICES = tuple(f"{HELD_OUT_PREFIX}{language}" for language in LANGUAGES)
-#: Every ``TrainConfig.language``.
-STUDY_LANGUAGES = (*LANGUAGE_CHOICES, *HELD_OUT_CHOICES)
-
-
-def held_out_language(language: str) -> str | None:
-    """``it`` for ``all-but-it``; None for a language that holds nothing out."""
-    return language[len(HELD_OUT_PREFIX):] if language.startswith(HELD_OUT_PREFIX) else None
-
-
 class TrainingDiverged(MserError):
     """The loss became NaN or infinite."""
 
@@ -68,9 +54,10 @@ class TrainConfig:
 
     Attributes:
         model: Model name (see :data:`mser.models.MODELS`).
-        language: ``it``, ``de``, ``en``, ``all`` (every language jointly), or ``all-but-it``
-            (and so on: trained and validated on the other languages only, tested on the
-            held-out language's test speakers; see :data:`HELD_OUT_CHOICES`).
+        language: A language code (``it``, ``de``, ``en``, a corpus index's ``ur``...), ``all``
+            (every language of the data jointly), or ``all-but-it`` (and so on: trained and
+            validated on the other languages only, tested on the held-out language's test
+            speakers).
         sae: Keywords of :func:`mser.models.sae.build_autoencoder`.
         functionals: Keywords of :class:`mser.functionals.FunctionalsParams`, for a model on
             utterance functionals.
@@ -106,8 +93,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if get_model(self.model).uses_functionals:
             FunctionalsParams(**self.functionals)  # refuses an unknown set or normalisation
-        if self.language not in STUDY_LANGUAGES:
-            raise ValueError(f"unknown language {self.language!r}: expected one of {', '.join(STUDY_LANGUAGES)}")
+        check_study_language(self.language)
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise ValueError(f"unknown class weighting {self.class_weighting!r}: "
                              f"expected one of {', '.join(CLASS_WEIGHTINGS)}")
@@ -125,17 +111,15 @@ class TrainConfig:
         """The language a held-out-language model is tested on (and never trained on), else None."""
         return held_out_language(self.language)
 
-    @property
-    def languages(self) -> tuple[str, ...]:
-        """The languages trained (and validated) on."""
+    def languages(self, available: Sequence[str]) -> tuple[str, ...]:
+        """The languages trained (and validated) on, out of the data's ``available`` ones."""
         if self.held_out:
-            return tuple(language for language in LANGUAGES if language != self.held_out)
-        return LANGUAGES if self.language == "all" else (self.language,)
+            return tuple(language for language in language_order(available) if language != self.held_out)
+        return language_order(available) if self.language == JOINT else (self.language,)
 
-    @property
-    def test_languages(self) -> tuple[str, ...]:
-        """The languages of the test speakers."""
-        return (self.held_out,) if self.held_out else self.languages
+    def test_languages(self, available: Sequence[str]) -> tuple[str, ...]:
+        """The languages of the test speakers, out of the data's ``available`` ones."""
+        return (self.held_out,) if self.held_out else self.languages(available)
 
 
 @dataclass
@@ -200,19 +184,20 @@ def _check_finite(history: Mapping[str, list[float]], stage: str) -> None:
 
 
 def make_split(dataset: Dataset, config: TrainConfig) -> Split:
-    """The paper's split over the corpora of ``config.languages`` present, with validation
-    drawn from training speakers. A held-out-language model's test speakers are the held-out
-    corpus's test speakers (named by the corpus, so ``dataset`` need not hold them)."""
-    trained = set(dataset.meta.loc[dataset.meta["language"].isin(config.languages), "corpus"])
-    present = [name for name in CORPORA if name in trained]
-    split = with_validation(paper_split(present), fraction=config.validation_fraction, seed=config.seed,
-                            genders=dataset.genders())
+    """The corpora's own split (the paper's, a corpus index's, or drawn) over the languages
+    ``config`` trains on, with validation drawn from training speakers. A held-out-language
+    model's test speakers are the held-out language's test speakers (from the dataset's
+    speaker table, so ``dataset`` need not hold their windows)."""
+    table = dataset.speakers_table
+    trained = table[table["language"].isin(config.languages(dataset.languages))]
+    tested = table[table["language"].isin(config.test_languages(dataset.languages))]
+    split = Split("paper", tuple(trained.loc[trained["split"] == "train", "speaker"]),
+                  tuple(tested.loc[tested["split"] == "test", "speaker"]))
+    split = with_validation(split, fraction=config.validation_fraction, seed=config.seed,
+                            genders=dict(zip(table["speaker"], table["gender"])))
     if not split.validation:
         raise MserError("no validation speakers: every corpus needs at least two training speakers")
-    if config.held_out:
-        split = replace(split, name=f"{split.name}-{config.language}",
-                        test=paper_split([corpus_for_language(config.held_out)]).test)
-    return split
+    return replace(split, name=f"{split.name}-{config.language}") if config.held_out else split
 
 
 def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray, config: TrainConfig,
@@ -232,7 +217,8 @@ def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray, config
 
 
 def _fit_classifier(spec, inputs: dict, labels: dict, meta_val, config: TrainConfig,
-                    on_epoch: EpochCallback | None) -> tuple[object, dict[str, list[float]], int | None]:
+                    on_epoch: EpochCallback | None,
+                    n_classes: int) -> tuple[object, dict[str, list[float]], int | None]:
     x_train, y_train = inputs["train"], labels["train"]
     if not spec.keras:
         estimator = spec.builder(**{"seed": config.seed, **config.classifier})
@@ -240,13 +226,13 @@ def _fit_classifier(spec, inputs: dict, labels: dict, meta_val, config: TrainCon
         step = estimator.steps[-1][0]
         estimator.fit(x_train, y_train, **({f"{step}__sample_weight": weights} if weights is not None else {}))
         return estimator, {}, None
-    model = spec.builder(n_classes=len(EMOTIONS), **classifier_shape_kwargs(spec, x_train), **config.classifier)
+    model = spec.builder(n_classes=n_classes, **classifier_shape_kwargs(spec, x_train), **config.classifier)
     reporter = _EpochReporter("classifier", on_epoch,
                               {"loss": LOSS, TRAIN_KAPPA: TRAIN_KAPPA, VAL_KAPPA: VAL_KAPPA},
                               kappa_data=(x_train, y_train, inputs["validation"], meta_val), vote=config.vote)
     stopper = keras.callbacks.EarlyStopping(VAL_KAPPA, mode="max", patience=config.patience,
                                             restore_best_weights=True)
-    fitted = model.fit(x_train, keras.utils.to_categorical(y_train, len(EMOTIONS)), epochs=config.epochs,
+    fitted = model.fit(x_train, keras.utils.to_categorical(y_train, n_classes), epochs=config.epochs,
                        batch_size=config.batch_size, class_weight=class_weights(y_train, config.class_weighting),
                        callbacks=[reporter, stopper], verbose=0)
     history = {name: fitted.history[name] for name in (LOSS, TRAIN_KAPPA, VAL_KAPPA) if name in fitted.history}
@@ -280,10 +266,11 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     """
     keras.utils.set_random_seed(config.seed)
     spec = get_model(config.model)
-    data = dataset.for_languages(config.languages)
+    data = dataset.for_languages(config.languages(dataset.languages))
     # The test speakers' data is checked now, before any training, and read only once trained
     # (for a held-out language, its own data only then).
-    test_data = (dataset.for_languages(config.test_languages) if config.held_out else data) if score_test else None
+    test_data = ((dataset.for_languages(config.test_languages(dataset.languages)) if config.held_out else data)
+                 if score_test else None)
     split = split or make_split(data, config)
     examples = data.examples(spec.unit)
     rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in ("train", "validation")}
@@ -307,11 +294,11 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     # was trained just now or loaded from the cache: the same configuration, the same result.
     keras.utils.set_random_seed(config.seed)
     pipeline.classifier, clf_history, best = _fit_classifier(spec, inputs, labels, meta["validation"],
-                                                             config, on_epoch)
+                                                             config, on_epoch, len(data.emotions))
     history.update(clf_history)
     seconds["classifier"] = time.perf_counter() - started
-    validation = evaluate(classifier_probabilities(pipeline.classifier, inputs["validation"]), meta["validation"],
-                          vote=config.vote)
+    validation = evaluate(pipeline.probabilities(inputs["validation"]), meta["validation"], vote=config.vote,
+                          emotions=pipeline.emotions)
     test = score_speakers(pipeline, test_data, split.test) if test_data is not None else None
     return TrainResult(config, split, pipeline, history, best, validation, test, seconds)
 
@@ -324,7 +311,7 @@ def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Spli
     train_windows = np.asarray(data.windows[rows["train"]])
     pipeline = EmotionPipeline(config.model, data.params,
                                (float(train_windows.min()), float(train_windows.max())), None, None, None,
-                               config.vote)
+                               config.vote, emotions=data.emotions)
     if spec.uses_code:
         def fit_encoder():
             scaled = {side: pipeline.scale_windows(data.windows[rows[side]]) for side in ("train", "validation")}
@@ -350,7 +337,7 @@ def _prepare_utterances(data: Dataset, config: TrainConfig, rows: dict, split: S
     params = FunctionalsParams(**config.functionals)
     values = data.functional_values(params.feature_set)
     return EmotionPipeline(config.model, data.params, (0.0, 1.0), Standardizer.fit(values[rows["train"]], axis=1),
-                           None, None, config.vote, functionals=params)
+                           None, None, config.vote, functionals=params, emotions=data.emotions)
 
 
 def dataset_inputs(pipeline: EmotionPipeline, data: Dataset, index: np.ndarray) -> np.ndarray:
@@ -378,5 +365,9 @@ def score_speakers(pipeline: EmotionPipeline, dataset: Dataset, speakers: Sequen
     rows = np.flatnonzero(np.isin(examples["speaker"].to_numpy(), list(speakers)))
     if len(rows) == 0:
         raise MserError(f"no {pipeline.spec.unit}s of speakers {', '.join(speakers)} in the dataset")
-    probabilities = classifier_probabilities(pipeline.classifier, dataset_inputs(pipeline, dataset, rows))
-    return evaluate(probabilities, examples.iloc[rows].reset_index(drop=True), vote=pipeline.vote)
+    if tuple(dataset.emotions) != tuple(pipeline.emotions):
+        raise MserError(f"the model's labels ({', '.join(pipeline.emotions)}) are not the dataset's "
+                        f"({', '.join(dataset.emotions)}): prepare the data with the model's --emotions")
+    probabilities = pipeline.probabilities(dataset_inputs(pipeline, dataset, rows))
+    return evaluate(probabilities, examples.iloc[rows].reset_index(drop=True), vote=pipeline.vote,
+                    emotions=pipeline.emotions)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from mser.cache import default_cache_dir
 from mser.cli.common import (
+    LANGUAGE_HELP,
     add_data_options,
     check_language_data,
     note,
@@ -26,12 +27,13 @@ from mser.cli.common import (
     require_functionals,
     run,
     stdout_for_results,
+    study_language,
 )
+from mser.corpora import study_languages
 from mser.dataset import Dataset
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.splits import LOSO
-from mser.train import HELD_OUT_CHOICES, LANGUAGE_CHOICES, STUDY_LANGUAGES
 from search.options import SCHEDULERS, StudyOptions
 from search.spaces import SPACES, feature_sets
 from search.study import StudyResult, resumable_state, run_study
@@ -58,11 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "or openSMILE functionals with an SVM, logistic regression or MLP (smile_*; needs the "
                              "opensmile extra) (default: sae_cnn)")
     parser.add_argument("--trials", type=int, default=200, metavar="N", help="trials per study (default: 200)")
-    parser.add_argument("--language", choices=[*STUDY_LANGUAGES, "each"], default="all",
-                        help="it, de, en, all (jointly), all-but-it (all-but-de, all-but-en: trained and chosen on "
-                             "the other languages only, tested on the held-out one), or each: one study per language "
-                             "plus the joint one, then each language's best model scored on the other languages "
-                             "(the transfer matrix) (default: all)")
+    parser.add_argument("--language", type=_language, default="all", metavar="LANGUAGE",
+                        help=f"{LANGUAGE_HELP}, or each: one study per language found plus the joint one, then each "
+                             "language's best model scored on the other languages (the transfer matrix) "
+                             "(default: all)")
     parser.add_argument("--held-out", action="store_true",
                         help="with --language each: also the held-out-language studies (all-but-it, ...)")
     parser.add_argument("--max-epochs", dest="epochs", type=int, default=30, metavar="N",
@@ -115,14 +116,18 @@ def _folds(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a number of folds or '{LOSO}', got {text!r}") from None
 
 
+def _language(text: str) -> str:
+    return text if text == "each" else study_language(text)
+
+
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for flag, name in (("--trials", "trials"), ("--max-epochs", "epochs"), ("--sae-epochs", "sae_epochs"),
                        ("--grace-period", "grace_period"), ("--patience", "patience"), ("--top", "top")):
         if getattr(args, name) < 1:
             parser.error(f"{flag} must be at least 1, got {getattr(args, name)}")
     if args.held_out and args.language != "each":
-        parser.error(f"--held-out goes with --language each; for one held-out-language study use --language "
-                     f"{HELD_OUT_CHOICES[0]} (or another all-but-...)")
+        parser.error("--held-out goes with --language each; for one held-out-language study use --language "
+                     "all-but-it (or another all-but-...)")
     if args.repeats < 0:
         parser.error(f"--repeats must be 0 or more, got {args.repeats}")
     if args.folds != LOSO and (args.folds == 1 or args.folds < 0):
@@ -150,9 +155,9 @@ def _main(argv: Sequence[str] | None) -> int:
         check_cluster_address(address)
     else:
         check_store(uri)  # created by the first study, once the data is ready
-    languages = ((*LANGUAGE_CHOICES, *(HELD_OUT_CHOICES if args.held_out else ())) if args.language == "each"
-                 else (args.language,))
     dataset = prepare(args, feature_sets(args.space))
+    languages = (study_languages(dataset.languages, held_out=args.held_out) if args.language == "each"
+                 else (args.language,))
     for language in languages:
         check_language_data(dataset, args.space, language)
     studies = [_study_options(args, argv, language, uri, address) for language in languages]

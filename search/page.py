@@ -17,7 +17,6 @@ from typing import TypedDict
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from mser.corpora import EMOTIONS
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.paper import TABLE4
 from search.spaces import SPACES, point_label
@@ -52,12 +51,13 @@ class Pictures(TypedDict):
 
 
 def render(experiment: str, uri: str, numbers: list[dict], families: dict[str, dict], pictures: Pictures, *,
-           languages: Sequence[str], transfer: dict[str, dict] | None = None) -> str:
+           languages: Sequence[str], transfer: dict[str, dict] | None = None,
+           emotions: Sequence[str] = ()) -> str:
     """The report page of ``experiment``'s studies (``numbers`` in the order of the studies)."""
     return _ENVIRONMENT.get_template(TEMPLATE).render(
         experiment=experiment, uri=uri, built=time.strftime("%Y-%m-%d %H:%M"), studies=len(numbers),
         languages=list(languages), kappa_rows=_kappa_rows(numbers, languages), families=families,
-        joint=_joint(numbers, languages), versus=_versus_paper(numbers), pictures=pictures, emotions=EMOTIONS,
+        joint=_joint(numbers, languages), versus=_versus_paper(numbers), pictures=pictures, emotions=list(emotions),
         data=_data(experiment, numbers), transfer=_transfer(transfer or {}, pictures.get("transfer", [])),
         report_data={"experiment": experiment, "tracking_uri": uri, "studies": numbers, "families": families,
                      "transfer": transfer or {}})

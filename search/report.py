@@ -26,14 +26,22 @@ from mlflow.tracking import MlflowClient
 from ray.tune.search.optuna import OptunaSearch
 from sklearn.metrics import confusion_matrix
 
-from mser.corpora import LANGUAGES
+from mser.corpora import (
+    EMOTIONS,
+    HELD_OUT_PREFIX,
+    JOINT,
+    LANGUAGES,
+    held_out_language,
+    is_one_language,
+    is_study_language,
+    study_order,
+)
 from mser.errors import MserError
-from mser.metrics import LABELS, TEST_KAPPA, VAL_KAPPA, kappa
+from mser.metrics import TEST_KAPPA, VAL_KAPPA, kappa
 from mser.paper import TABLE4
 from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure, transfer_figure
 from mser.splits import LOSO
 from mser.stats import compare_paired, holm, kappa_interval
-from mser.train import HELD_OUT_PREFIX, LANGUAGE_CHOICES, STUDY_LANGUAGES, held_out_language
 from search.page import Image, Importance, Pictures, render
 from search.repeats import summarise
 from search.spaces import SPACES, param_name
@@ -45,6 +53,7 @@ from tracking.schema import (
     DATASET_KEY_TAG,
     FOLDS_PARAM,
     HISTORY_FILE,
+    LABELS_TAG,
     PAPER_TAG,
     PRUNED_TAG,
     REPEAT_OF_TAG,
@@ -82,6 +91,12 @@ class Study:
     transfer: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
+    def labels(self) -> tuple[str, ...]:
+        """The label set of the best trial (the paper's six for runs that do not say)."""
+        tag = self.best.data.tags.get(LABELS_TAG) if self.best is not None else None
+        return tuple(tag.split()) if tag else EMOTIONS
+
+    @property
     def finished(self) -> list:
         return [t for t in self.trials if t.info.status == "FINISHED" and self.objective in t.data.metrics]
 
@@ -98,13 +113,14 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
                         "or name the experiment with --experiment")
     # A study whose space or language tag was edited into something unknown is not one of ours to show.
     latest = {key: parent for key, parent in latest_studies(client, found.experiment_id).items()
-              if key[0] in SPACES and key[1] in STUDY_LANGUAGES}
+              if key[0] in SPACES and is_study_language(key[1])}
     if not latest:
         raise MserError(f"no finished search in experiment {experiment!r}: run mser-search first "
                         "(an interrupted one continues with --resume)")
     studies = []
+    studied = sorted({language for _, language in latest if is_one_language(language)}, key=study_order)
     for (space, language), parent in sorted(latest.items(), key=lambda item: (list(SPACES).index(item[0][0]),
-                                                                             STUDY_LANGUAGES.index(item[0][1]))):
+                                                                             study_order(item[0][1]))):
         runs = children(client, found.experiment_id, parent.info.run_id)
         trials = [t for t in runs if REPEAT_OF_TAG not in t.data.tags]
         objective = CV_VAL_KAPPA if any(CV_VAL_KAPPA in t.data.metrics for t in trials) else VAL_KAPPA
@@ -117,8 +133,8 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
         for run in (study.best, study.paper):
             if run is not None and TEST_KAPPA in run.data.metrics:
                 study.predictions[run.info.run_id] = _predictions(run, "test")
-        if study.best is not None and language in LANGUAGES:
-            study.transfer = {test: _csv(study.best, transfer_predictions_file(test)) for test in LANGUAGES
+        if study.best is not None and is_one_language(language):
+            study.transfer = {test: _csv(study.best, transfer_predictions_file(test)) for test in studied
                               if transfer_metric(language, test) in study.best.data.metrics}
         if study.best is not None:
             validation = _predictions(study.best, "validation", missing_ok=True)
@@ -258,8 +274,8 @@ def write_report(client: MlflowClient, experiment: str, out: Path, *, resamples:
     families = across_families(studies, numbers, resamples=resamples)
     transfer = transfer_matrices(studies, resamples=resamples)
     page = render(experiment, client.tracking_uri, numbers, families, _pictures(studies, numbers, transfer, figures),
-                  languages=[lang for lang in STUDY_LANGUAGES if lang in LANGUAGE_CHOICES
-                             or any(s.language == lang for s in studies)], transfer=transfer)
+                  languages=sorted({*LANGUAGES, JOINT, *(s.language for s in studies)}, key=study_order),
+                  transfer=transfer, emotions=next((s.labels for s in studies if s.best is not None), EMOTIONS))
     path = out / REPORT_FILE
     path.write_text(page, encoding="utf-8")
     if log:
@@ -275,7 +291,7 @@ def across_families(studies: list[Study], numbers: list[dict], *, resamples: int
     each other space's best trial against it on the same test utterances, with McNemar's
     p adjusted by Holm's method over that language's comparisons."""
     result = {}
-    for lang in LANGUAGE_CHOICES:
+    for lang in _within_languages(studies):
         pairs = [(s, n) for s, n in zip(studies, numbers) if s.language == lang and n["best"] is not None]
         if len(pairs) < 2:
             continue
@@ -297,6 +313,12 @@ def across_families(studies: list[Study], numbers: list[dict], *, resamples: int
     return result
 
 
+def _within_languages(studies: list[Study]) -> list[str]:
+    """The single-language and joint studies' languages, in table order."""
+    return sorted({s.language for s in studies if is_one_language(s.language) or s.language == JOINT},
+                  key=study_order)
+
+
 def transfer_matrices(studies: list[Study], *, resamples: int) -> dict[str, dict]:
     """Per space: the kappa (with a bootstrap interval) of each of its studies' best model
     (row: the languages trained on) on each language's test speakers (column), from the
@@ -308,10 +330,10 @@ def transfer_matrices(studies: list[Study], *, resamples: int) -> dict[str, dict
         mine = {s.language: s for s in studies if s.space == space and s.best is not None
                 and s.best.info.run_id in s.predictions}
         rows = []
-        for language in (lang for lang in STUDY_LANGUAGES if lang in mine):
+        for language in sorted(mine, key=study_order):
             study = mine[language]
             tested = study.predictions[study.best.info.run_id]
-            if language in LANGUAGES:
+            if is_one_language(language):
                 parts, kind = {language: tested, **study.transfer}, "single"
             elif language == "all":
                 parts, kind = dict(tuple(tested.groupby("language"))), "joint"
@@ -322,8 +344,8 @@ def transfer_matrices(studies: list[Study], *, resamples: int) -> dict[str, dict
                                    for test, part in parts.items()}})
         if not any(row["kind"] == "held-out" or (row["kind"] == "single" and len(row["cells"]) > 1) for row in rows):
             continue  # nothing beyond the within-language and joint sections
-        columns = [lang for lang in LANGUAGES if any(lang in row["cells"] for row in rows)]
-        pairs = [(lang, mine[f"{HELD_OUT_PREFIX}{lang}"], mine[lang]) for lang in LANGUAGES
+        columns = sorted({lang for row in rows for lang in row["cells"]}, key=study_order)
+        pairs = [(lang, mine[f"{HELD_OUT_PREFIX}{lang}"], mine[lang]) for lang in columns
                  if f"{HELD_OUT_PREFIX}{lang}" in mine and lang in mine]
         compared = []
         for lang, held, within in pairs:
@@ -373,14 +395,14 @@ def _transfer_pictures(transfer: dict[str, dict], figures: Figures) -> list[Imag
 def _confusions(studies: list[Study], numbers: list[dict], figures: Figures) -> list[Image]:
     """The confusion matrix of the best study per language by validation kappa, on its test speakers."""
     images = []
-    for lang in LANGUAGE_CHOICES:
+    for lang in _within_languages(studies):
         candidates = [(s, n) for s, n in zip(studies, numbers) if s.language == lang and n["best"] is not None]
         if not candidates:
             continue
         study, n = max(candidates, key=lambda c: c[1]["best"][VAL_KAPPA])
         predictions = study.predictions[study.best.info.run_id]
-        matrix = confusion_matrix(predictions["label"], predictions["predicted"], labels=LABELS)
-        images.append(figures.add(confusion_figure(matrix, title=(
+        matrix = confusion_matrix(predictions["label"], predictions["predicted"], labels=range(len(study.labels)))
+        images.append(figures.add(confusion_figure(matrix, labels=study.labels, title=(
             f"{lang}: {study.space}, test speakers (kappa {n['best']['test']['kappa']:.3f})")), f"confusion-{lang}"))
     return images
 

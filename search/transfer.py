@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-from mser.corpora import LANGUAGES
+from mser.corpora import is_one_language, study_order
 from mser.dataset import Dataset
 from mser.train import score_speakers
 from tracking.model import load_pipeline
@@ -38,12 +38,12 @@ def score_transfer(client: MlflowClient, experiment_id: str, space: str, dataset
     speakers its study's split held out, read from the data it was searched on.
     """
     studies = {language: parent for (name, language), parent in latest_studies(client, experiment_id).items()
-               if name == space and language in LANGUAGES and BEST_RUN_TAG in parent.data.tags
+               if name == space and is_one_language(language) and BEST_RUN_TAG in parent.data.tags
                and parent.data.tags.get(DATASET_KEY_TAG) == dataset.key}
     best = {language: client.get_run(parent.data.tags[BEST_RUN_TAG]) for language, parent in studies.items()}
     rows = []
-    for train_language, run in sorted(best.items(), key=lambda item: LANGUAGES.index(item[0])):
-        missing = [test for test in LANGUAGES if test in best and test != train_language
+    for train_language, run in sorted(best.items(), key=lambda item: study_order(item[0])):
+        missing = [test for test in sorted(best, key=study_order) if test != train_language
                    and transfer_metric(train_language, test) not in run.data.metrics]
         if not missing or MODEL_URI_TAG not in run.data.tags:
             continue

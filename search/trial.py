@@ -86,7 +86,7 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
     trial_id = context.get_trial_id()
     options = settings.options
     trial_config = train_config(config, options)
-    data = dataset.for_languages(trial_config.languages)
+    data = dataset.for_languages(trial_config.languages(dataset.languages))
     split = make_split(data, trial_config)
     client = MlflowClient(options.tracking_uri)
     tags = {MODEL_TAG: options.space, LANGUAGE_TAG: options.language, TRIAL_TAG: trial_id, NODE_TAG: _node(),
@@ -153,7 +153,7 @@ def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOpt
 
 def study_data(dataset: Dataset, options: StudyOptions) -> Dataset:
     """The part of ``dataset`` a study's trials train and validate on: its training languages."""
-    return dataset.for_languages(train_config(PAPER_POINTS[options.space], options).languages)
+    return dataset.for_languages(train_config(PAPER_POINTS[options.space], options).languages(dataset.languages))
 
 
 def fold_count(dataset: Dataset, options: StudyOptions) -> int:

@@ -26,7 +26,7 @@ def test_emovo_every_code():
                                                                     "l3", "l4", "n1", "n2", "n3", "n4", "n5")}
     mapping = {p.emotion_code: p.emotion for p in parsed}
     assert mapping == {"dis": "disgust", "gio": "happy", "neu": "neutral", "pau": "fear", "rab": "angry",
-                       "sor": None, "tri": "sad"}
+                       "sor": "surprise", "tri": "sad"}
     assert all(p.gender == p.speaker[0] for p in parsed)
 
 
@@ -34,7 +34,7 @@ def test_emodb_every_code():
     parsed = _parsed("emodb")
     assert Counter(p.emotion_code for p in parsed) == {"W": 127, "L": 81, "N": 79, "F": 71, "A": 69, "T": 62, "E": 46}
     assert {p.emotion_code: p.emotion for p in parsed} == {
-        "W": "angry", "L": None, "E": "disgust", "A": "fear", "F": "happy", "T": "sad", "N": "neutral"}
+        "W": "angry", "L": "boredom", "E": "disgust", "A": "fear", "F": "happy", "T": "sad", "N": "neutral"}
     genders = {p.speaker: p.gender for p in parsed}
     assert genders == {"03": "m", "08": "f", "09": "f", "10": "m", "11": "m", "12": "m", "13": "f",
                        "14": "f", "15": "m", "16": "f"}
@@ -49,8 +49,8 @@ def test_ravdess_every_code():
     assert Counter(p.speaker for p in parsed) == {f"{a:02d}": 60 for a in range(1, 25)}
     assert Counter(p.intensity for p in parsed) == {"normal": 768, "strong": 672}
     assert {p.emotion_code: p.emotion for p in parsed} == {
-        "01": "neutral", "02": None, "03": "happy", "04": "sad", "05": "angry", "06": "fear",
-        "07": "disgust", "08": None}
+        "01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fear",
+        "07": "disgust", "08": "surprise"}
     assert all(p.gender == ("m" if int(p.speaker) % 2 else "f") for p in parsed)
     assert {p.sentence for p in parsed} == {"01", "02"} and {p.repetition for p in parsed} == {"01", "02"}
 
@@ -114,7 +114,7 @@ def test_paper_split_speakers():
 def test_corpus_refuses_a_speaker_on_both_sides():
     with pytest.raises(ValueError, match="both train and test"):
         Corpus(name="x", title="X", language="xx", native_rate=8000, native_channels=1, layout="",
-               emotion_codes={}, emotion_map={}, train_speakers=("a", "b"), test_speakers=("b",),
+               emotion_codes={}, train_speakers=("a", "b"), test_speakers=("b",),
                parser=lambda name: None)
 
 

@@ -116,11 +116,20 @@ def test_indices_never_put_a_speakers_windows_on_two_sides():
 
 
 def test_a_held_out_language_split_names_its_test_speakers_without_its_data():
-    from mser.train import HELD_OUT_CHOICES, TrainConfig
+    from mser.corpora import study_languages, study_order
+    from mser.train import TrainConfig
 
     config = TrainConfig(model="cnn_features", language="all-but-de")
-    assert config.held_out == "de" and config.languages == ("it", "en") and config.test_languages == ("de",)
+    every = ("en", "ur", "it", "de")
+    assert config.held_out == "de" and config.languages(every) == ("it", "en", "ur")
+    assert config.test_languages(every) == ("de",)
     assert TrainConfig(model="cnn_features", language="de").held_out is None
-    assert HELD_OUT_CHOICES == ("all-but-it", "all-but-de", "all-but-en")
-    with pytest.raises(ValueError, match="unknown language 'all-but-fr'"):
-        TrainConfig(model="cnn_features", language="all-but-fr")
+    assert TrainConfig(model="cnn_features", language="all").languages(every) == ("it", "de", "en", "ur")
+    assert study_languages(every, held_out=True) == ("it", "de", "en", "ur", "all", "all-but-it", "all-but-de",
+                                                     "all-but-en", "all-but-ur")
+    assert sorted(["all-but-ur", "all", "ur", "en", "all-but-it", "it"], key=study_order) == [
+        "it", "en", "ur", "all", "all-but-it", "all-but-ur"]
+    TrainConfig(model="cnn_features", language="all-but-ur")  # any language code
+    for wrong in ("all-but-French", "French", "each", "all-but-all", ""):
+        with pytest.raises(ValueError, match="unknown language"):
+            TrainConfig(model="cnn_features", language=wrong)

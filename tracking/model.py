@@ -25,16 +25,23 @@ from mlflow.types import ColSpec, Schema
 
 import mser
 from mser.audio import read_wav
-from mser.corpora import EMOTIONS
 from mser.errors import MserError, SkipFile
 
-PROBABILITY_COLUMNS = [f"p_{emotion}" for emotion in EMOTIONS]
-SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("binary", "audio", required=False), ColSpec("string", "path", required=False),
-                   ColSpec("string", "speaker", required=False)]),
-    outputs=Schema([ColSpec("string", "emotion"), *[ColSpec("double", c) for c in PROBABILITY_COLUMNS],
-                    ColSpec("long", "windows"), ColSpec("string", "error")]),
-)
+
+def probability_column(emotion: str) -> str:
+    """The output column of an emotion's probability: ``p_angry``."""
+    return f"p_{emotion}"
+
+
+def signature(emotions: tuple[str, ...]) -> ModelSignature:
+    """The model's signature: audio or path (and speaker) in; the emotion, one probability
+    column per emotion of the label set, the windows read and the error out."""
+    return ModelSignature(
+        inputs=Schema([ColSpec("binary", "audio", required=False), ColSpec("string", "path", required=False),
+                       ColSpec("string", "speaker", required=False)]),
+        outputs=Schema([ColSpec("string", "emotion"), *[ColSpec("double", probability_column(e)) for e in emotions],
+                        ColSpec("long", "windows"), ColSpec("string", "error")]),
+    )
 
 
 class EmotionModel(mlflow.pyfunc.PythonModel):
@@ -53,7 +60,7 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
         predictions = self.pipeline.predict_signals([answers[i] for i in usable], speakers)
         for i, prediction in zip(usable, predictions):
             answers[i] = prediction
-        return pd.DataFrame([_row(answer) for answer in answers])
+        return pd.DataFrame([_row(answer, self.pipeline.emotions) for answer in answers])
 
 
 def _signal(row: dict) -> tuple[np.ndarray, int]:
@@ -77,11 +84,11 @@ def _speaker(value) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _row(answer) -> dict:
+def _row(answer, emotions: tuple[str, ...]) -> dict:
     if isinstance(answer, Exception):
-        return {"emotion": "", **{c: float("nan") for c in PROBABILITY_COLUMNS}, "windows": 0,
+        return {"emotion": "", **{probability_column(e): float("nan") for e in emotions}, "windows": 0,
                 "error": getattr(answer, "reason", None) or _os_reason(answer)}
-    return {"emotion": answer.emotion, **{f"p_{e}": p for e, p in answer.probabilities.items()},
+    return {"emotion": answer.emotion, **{probability_column(e): p for e, p in answer.probabilities.items()},
             "windows": answer.windows, "error": ""}
 
 
@@ -130,7 +137,7 @@ def log_pipeline(pipeline, *, name: str = "model") -> "mlflow.models.model.Model
             python_model=EmotionModel(),
             artifacts={"pipeline": str(saved)},
             code_paths=[str(Path(mser.__file__).parent)],
-            signature=SIGNATURE,
+            signature=signature(pipeline.emotions),
             input_example=pd.DataFrame({"audio": [example_wav()]}),
             pip_requirements=_requirements(("opensmile",) if pipeline.functionals else ()),
         )
@@ -151,7 +158,8 @@ def check_model(model_uri: str) -> None:
     except Exception as error:  # noqa: BLE001 - any failure to load or predict is the answer
         raise MserError(f"the model {model_uri} does not load and predict: {type(error).__name__}: {error}") from None
     row = answer.iloc[0]
-    if row["error"] or row["emotion"] not in EMOTIONS:
+    emotions = [c[2:] for c in answer.columns if c.startswith(probability_column(""))]
+    if row["error"] or row["emotion"] not in emotions:
         raise MserError(f"the model {model_uri} gave no emotion for its input example: "
                         f"{row['error'] or repr(row['emotion'])}")
 

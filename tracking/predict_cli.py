@@ -25,8 +25,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from mser.cli.common import note, progress_bar, run
-from mser.corpora import EMOTIONS
-from tracking.model import PROBABILITY_COLUMNS
+from tracking.model import probability_column
 from tracking.registry import CHAMPION, load, resolve_model
 from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
 
@@ -130,7 +129,8 @@ def _record(path: Path, row: dict) -> dict:
     if row["error"]:
         return {"path": str(path), "emotion": None, "probabilities": None, "windows": 0, "error": row["error"]}
     return {"path": str(path), "emotion": row["emotion"],
-            "probabilities": {e: float(row[c]) for e, c in zip(EMOTIONS, PROBABILITY_COLUMNS)},
+            "probabilities": {c[len(probability_column("")):]: float(v) for c, v in row.items()
+                              if c.startswith(probability_column(""))},
             "windows": int(row["windows"]), "error": None}
 
 

@@ -82,6 +82,7 @@ class Candidate:
     dataset_key: str
     speakers: dict[str, str]
     trial_id: str | None
+    labels: str = " ".join(EMOTIONS)
 
     @property
     def name(self) -> str:
@@ -94,13 +95,14 @@ class Candidate:
                    space=tags[MODEL_TAG], language=tags[LANGUAGE_TAG], val_kappa=metrics[VAL_KAPPA],
                    test_kappa=metrics.get(TEST_KAPPA), model_uri=tags[MODEL_URI_TAG],
                    dataset_key=tags.get(DATASET_KEY_TAG, ""), trial_id=tags.get(TRIAL_TAG),
-                   speakers={side: tags.get(speakers_tag(side), "") for side in SPEAKER_SIDES})
+                   speakers={side: tags.get(speakers_tag(side), "") for side in SPEAKER_SIDES},
+                   labels=tags.get(LABELS_TAG) or " ".join(EMOTIONS))
 
     def version_tags(self) -> dict[str, str]:
         """What a registered version carries: both kappas, the data, the labels, the speakers, the run."""
         return {VAL_KAPPA: f"{self.val_kappa:.6f}",
                 TEST_KAPPA: NOT_MEASURED if self.test_kappa is None else f"{self.test_kappa:.6f}",
-                SELECTED_BY_TAG: VAL_KAPPA, DATASET_KEY_TAG: self.dataset_key, LABELS_TAG: " ".join(EMOTIONS),
+                SELECTED_BY_TAG: VAL_KAPPA, DATASET_KEY_TAG: self.dataset_key, LABELS_TAG: self.labels,
                 **{speakers_tag(side): value for side, value in self.speakers.items()},
                 SPACE_TAG: self.space, LANGUAGE_TAG: self.language, RUN_ID_TAG: self.run_id,
                 RUN_NAME_TAG: self.run_name, EXPERIMENT_ID_TAG: self.experiment_id,

@@ -13,11 +13,10 @@ from typing import Sequence
 
 import pandas as pd
 
-from mser.cli.common import note, run
+from mser.cli.common import note, run, study_language
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import MODELS
-from mser.train import STUDY_LANGUAGES
 from tracking.registry import CHAMPION, DEFAULT_MARGIN, best_candidates, model_table, promote
 from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
 
@@ -30,8 +29,8 @@ def build_promote_parser() -> argparse.ArgumentParser:
                     "champion's validation kappa by more than a margin; otherwise it becomes the challenger. "
                     "Without --space or --language, every space and language found in the experiment.")
     parser.add_argument("--space", choices=list(MODELS), help="only this model space (default: every one found)")
-    parser.add_argument("--language", choices=list(STUDY_LANGUAGES),
-                        help="only this language (default: every one found)")
+    parser.add_argument("--language", type=study_language, metavar="LANGUAGE",
+                        help="only this language: a language code, all, or all-but-<code> (default: every one found)")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="M",
                         help=f"validation kappa a candidate must gain over the champion (default: {DEFAULT_MARGIN})")
     parser.add_argument("--force", action="store_true", help="make the candidate champion whatever the gate says")

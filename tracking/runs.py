@@ -20,7 +20,6 @@ import mlflow
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from mser.corpora import EMOTIONS
 from mser.plots import confusion_figure, curves_figure
 from mser.train import TrainConfig, TrainResult
 from tracking.model import log_pipeline
@@ -30,6 +29,7 @@ from tracking.schema import (
     CURVES_FILE,
     DATASET_KEY_TAG,
     HISTORY_FILE,
+    LABELS_TAG,
     MODEL_URI_TAG,
     PARENT_TAG,
     SPEAKER_SIDES,
@@ -103,6 +103,7 @@ def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, datase
     confusion matrices, curves and model of ``result`` to ``run_id``."""
     timestamp = int(time.time() * 1000)
     tags = {DATASET_KEY_TAG: dataset_key, BEST_EPOCH_TAG: str(result.best_epoch),
+            LABELS_TAG: " ".join(result.pipeline.emotions),
             **{speakers_tag(side): " ".join(getattr(result.split, side)) for side in SPEAKER_SIDES}}
     client.log_batch(run_id, metrics=[Metric(name, float(value), timestamp, 0)
                                       for name, value in {**result.metrics(), **(extra_metrics or {})}.items()],
@@ -125,9 +126,9 @@ def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, datase
 
 def log_evaluation(client: MlflowClient, run_id: str, evaluation, side: str, *, title: str) -> None:
     """The confusion matrix (picture and data) and per-utterance predictions of one side."""
-    client.log_dict(run_id, {"labels": list(EMOTIONS), "rows": "true", "columns": "predicted",
+    client.log_dict(run_id, {"labels": list(evaluation.emotions), "rows": "true", "columns": "predicted",
                              "matrix": evaluation.confusion.tolist()}, confusion_file(side, "json"))
-    figure = confusion_figure(evaluation.confusion, title=(
+    figure = confusion_figure(evaluation.confusion, labels=evaluation.emotions, title=(
         f"{title}, {side} speakers (kappa {evaluation.utterances['kappa']:.3f})"))
     client.log_figure(run_id, figure, confusion_file(side, "png"))
     plt.close(figure)

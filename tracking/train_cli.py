@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from mser.cli.common import (
+    LANGUAGE_HELP,
     add_data_options,
     check_language_data,
     note,
@@ -25,14 +26,16 @@ from mser.cli.common import (
     require_functionals,
     run,
     stdout_for_results,
+    study_language,
 )
-from mser.corpora import CORPORA, corpus_for_language
+from mser.corpora import JOINT, LANGUAGES
 from mser.dataset import Dataset
 from mser.functionals import FEATURE_SETS, NORMALISATIONS, FunctionalsParams
 from mser.metrics import CLASS_WEIGHTINGS
 from mser.models import MODELS
 from mser.paper import TABLE4, paper_epochs, table4_runs
-from mser.train import LANGUAGE_CHOICES, STUDY_LANGUAGES, TrainConfig, TrainResult, train
+from mser.splits import corpus_of
+from mser.train import TrainConfig, TrainResult, train
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
 from tracking.schema import COMMAND_TAG, LANGUAGE_TAG, MODEL_TAG
 from tracking.store import (
@@ -55,9 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", choices=list(MODELS), default="sae_cnn_features",
                         help="which model (default: sae_cnn_features, the paper's proposal; smile_* need the "
                              "opensmile extra)")
-    parser.add_argument("--language", choices=STUDY_LANGUAGES, default="all",
-                        help="it (EMOVO), de (EmoDB), en (RAVDESS), all jointly, or all-but-it (all-but-de, "
-                             "all-but-en): trained on the other languages, tested on the held-out one (default: all)")
+    parser.add_argument("--language", type=study_language, default="all", metavar="LANGUAGE",
+                        help=f"{LANGUAGE_HELP} (default: all)")
     parser.add_argument("--reproduce", action="store_true",
                         help="train every model and language of the paper's Table 4 and print it beside the paper's")
     parser.add_argument("--max-epochs", type=int, metavar="N",
@@ -190,8 +192,8 @@ def kappa_table_data(result: TrainResult) -> list[dict]:
 
 def kappa_table(outcome: dict) -> str:
     """The kappa table of one run, as text."""
-    corpora = ", ".join(CORPORA[c].title for c in CORPORA
-                        if outcome["language"] == "all" or corpus_for_language(outcome["language"]).name == c)
+    speakers = [*outcome["speakers"]["validation"], *outcome["speakers"]["test"]]
+    corpora = ", ".join(dict.fromkeys(corpus_of(s) for s in speakers))
     table = pd.DataFrame(outcome["table"]).round(3)
     return (f"{outcome['model']} on {outcome['language']} ({corpora}); best epoch {outcome['best_epoch']}; "
             f"validation {' '.join(outcome['speakers']['validation'])}; test {' '.join(outcome['speakers']['test'])}\n"
@@ -204,7 +206,7 @@ def reproduce_table(outcomes: list[dict]) -> pd.DataFrame:
     rows = {}
     for model, paper_row in TABLE4.items():
         row = {}
-        for language in LANGUAGE_CHOICES:
+        for language in (*LANGUAGES, JOINT):
             row[f"{language} paper"] = paper_row.get(language)
             value = measured.get((model, language))
             row[f"{language} here"] = None if value is None else round(value, 3)

@@ -1,4 +1,5 @@
-"""What every command shares: data-root options, the demo default, progress and errors."""
+"""What every command shares: data options (a data root, corpus indexes, the label set,
+the demo default), progress and errors."""
 
 from __future__ import annotations
 
@@ -15,17 +16,49 @@ from typing import Callable, Iterator, Sequence, TextIO
 from tqdm import tqdm
 
 from mser.cache import default_cache_dir
+from mser.corpora import EMOTIONS, check_study_language, parse_emotions
 from mser.dataset import Dataset, load_dataset, load_functionals
 from mser.errors import DataError, MserError
 from mser.functionals import smile
 
 
+def _emotions(text: str) -> tuple[str, ...]:
+    try:
+        return parse_emotions(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def study_language(text: str) -> str:
+    """The argparse type of ``--language``: a language code, ``all`` or ``all-but-<code>``."""
+    try:
+        return check_study_language(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+#: What ``--language`` takes, for help texts.
+LANGUAGE_HELP = ("it, de, en or your corpus's language code (e.g. ur), all (every language jointly), or all-but-it "
+                 "(all-but-de, ...: trained and chosen on the other languages only, tested on the held-out one)")
+
+
 def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """``--data-root``, ``--cache-dir``, ``--no-cache`` and the demo corpus's seed and scale."""
+    """``--data-root``, ``--corpus``, ``--emotions``, ``--split-seed``, ``--cache-dir``,
+    ``--no-cache`` and the demo corpus's seed and scale."""
     group = parser.add_argument_group("data")
     group.add_argument("--data-root", type=Path, metavar="DIR",
                        help="folder holding your EMOVO, EmoDB and/or RAVDESS copies, in any layout "
-                            "(default: the built-in demo corpus, generated on first use)")
+                            "(default, without --corpus: the built-in demo corpus, generated on first use)")
+    group.add_argument("--corpus", type=Path, action="append", default=[], metavar="FILE.csv",
+                       help="a corpus of your own, described by a CSV index with the columns file, speaker, "
+                            "emotion, language (and optionally gender, split); repeatable, and combinable with "
+                            "--data-root")
+    group.add_argument("--emotions", type=_emotions, default=EMOTIONS, metavar="LIST",
+                       help="the label set, comma-separated; corpora's labels are matched by name and common "
+                            f"synonyms (anger/angry, joy/happy...) (default: the paper's six, {','.join(EMOTIONS)})")
+    group.add_argument("--split-seed", type=int, default=0, metavar="N",
+                       help="seed of the test speakers drawn for a --corpus index without a split column "
+                            "(default: 0)")
     group.add_argument("--cache-dir", type=Path, metavar="DIR",
                        help="where prepared datasets and the demo corpus are kept "
                             "(default: $MSER_CACHE_DIR or ~/.cache/mser-search)")
@@ -37,10 +70,13 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                        help="seed of the demo corpus used without --data-root (default: 0)")
 
 
-def data_root(args: argparse.Namespace) -> Path:
-    """The ``--data-root`` given, or the demo corpus in the cache, written if missing."""
+def data_root(args: argparse.Namespace) -> Path | None:
+    """The ``--data-root`` given; none with ``--corpus`` only; else the demo corpus in the cache,
+    written if missing."""
     if args.data_root is not None:
         return args.data_root
+    if args.corpus:
+        return None
     from mser.demo import write_demo_corpus
 
     cache_dir = args.cache_dir or default_cache_dir()
@@ -61,8 +97,8 @@ def prepare(args: argparse.Namespace, feature_sets: Sequence[str] = ()) -> Datas
     require_functionals(feature_sets)
     root = data_root(args)
     with progress_bar("preparing audio", "files") as progress:
-        dataset = load_dataset(root, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                               progress=progress)
+        dataset = load_dataset(root, indexes=args.corpus, emotions=args.emotions, split_seed=args.split_seed,
+                               cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=progress)
     for row in dataset.skipped.itertuples():
         note(f"skipped {row.path}: {row.reason}")
     for feature_set in feature_sets:
@@ -193,9 +229,11 @@ def check_language_data(dataset: Dataset, model: str, language: str) -> None:
     from mser.train import TrainConfig  # TensorFlow: only for the commands that train
 
     config = TrainConfig(model=model, language=language)
+    found = dataset.languages
     try:
-        dataset.for_languages(dict.fromkeys([*config.languages, *config.test_languages]))
+        dataset.for_languages(dict.fromkeys([*config.languages(found), *config.test_languages(found)]))
     except DataError as error:
-        found = sorted(set(dataset.meta["language"]))
         raise DataError(f"{error}: choose --language {' or '.join(found) or '...'} (the languages found), or add "
-                        "the missing corpus under --data-root") from None
+                        "the missing corpus (--data-root, --corpus)") from None
+    if config.held_out and len(config.languages(found)) == 0:
+        raise DataError(f"--language {language}: no other language to train on (found: {', '.join(found)})")

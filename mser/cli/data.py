@@ -1,7 +1,7 @@
 """``mser-data``: write the demo corpus, and see what a data root holds.
 
     mser-data demo --out DIR [--seed N] [--scale tiny|small|full]
-    mser-data inspect [--data-root DIR] [--json]
+    mser-data inspect [--data-root DIR] [--corpus FILE.csv] [--emotions LIST] [--json]
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ import pandas as pd
 
 from mser import inspect as tables
 from mser.cli.common import add_data_options, prepare, progress_bar, run
-from mser.corpora import CORPORA
 from mser.dataset import LONG_FACTOR, LONG_SECONDS, MAX_UTTERANCE_WINDOWS, Dataset, long_utterances
 from mser.errors import DataError
-from mser.splits import paper_split
+from mser.splits import Split
 
 PROG = "mser-data"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Prepare and inspect the speech emotion corpora (EMOVO, EmoDB, RAVDESS).")
+        prog=PROG, description="Prepare and inspect the speech emotion corpora (EMOVO, EmoDB, RAVDESS, and your "
+                               "own, described by a CSV index).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser(
         "inspect", help="table of utterances and windows per corpus, speaker, emotion and split",
-        description="Find the corpora under a data root, prepare them (cached), and print what they "
-                    "hold under the paper's protocol, plus every file skipped and why, and every "
+        description="Find the corpora under a data root and in corpus indexes, prepare them (cached), and print "
+                    "what they hold under the protocol (the paper's split, an index's, or test speakers drawn for "
+                    "an index without one), plus every file skipped and why, and every "
                     f"very long file (over {LONG_FACTOR:g}x its corpus's median duration and over "
                     f"{LONG_SECONDS:g} s).")
     add_data_options(inspect)
@@ -91,16 +92,26 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
+def dataset_split(dataset: Dataset) -> Split:
+    """The corpora's own split of every speaker of ``dataset`` (no validation drawn)."""
+    table = dataset.speakers_table
+    return Split("paper" if set(dataset.corpora["split"]) <= {"paper"} else "corpora",
+                 tuple(table.loc[table["split"] == "train", "speaker"]),
+                 tuple(table.loc[table["split"] == "test", "speaker"]))
+
+
 def _as_json(dataset: Dataset) -> dict:
-    present = sorted(set(dataset.utterances["corpus"]))
     return {
         "root": str(dataset.root),
         "dataset_key": dataset.key,
+        "labels": list(dataset.emotions),
+        "lacking": tables.missing_emotions(dataset),
         "corpora": _records(tables.by_corpus(dataset)),
         "emotions": _records(tables.by_emotion(dataset)),
         "speakers": _records(tables.by_speaker(dataset)),
         "counts": _records(tables.counts(dataset)),
-        "split": paper_split(present).as_dict(),
+        "split": dataset_split(dataset).as_dict(),
+        "drawn": list(dataset.corpora.loc[dataset.corpora["split"] == "drawn", "corpus"]),
         "excluded": _records(tables.excluded_summary(dataset)),
         "skipped": _records(dataset.skipped),
         "long_files": _records(long_utterances(dataset.utterances)),
@@ -108,18 +119,26 @@ def _as_json(dataset: Dataset) -> dict:
 
 
 def _as_text(dataset: Dataset) -> str:
-    present = sorted(set(dataset.utterances["corpus"]))
-    split = paper_split(present)
+    split = dataset_split(dataset)
     parts = [
         f"Data root {dataset.root}: {len(dataset.utterances)} utterances, {len(dataset)} windows of 1 s "
         f"at {dataset.params.target_rate} Hz, {dataset.meta['emotion'].nunique()} emotions, "
-        f"{dataset.meta['language'].nunique()} languages.",
-        "", "Per corpus (the paper's speaker-held-out split):",
+        f"{dataset.meta['language'].nunique()} languages ({', '.join(dataset.languages)}).",
+        f"Label set: {', '.join(dataset.emotions)}.",
+        "", "Per corpus (speaker-held-out split: paper = the paper's, index = the CSV's split column, "
+            "drawn = test speakers drawn, --split-seed):",
         tables.by_corpus(dataset).to_string(index=False),
         "", "Per emotion:", tables.by_emotion(dataset).to_string(index=False),
         "", "Per speaker (utterances per emotion):", tables.by_speaker(dataset).to_string(index=False),
         "", "Split: train " + " ".join(split.train), "       test  " + " ".join(split.test),
     ]
+    for title, missing in tables.missing_emotions(dataset).items():
+        parts.append(f"{title} has no {', '.join(missing)}: it is used with the emotions it has")
+    drawn = dataset.speakers_table[dataset.speakers_table["corpus"].isin(
+        dataset.corpora.loc[dataset.corpora["split"] == "drawn", "corpus"])]
+    for corpus, part in drawn.groupby("corpus", sort=False):
+        parts.append(f"{corpus}: test speakers drawn (about 30%, genders alternating): "
+                     + " ".join(part.loc[part["split"] == "test", "speaker"]))
     excluded = tables.excluded_summary(dataset)
     if len(excluded):
         parts += ["", "Left out by the protocol:", excluded.to_string(index=False)]
@@ -128,13 +147,14 @@ def _as_text(dataset: Dataset) -> str:
     long = long_utterances(dataset.utterances)
     parts += ["", f"Very long files (over {LONG_FACTOR:g}x their corpus's median duration and over "
                   f"{LONG_SECONDS:g} s): {len(long)}"]
-    parts += [_long_line(row) for row in long.itertuples()]
+    titles = dict(zip(dataset.corpora["corpus"], dataset.corpora["title"]))
+    parts += [_long_line(row, titles[row.corpus]) for row in long.itertuples()]
     return "\n".join(parts)
 
 
-def _long_line(row: Any) -> str:
+def _long_line(row: Any, title: str) -> str:
     kept = min(row.windows, MAX_UTTERANCE_WINDOWS)
-    return (f"  {row.path}: {row.duration:.1f} s ({CORPORA[row.corpus].title} median {row.corpus_median:.1f} s), "
+    return (f"  {row.path}: {row.duration:.1f} s ({title} median {row.corpus_median:.1f} s), "
             f"{row.windows} windows of {row.speaker} {row.emotion} ({row.split}); training keeps {kept} "
             "evenly spread (TrainConfig.max_windows_per_utterance); split the file if it holds several utterances")
 

@@ -19,13 +19,14 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 from scipy import signal
 
@@ -33,8 +34,8 @@ from mser.corpora import CORPORA
 from mser.demo import voice
 from mser.demo.names import DEFAULT_SCALE, SCALES, Scale, demo_names, get_scale
 
-__all__ = ["DEFAULT_SCALE", "GENERATOR_VERSION", "MARKER", "SCALES", "DemoSummary", "render_file",
-           "write_demo_corpus"]
+__all__ = ["DEFAULT_SCALE", "GENERATOR_VERSION", "INDEX_LABELS", "MARKER", "SCALES", "DemoSummary", "render_file",
+           "write_demo_corpus", "write_index_corpus"]
 
 #: Bumped whenever the synthesis changes, so older demo copies are not taken as current.
 GENERATOR_VERSION = 1
@@ -249,3 +250,56 @@ def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# --- a corpus of another language, described by a CSV index -------------------------
+
+#: The labels :func:`write_index_corpus` writes, spelled as another corpus might (matched
+#: onto the label set by :func:`mser.corpora.canonical_emotion`).
+INDEX_LABELS: Mapping[str, str] = MappingProxyType({
+    "neutral": "Neutral", "sad": "Sadness", "angry": "ANGER", "happy": "joy", "fear": "fearful",
+    "disgust": "Disgust", "surprise": "surprised",
+})
+
+
+def write_index_corpus(out: str | Path, *, name: str = "urdu", language: str = "ur", seed: int = 0,
+                       speakers: int = 6, takes: int = 3, emotions: tuple[str, ...] = ("neutral", "sad", "angry",
+                                                                                          "happy", "surprise"),
+                       split: bool = False, duration_s: tuple[float, float] = (1.6, 2.6)) -> Path:
+    """A synthetic corpus in a language of its own, as a user would bring it: flat wav files
+    with names of no known pattern, and a CSV index ``<out>/<name>.csv`` (columns file,
+    speaker, emotion, language, gender, and with ``split`` a split column, the last third
+    of the speakers testing), labels spelled as in :data:`INDEX_LABELS`.
+
+    The speech is the demo's (:mod:`mser.demo.voice`) with a rhythm of its own, 16 kHz mono.
+    Deterministic for a seed. Returns the index's path.
+    """
+    _check_seed(seed)
+    root = Path(out)
+    profile = replace(voice.LANGUAGE_PROFILES["it"], code=language, syllable_rate=5.4, accent=1.1)
+    channel = voice.CHANNEL_PROFILES["emodb"]
+    rows = []
+    for s in range(speakers):
+        gender = "f" if s % 2 == 0 else "m"
+        speaker = f"spk{s + 1:02d}"
+        traits = voice.speaker_traits(_rng(seed, "index", name, speaker), gender)
+        for emotion in emotions:
+            for take in range(takes):
+                relpath = f"audio/{speaker}_{emotion[:3]}_{take + 1}.wav"
+                rng = _rng(seed, "index", name, relpath)
+                cues = voice.utterance_cues(traits, emotion, profile, rng=rng)
+                duration = voice.utterance_duration(cues, profile, *duration_s, rng)
+                text = voice.make_text(_rng(seed, "index-text", name, str(take)), profile)
+                plan = voice.plan_utterance(text, cues, profile, duration, rng)
+                samples = voice.synthesize(plan, cues, profile, channel, n=int(round(duration * voice.SYNTH_RATE)),
+                                           channels=1, rng=rng)
+                _write_wav(root / relpath, np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16),
+                           voice.SYNTH_RATE)
+                row = {"file": relpath, "speaker": speaker, "emotion": INDEX_LABELS.get(emotion, emotion),
+                       "language": language, "gender": gender}
+                if split:
+                    row["split"] = "test" if s >= speakers - max(1, speakers // 3) else "train"
+                rows.append(row)
+    index = root / f"{name}.csv"
+    pd.DataFrame(rows).to_csv(index, index=False)
+    return index
