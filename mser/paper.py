@@ -9,6 +9,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Mapping
 
+from mser.corpora import is_one_language
+
 TABLE4: Mapping[str, Mapping[str, float]] = MappingProxyType({
     "dnn_features": {"it": 0.0, "de": 0.002, "en": 0.0},
     "cnn_features": {"it": 0.12, "de": 0.436, "en": 0.124, "all": 0.141},
@@ -23,9 +25,10 @@ EPOCHS = {"it": 100, "de": 100, "en": 100, "all": 300}
 
 
 def paper_epochs(language: str) -> int:
-    """The paper's classifier epochs for ``language``; a model on several languages (an
-    ``all-but-*`` one, which the paper did not train) gets the joint model's."""
-    return EPOCHS.get(language, EPOCHS["all"])
+    """The paper's classifier epochs for ``language``: a single language's (any language, the
+    paper's three or a corpus index's), or, for a model on several languages (``all``, and an
+    ``all-but-*`` one, which the paper did not train), the joint model's."""
+    return EPOCHS.get(language, EPOCHS["it"] if is_one_language(language) else EPOCHS["all"])
 
 
 def table4_runs() -> list[tuple[str, str]]:

@@ -1,0 +1,76 @@
+"""A fourth corpus in a new language, brought as a CSV index, through the whole chain as a
+user runs it: inspect, a search on it alone (with a label set of its own) and jointly with
+the demo corpora, the report, promotion and mser-predict (slow; real Ray, MLflow, Keras)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mser.corpora import EMOTIONS
+from mser.demo import write_index_corpus
+from tracking.schema import LABELS_TAG, speakers_tag
+
+pytestmark = pytest.mark.slow
+LABELS = "neutral,angry,happy,sad,surprise"
+
+
+def _run(module: str, *args: str, env: dict, cwd) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", module, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_demo, tmp_path):
+    index = write_index_corpus(tmp_path / "urdu", speakers=6, takes=2)
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(tmp_path / "cache")}
+    search = ["--space", "cnn_features", "--trials", "2", "--max-epochs", "3", "--grace-period", "1",
+              "--experiment", "fourth", "--json"]
+
+    inspect = json.loads(_run("mser.cli.data", "inspect", "--corpus", str(index), "--emotions", LABELS, "--json",
+                              env=env, cwd=tmp_path).stdout)
+    assert inspect["labels"] == LABELS.split(",") and inspect["drawn"] == ["urdu"]
+    assert [row["language"] for row in inspect["corpora"]] == ["ur", ""]
+
+    alone = _run("search.cli", *search, "--language", "ur", "--corpus", str(index), "--emotions", LABELS,
+                 env=env, cwd=tmp_path)
+    [study] = json.loads(alone.stdout)
+    assert study["language"] == "ur" and study["trials"]["finished"] == 2
+    client = MlflowClient(uri)
+    best = client.get_run(study["best"][0]["run_id"])
+    # The drawn test speakers, as inspect printed them; the labels and the model follow the label set.
+    assert set(best.data.tags[speakers_tag("test")].split()) == set(inspect["split"]["test"])
+    assert best.data.tags[LABELS_TAG] == LABELS.replace(",", " ")
+
+    joint = _run("search.cli", *search, "--language", "all", "--data-root", str(tiny_demo), "--corpus", str(index),
+                 env=env, cwd=tmp_path)
+    [together] = json.loads(joint.stdout)
+    best = client.get_run(together["best"][0]["run_id"])
+    tested = best.data.tags[speakers_tag("test")].split()
+    assert {s.split("-")[0] for s in tested} == {"emovo", "emodb", "ravdess", "urdu"}
+    assert "test_kappa_ur" in best.data.metrics and best.data.tags[LABELS_TAG] == " ".join(EMOTIONS)
+
+    page = (tmp_path / "reports" / "fourth" / "report.html").read_text()
+    assert ">ur<" in page and "surprise" in page
+
+    promote = subprocess.run([sys.executable, "-c", "import sys; from tracking.registry_cli import promote_main; "
+                              "sys.exit(promote_main(sys.argv[1:]))", "--experiment", "fourth", "--language", "ur",
+                              "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert promote.returncode == 0, promote.stderr[-3000:]
+    [promoted] = json.loads(promote.stdout)
+    assert promoted["name"] == "mser-cnn_features-ur"
+
+    files = pd.read_csv(index)["file"].head(3).map(lambda f: str(index.parent / f)).tolist()
+    predicted = json.loads(_run("tracking.predict_cli", *files, "--model", "models:/mser-cnn_features-ur@champion",
+                                "--json", env=env, cwd=tmp_path).stdout)
+    records = predicted["predictions"]
+    assert len(records) == 3 and all(r["emotion"] in LABELS.split(",") for r in records)
+    assert all(sorted(r["probabilities"]) == sorted(LABELS.split(",")) for r in records)
