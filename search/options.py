@@ -30,7 +30,7 @@ class StudyOptions:
 
     Attributes:
         space: The model's search space (a name of :data:`search.spaces.SPACES`).
-        language: ``it``, ``de``, ``en`` or ``all``.
+        language: A language code (``it``, ``de``, ``en``, a corpus index's ``ur``...), ``all`` or ``all-but-<code>``.
         trials: Trials of the study.
         tracking_uri: The MLflow store the trials log to.
         experiment: The MLflow experiment.

@@ -275,7 +275,7 @@ def write_report(client: MlflowClient, experiment: str, out: Path, *, resamples:
     transfer = transfer_matrices(studies, resamples=resamples)
     page = render(experiment, client.tracking_uri, numbers, families, _pictures(studies, numbers, transfer, figures),
                   languages=sorted({*LANGUAGES, JOINT, *(s.language for s in studies)}, key=study_order),
-                  transfer=transfer, emotions=next((s.labels for s in studies if s.best is not None), EMOTIONS))
+                  transfer=transfer, emotions=_common_labels(studies))
     path = out / REPORT_FILE
     path.write_text(page, encoding="utf-8")
     if log:
@@ -311,6 +311,12 @@ def across_families(studies: list[Study], numbers: list[dict], *, resamples: int
              "verdict": replace(c, mcnemar_p=p).verdict()}
             for (n, c), p in zip(rows, adjusted)]}
     return result
+
+
+def _common_labels(studies: list[Study]) -> tuple[str, ...]:
+    """The label set the studies share; empty when searches chose different ones (``--emotions``)."""
+    sets = {s.labels for s in studies if s.best is not None} or {EMOTIONS}
+    return next(iter(sets)) if len(sets) == 1 else ()
 
 
 def _within_languages(studies: list[Study]) -> list[str]:
