@@ -141,7 +141,8 @@ def _check_root(root: Path) -> None:
     if not root.exists():
         raise DataError(
             f"data root {root} does not exist: point --data-root at the folder that holds "
-            "your EMOVO, EmoDB and/or RAVDESS copies, or leave it out to use the demo corpus"
+            "your EMOVO, EmoDB and/or RAVDESS copies (another corpus is described by a CSV index: --corpus), "
+            "or leave it out to use the demo corpus"
         )
     if not root.is_dir():
         raise DataError(f"data root {root} is a file, not a folder: point --data-root at the folder above it")
@@ -205,7 +206,7 @@ def _nothing_usable(root: Path, wav_count: int, found: Discovery) -> str:
     detail = found.skipped[0] if found.skipped else None
     example = f"; e.g. {detail.relpath}: {detail.reason}" if detail else ""
     return (f"none of the {wav_count} wav files under {root} is a usable utterance of EMOVO, EmoDB or "
-            f"RAVDESS{example}. Expected names like {_EXAMPLES}")
+            f"RAVDESS{example}. Expected names like {_EXAMPLES}; describe another corpus by a CSV index (--corpus)")
 
 
 # --- corpora described by a CSV index -------------------------------------------------
@@ -264,6 +265,7 @@ def discover_index(index: str | os.PathLike, *, emotions: Sequence[str] = EMOTIO
     for number, row in enumerate(table.to_dict("records"), start=2):  # row 1 is the header
         reason = _row_problem(row, base)
         written = row["file"].strip()
+        row["speaker"] = re.sub(r"\s+", "_", row["speaker"].strip())  # ids are listed space-separated in tags
         if not reason and written in seen:
             reason = f"listed twice (also row {seen[written]})"
         seen.setdefault(written, number)

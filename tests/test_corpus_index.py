@@ -63,6 +63,11 @@ def test_an_index_becomes_a_corpus_with_namespaced_speakers_and_its_split(tmp_pa
     assert {u.parsed.speaker_id for u in found.utterances} == {f"my_corpus-{s}" for s in "abcdef"}
     assert {u.parsed.emotion for u in found.utterances} == {"angry", "happy", "neutral", "sad"}
     assert all(u.path.is_absolute() and u.path.is_file() for u in found.utterances)
+    rows = _rows()
+    for row in rows:
+        row["speaker"] = f"speaker {row['speaker']}"
+    spaced = discover_index(_index(tmp_path, rows, "spaced.csv"))
+    assert {u.parsed.speaker_id for u in spaced.utterances} == {f"spaced-speaker_{s}" for s in "abcdef"}
 
 
 def test_rows_outside_the_label_set_are_excluded_and_counted(tmp_path):
@@ -234,3 +239,9 @@ def test_a_bad_label_set_is_a_usage_error(capsys):
         data_main(["inspect", "--emotions", "angry"])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == "mser-data inspect: error: argument --emotions: a label set needs at least two emotions, got angry"
+
+
+def test_a_label_no_corpus_has_is_said_before_anything_is_trained(tmp_path, capsys):
+    index = _index(tmp_path, _rows())
+    assert data_main(["inspect", "--corpus", str(index), "--emotions", "neutral,angry,contempt"]) == 0
+    assert "no utterance is labelled contempt: its class has no example" in capsys.readouterr().err

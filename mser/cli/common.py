@@ -101,6 +101,10 @@ def prepare(args: argparse.Namespace, feature_sets: Sequence[str] = ()) -> Datas
                                cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=progress)
     for row in dataset.skipped.itertuples():
         note(f"skipped {row.path}: {row.reason}")
+    absent = [e for e in dataset.emotions if e not in set(dataset.utterances["emotion"])]
+    if absent:
+        note(f"no utterance is labelled {', '.join(absent)}: its class has no example; leave it out of --emotions, "
+             f"or check the corpora's labels (mser-data inspect)")
     for feature_set in feature_sets:
         with progress_bar(f"openSMILE {feature_set} functionals", "files") as progress:
             load_functionals(dataset, feature_set, cache_dir=args.cache_dir, use_cache=not args.no_cache,
