@@ -232,6 +232,7 @@ def _search(name: str, extra: list[str], root: Path, dataset_cache: Path, work: 
     study = json.loads(out)[0]
     result = {"command": " ".join(["mser-search", *command[1:]]), "command_s": command_s,
               "study_s": study["seconds"], "counts": study["trials"], "memory": monitor.peaks(),
+              "parent": study["parent_run_id"],
               **_trials(uri, study["parent_run_id"])}
     _say(f"search {name}: {result['search_s']:.0f} s for {len(result['trials'])} trials, "
          f"best val kappa {result['best_val_kappa']}")

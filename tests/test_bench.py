@@ -118,3 +118,28 @@ def test_worker_memory_growth_and_pace(objectives):  # the fixture put bench/ on
 
     configs = module._configs({"a": {"b": tune.choice([1, 2])}, "c": 3}, 3)
     assert len(configs) == 3 and all(c["a"]["b"] in (1, 2) and c["c"] == 3 for c in configs)
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(f"mser_bench_{name}", BENCH.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_peer_summary_counts_trials_per_hour_and_when_the_best_was_reached():
+    peer = _module("peer")
+    search = {"trials": [_trial(30, 0.2, []), _trial(60, 0.3, []), _trial(90, 0.3, []),
+                         {**_trial(20, None, [], status="KILLED"), "pruned": True}]}
+    for trial in search["trials"]:
+        trial.setdefault("pruned", False)
+    summary = peer._summary(search, 120.0)
+    assert (summary["trials"], summary["finished"], summary["pruned"]) == (4, 3, 1)
+    assert summary["trials_per_hour"] == 120.0 and summary["best_val_kappa"] == 0.3 and summary["best_reached_s"] == 60
+
+
+@pytest.mark.parametrize("name", ["peer", "real_size"])
+def test_the_new_benchmarks_have_help(name):
+    out = subprocess.run([sys.executable, str(BENCH.parent / f"{name}.py"), "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "--trials" in out and "results.json" in out
