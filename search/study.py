@@ -170,7 +170,7 @@ def resumable_state(dataset: Dataset, options: StudyOptions) -> dict:
     differences = resume_differences(state.get("options", {}), options)
     if state.get("dataset_key", dataset.key) != dataset.key:
         differences.append(f"other data (dataset key {state['dataset_key'][:12]}, now {dataset.key[:12]}: check "
-                           "--data-root and the demo options)")
+                           "--data-root, --corpus, --emotions, --split-seed and the demo options)")
     if differences:
         raise MserError(f"cannot resume {study_name(options)}: the interrupted search ran with "
                         f"{'; '.join(differences)}. Resume it with the same options and data, or start a new search "

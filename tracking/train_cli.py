@@ -1,6 +1,6 @@
 """``mser-train``: train one model, print its kappa table, record it in MLflow.
 
-    mser-train --model sae_cnn_features --language de [--data-root DIR] [--max-epochs N] [--json]
+    mser-train --model sae_cnn_features --language de [--data-root DIR] [--corpus FILE.csv] [--max-epochs N] [--json]
     mser-train --model smile_svm --feature-set eGeMAPSv02 --normalisation speaker
     mser-train --reproduce [--max-epochs N]     # the paper's Table 4, measured beside the paper's
 """
