@@ -120,10 +120,11 @@ def _as_json(dataset: Dataset) -> dict:
 
 def _as_text(dataset: Dataset) -> str:
     split = dataset_split(dataset)
+    emotions, languages = dataset.meta["emotion"].nunique(), len(dataset.languages)
     parts = [
         f"Data root {dataset.root}: {len(dataset.utterances)} utterances, {len(dataset)} windows of 1 s "
-        f"at {dataset.params.target_rate} Hz, {dataset.meta['emotion'].nunique()} emotions, "
-        f"{dataset.meta['language'].nunique()} languages ({', '.join(dataset.languages)}).",
+        f"at {dataset.params.target_rate} Hz, {emotions} emotion{'s' * (emotions != 1)}, "
+        f"{languages} language{'s' * (languages != 1)} ({', '.join(dataset.languages)}).",
         f"Label set: {', '.join(dataset.emotions)}.",
         "", "Per corpus (speaker-held-out split: paper = the paper's, index = the CSV's split column, "
             "drawn = test speakers drawn, --split-seed):",
