@@ -3,6 +3,7 @@ set, the drawn split, and the dataset, split and commands built on it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from mser.dataset import load_dataset
 from mser.demo import INDEX_LABELS, write_index_corpus
 from mser.discovery import corpus_name, discover_index, draw_test_speakers
 from mser.errors import DataError
-from mser.train import TrainConfig, make_split
+from mser.train import TrainConfig, make_split, train
 
 GENDERS = {"a": "f", "b": "m", "c": "f", "d": "m", "e": "f", "f": "m"}
 
@@ -172,7 +173,7 @@ def test_a_label_set_orders_the_labels_and_a_model_follows_it(tmp_path):
     assert data.emotions == ("surprise", "angry", "neutral")
     labels = dict(zip(data.utterances["emotion"], data.utterances["label"]))
     assert labels == {"surprise": 0, "angry": 1, "neutral": 2}
-    result = __import__("mser.train", fromlist=["train"]).train(
+    result = train(
         data, TrainConfig(model="cnn_features", language="fr", epochs=2, patience=1))
     assert result.pipeline.emotions == data.emotions and result.test.confusion.shape == (3, 3)
     assert result.test.emotions == data.emotions
@@ -218,7 +219,7 @@ def test_inspect_shows_an_index_corpus_its_drawn_speakers_and_what_it_lacks(tmp_
     assert f"emotion {INDEX_LABELS['surprise']} is not one of the six shared emotions" in out
     assert data_main(["inspect", "--corpus", str(index), "--emotions", "neutral,angry,happy,sad,surprise",
                       "--json"]) == 0
-    report = __import__("json").loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
     assert report["labels"] == ["neutral", "angry", "happy", "sad", "surprise"]
     assert report["drawn"] == ["urdu"] and report["lacking"] == {}
     assert len(report["split"]["test"]) == 1 and all(s.startswith("urdu-") for s in report["split"]["train"])
