@@ -23,7 +23,6 @@ with a logged model, parameters and metrics per run). Figures into
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -31,32 +30,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import performance  # bench/ is first on sys.path
+from performance import search_arguments
+
 HERE = Path(__file__).parent
-
-
-def _performance():
-    spec = importlib.util.spec_from_file_location("mser_bench_performance", HERE / "performance.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=50, help="trials of each (default: 50)")
-    parser.add_argument("--space", default="sae_cnn", help="space searched (default: sae_cnn)")
-    parser.add_argument("--language", default="all", help="language searched (default: all)")
-    parser.add_argument("--scale", default="small", choices=("tiny", "small", "full"),
-                        help="demo corpus size (default: small, as mser-search)")
+    search_arguments(parser)
     parser.add_argument("--jobs", type=int, default=2, help="trials at once, both sides (default: 2)")
-    parser.add_argument("--work-dir", type=Path, help="keep stores and caches here (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json",
                         help="JSON file to add the figures to, under peer (default: bench/results.json)")
     parser.add_argument("--peer-only", type=Path, metavar="FOLDER", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer_only:
         return run_peer(args, args.peer_only)
-    performance = _performance()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="mser-bench-peer-"))
     work.mkdir(parents=True, exist_ok=True)
 

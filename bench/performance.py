@@ -50,16 +50,21 @@ TARGETS = {"features_speedup": 3.0, "dataset_cache_speedup": 20.0, "overhead_fra
            "parallel_efficiency": 0.8}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=50, help="trials of each search (default: 50)")
+def search_arguments(parser: argparse.ArgumentParser, *, trials: int = 50, scale: str = "small") -> None:
+    """The options every search benchmark takes: what to search, on which demo corpus, where."""
+    parser.add_argument("--trials", type=int, default=trials, help=f"trials of each search (default: {trials})")
     parser.add_argument("--space", default="sae_cnn", help="space searched (default: sae_cnn)")
     parser.add_argument("--language", default="all", help="language searched (default: all)")
-    parser.add_argument("--scale", default="small", choices=("tiny", "small", "full"),
-                        help="demo corpus size (default: small, as mser-search)")
+    parser.add_argument("--scale", default=scale, choices=("tiny", "small", "full"),
+                        help=f"demo corpus size (default: {scale}; small is mser-search's, full the paper's)")
+    parser.add_argument("--work-dir", type=Path, help="keep stores and caches here (default: a temporary folder)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    search_arguments(parser)
     parser.add_argument("--only", default=",".join(BENCHES),
                         help=f"comma-separated subset of {', '.join(BENCHES)} (default: all)")
-    parser.add_argument("--work-dir", type=Path, help="keep stores and caches here (default: a temporary folder)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args()
@@ -259,14 +264,21 @@ def _trials(uri: str, parent: str) -> dict:
             "run_seconds": (run.info.end_time - run.info.start_time) / 1000,
             "ended_s": (run.info.end_time - start) / 1000,
             "val_kappa": run.data.metrics.get("val_kappa"),
-            "curve": [m.value for m in sorted(client.get_metric_history(run.info.run_id, "epoch/val_kappa"),
-                                              key=lambda m: m.step)],
+            "curve": _curve(client, run.info.run_id, "epoch/val_kappa"),
+            "probe": _curve(client, run.info.run_id, "epoch/sae_probe_kappa"),
+            # the encoder epochs this trial trained (a cached encoder shows its maker's curve)
+            "encoder_epochs": 0 if run.data.tags.get("encoder_cache") == "hit" else len(
+                _curve(client, run.info.run_id, "epoch/sae_loss")),
         })
     finished = [t for t in trials if t["status"] == "FINISHED" and t["val_kappa"] is not None]
     return {"trials": trials, "search_s": parent_run.data.metrics["search_seconds"],
             "max_concurrent": int(parent_run.data.params["max_concurrent"]),
             "best_val_kappa": round(max((t["val_kappa"] for t in finished), default=float("nan")), 4),
             "encoders_trained": sum(t["encoder_cache"] == "miss" for t in trials)}
+
+
+def _curve(client, run_id: str, name: str) -> list[float]:
+    return [m.value for m in sorted(client.get_metric_history(run_id, name), key=lambda m: m.step)]
 
 
 def _encoder_cache(runs: dict) -> dict:

@@ -14,35 +14,24 @@ beside the other benchmarks' figures. Needs the dev extra (psutil).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import tempfile
 import time
 from pathlib import Path
 
+import performance  # bench/ is first on sys.path
+from performance import search_arguments
+
 HERE = Path(__file__).parent
 GOALS = {"search_minutes": 30.0, "overhead_fraction": 0.10}
 
 
-def _performance():
-    spec = importlib.util.spec_from_file_location("mser_bench_performance", HERE / "performance.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=200, help="trials of the search (default: 200)")
-    parser.add_argument("--space", default="sae_cnn", help="space searched (default: sae_cnn)")
-    parser.add_argument("--language", default="all", help="language searched (default: all)")
-    parser.add_argument("--scale", default="full", choices=("tiny", "small", "full"),
-                        help="demo corpus size (default: full, the paper's)")
-    parser.add_argument("--work-dir", type=Path, help="keep stores and caches here (default: a temporary folder)")
+    search_arguments(parser, trials=200, scale="full")
     parser.add_argument("--out", type=Path, default=HERE / "results.json",
                         help="JSON file to add the figures to, under real_size (default: bench/results.json)")
     args = parser.parse_args()
-    performance = _performance()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="mser-bench-real-"))
     work.mkdir(parents=True, exist_ok=True)
 

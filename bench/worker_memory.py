@@ -11,7 +11,11 @@ process with the same configurations:
 
 * ``today``: what a worker does now (``keras.backend.clear_session(free_memory=False)``);
 * ``collect``: and a full garbage collection after each trial;
-* ``trim``: and glibc's ``malloc_trim(0)`` after it, handing freed heap back to the system.
+* ``trim``: and glibc's ``malloc_trim(0)`` after it, handing freed heap back to the system;
+* ``nolog``: as ``today`` without logging the run's results and model (training only);
+* ``jemalloc`` / ``tcmalloc``: as ``today`` with that allocator in place of glibc's malloc
+  (``LD_PRELOAD``; Debian's ``libjemalloc2`` / ``libtcmalloc-minimal4``), the usual remedy for
+  TensorFlow processes whose heap fragments.
 * ``traced``: as ``today``, with tracemalloc from trial 5 on, for the Python allocations that
   grew most to the last trial (tracing makes it several times slower: not in the default run).
 
@@ -25,6 +29,7 @@ import argparse
 import ctypes
 import gc
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,7 +41,9 @@ import numpy as np
 import psutil
 from performance import _machine, _say  # bench/ is the script's folder, first on sys.path
 
-VARIANTS = ("today", "collect", "trim")
+VARIANTS = ("today", "collect", "trim", "nolog", "jemalloc", "tcmalloc")
+#: The allocator each variant preloads.
+ALLOCATORS = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
 
 
 def main() -> None:
@@ -63,7 +70,11 @@ def main() -> None:
         _say(f"{variant}: {args.trials} trials in one process")
         command = [sys.executable, __file__, "--worker", variant, "--work", str(work), "--trials", str(args.trials),
                    "--space", args.space, "--epochs", str(args.epochs)]
-        answer = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        env = dict(os.environ)
+        if variant in ALLOCATORS:
+            env["LD_PRELOAD"] = _library(ALLOCATORS[variant])
+        answer = subprocess.run(command, check=True, capture_output=True, text=True,
+                                env=env).stdout.strip().splitlines()[-1]
         results["variants"][variant] = summarise(json.loads(answer))
         _say(f"  {json.dumps({k: v for k, v in results['variants'][variant].items() if k != 'rss_mib'})}")
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -96,19 +107,25 @@ def worker(args) -> dict:
                            epochs=args.epochs, patience=args.epochs)
     cache = EncoderCache(args.work / f"cache-{args.worker}")
     configs = _configs(get_space(args.space), args.trials)
-    process, rss, top = psutil.Process(), [], None
+    process, rss, top, stages = psutil.Process(), [], None, {"train": 0.0, "log": 0.0}
     trim = ctypes.CDLL("libc.so.6").malloc_trim if args.worker == "trim" else None
     for index, config in enumerate(configs):
         if index == 5 and args.worker == "traced":
             tracemalloc.start(1)
-            before = tracemalloc.take_snapshot()
+            snapshot = tracemalloc.take_snapshot()
         keras.backend.clear_session(free_memory=False)
         trial = train_config(config, options)
         split = make_split(dataset, trial)
         with tracked_run(client, experiment, run_name=f"trial-{index}") as run_id:
+            before = process.memory_info().rss
             result = train(dataset, trial, split=split, on_epoch=EpochLogger(client, run_id), encoder_cache=cache,
                            score_test=False)
-            log_result(client, run_id, result, dataset_key=dataset.key)
+            trained = process.memory_info().rss
+            if args.worker != "nolog":
+                log_result(client, run_id, result, dataset_key=dataset.key)
+            if index:  # the first trial's growth is imports and first allocations
+                stages["train"] += (trained - before) / 2**20
+                stages["log"] += (process.memory_info().rss - trained) / 2**20
         del result
         if args.worker in ("collect", "trim"):  # "today" and "traced" do what run_trial does
             gc.collect()
@@ -118,8 +135,16 @@ def worker(args) -> dict:
     if args.worker == "traced" and len(configs) > 6:
         after = tracemalloc.take_snapshot()
         top = [{"where": str(stat.traceback[-1]), "mib": stat.size_diff / 2**20, "blocks": stat.count_diff}
-               for stat in after.compare_to(before, "traceback")[:8]]
-    return {"rss_mib": rss, "python_growth": top}
+               for stat in after.compare_to(snapshot, "traceback")[:8]]
+    return {"rss_mib": rss, "python_growth": top, "growth_by_stage_mib": stages}
+
+
+def _library(name: str) -> str:
+    """The path of a shared library, or exit with the package that provides it."""
+    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"):
+        if (Path(folder) / name).is_file():
+            return str(Path(folder) / name)
+    sys.exit(f"{name} not found: apt-get install libjemalloc2 libtcmalloc-minimal4, or leave its variant out")
 
 
 def _configs(space, count: int) -> list[dict]:
@@ -143,7 +168,8 @@ def summarise(answer: dict) -> dict:
     later = rss[len(rss) // 2:]
     slope = float(np.polyfit(range(len(later)), later, 1)[0]) if len(later) >= 2 else None
     return {"first_mib": rss[0], "last_mib": rss[-1], "peak_mib": max(rss), "growth_mib": rss[-1] - rss[0],
-            "mib_per_trial_second_half": slope, "rss_mib": rss, "python_growth": answer.get("python_growth")}
+            "mib_per_trial_second_half": slope, "growth_by_stage_mib": answer.get("growth_by_stage_mib"),
+            "rss_mib": rss, "python_growth": answer.get("python_growth")}
 
 
 def picture(results: dict, path: Path) -> None:

@@ -26,6 +26,9 @@ LOSS = "loss"
 VAL_LOSS = "val_loss"
 SAE_LOSS = "sae_loss"
 SAE_VAL_LOSS = "sae_val_loss"
+#: Validation kappa of a linear probe on the autoencoder's code after an encoder epoch
+#: (:func:`mser.train.train_autoencoder`): how well the code separates emotions so far.
+SAE_PROBE_KAPPA = "sae_probe_kappa"
 #: Class weighting modes for training.
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 #: How an utterance's window scores become one prediction.

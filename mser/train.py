@@ -26,6 +26,7 @@ from mser.metrics import (
     CLASS_WEIGHTINGS,
     LOSS,
     SAE_LOSS,
+    SAE_PROBE_KAPPA,
     SAE_VAL_LOSS,
     TRAIN_KAPPA,
     VAL_KAPPA,
@@ -176,6 +177,46 @@ class _EpochReporter(keras.callbacks.Callback):
             self.on_epoch(self.stage, epoch, values)
 
 
+class _CodeProbe(keras.callbacks.Callback):
+    """A linear probe on the code after each autoencoder epoch, the usual measure of a learnt
+    representation before any model is trained on it: each window's code pooled over time
+    (mean and standard deviation of every channel), standardised on the training windows, a
+    multinomial logistic regression fitted on them, and the validation windows' probabilities
+    pooled per utterance as the classifiers' are (:func:`~mser.metrics.utterance_kappa`).
+    Its kappa goes into the epoch's logs as :data:`~mser.metrics.SAE_PROBE_KAPPA`."""
+
+    def __init__(self, encoder: keras.Model, train_windows: np.ndarray, train_labels: np.ndarray,
+                 val_windows: np.ndarray, val_meta, config: TrainConfig) -> None:
+        super().__init__()
+        self.encoder, self.train_windows, self.train_labels = encoder, train_windows, train_labels
+        self.val_windows, self.val_meta, self.config = val_windows, val_meta, config
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs[SAE_PROBE_KAPPA] = probe_kappa(self._pooled(self.train_windows), self.train_labels,
+                                                self._pooled(self.val_windows), self.val_meta,
+                                                seed=self.config.seed, vote=self.config.vote)
+
+    def _pooled(self, windows: np.ndarray) -> np.ndarray:
+        code = np.asarray(self.encoder(windows[..., None], training=False))  # (windows, time, channels)
+        return np.concatenate([code.mean(axis=1), code.std(axis=1)], axis=1)
+
+
+def probe_kappa(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_meta, *, seed: int = 0,
+                vote: str = "mean") -> float:
+    """Utterance kappa on ``val_meta``'s windows of a logistic regression fitted on ``train_x``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, random_state=seed))
+    probe.fit(train_x, train_y)
+    known = probe.predict_proba(val_x)
+    probabilities = np.zeros((len(val_x), int(max(train_y.max(), val_meta["label"].max())) + 1))
+    probabilities[:, probe.classes_] = known  # classes no training window has keep probability 0
+    return utterance_kappa(probabilities, val_meta, vote=vote)
+
+
 def _check_finite(history: Mapping[str, list[float]], stage: str) -> None:
     for name, values in history.items():
         if values and not np.all(np.isfinite(values)):
@@ -201,15 +242,26 @@ def make_split(dataset: Dataset, config: TrainConfig) -> Split:
 
 
 def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray, config: TrainConfig,
-                      on_epoch: EpochCallback | None = None) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Fit the autoencoder on scaled training windows; early stopping on validation reconstruction."""
+                      on_epoch: EpochCallback | None = None, probe: tuple | None = None,
+                      ) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Fit the autoencoder on scaled training windows; early stopping on validation reconstruction.
+
+    With ``probe = (train labels, validation meta)`` (one per window), each epoch also
+    measures :data:`~mser.metrics.SAE_PROBE_KAPPA`, the validation speakers' utterance kappa
+    of a linear probe fitted on the code of the training windows (see :class:`_CodeProbe`):
+    what a search may judge an encoder by before any classifier is trained on it.
+    """
     autoencoder, encoder = build_autoencoder(input_length=windows_train.shape[1], **config.sae)
+    names = {"loss": SAE_LOSS, "val_loss": SAE_VAL_LOSS}
+    callbacks = [_EpochReporter("sae", on_epoch, names),
+                 keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True)]
+    if probe is not None:
+        names[SAE_PROBE_KAPPA] = SAE_PROBE_KAPPA
+        callbacks.insert(0, _CodeProbe(encoder, windows_train, probe[0], windows_val, probe[1], config))
     fitted = autoencoder.fit(
         windows_train[..., None], windows_train[..., None],
         validation_data=(windows_val[..., None], windows_val[..., None]),
-        epochs=config.sae_epochs, batch_size=config.batch_size, verbose=0,
-        callbacks=[_EpochReporter("sae", on_epoch, {"loss": SAE_LOSS, "val_loss": SAE_VAL_LOSS}),
-                   keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True)],
+        epochs=config.sae_epochs, batch_size=config.batch_size, verbose=0, callbacks=callbacks,
     )
     history = {SAE_LOSS: fitted.history["loss"], SAE_VAL_LOSS: fitted.history["val_loss"]}
     _check_finite(history, "autoencoder")
@@ -250,7 +302,8 @@ def encoder_material(dataset: Dataset, split: Split, config: TrainConfig, input_
 
 
 def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
-          on_epoch: EpochCallback | None = None, encoder_cache=None, score_test: bool = True) -> TrainResult:
+          on_epoch: EpochCallback | None = None, encoder_cache=None, score_test: bool = True,
+          probe_encoder: bool = False) -> TrainResult:
     """Train ``config.model`` on ``dataset`` and score it on validation (and test) speakers.
 
     Args:
@@ -263,6 +316,10 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
             before for the same data, speakers and settings.
         score_test: Score the test speakers now. A search passes ``False`` and scores
             only its best trials once every choice is made (:func:`score_speakers`).
+        probe_encoder: Measure a linear probe's validation kappa on the code after every
+            autoencoder epoch (:data:`~mser.metrics.SAE_PROBE_KAPPA`, in the ``sae`` epochs'
+            metrics), so a scheduler can judge an encoder while it trains. A cached encoder is
+            loaded, not trained, so it has no probe.
     """
     keras.utils.set_random_seed(config.seed)
     spec = get_model(config.model)
@@ -282,12 +339,13 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     history: dict[str, list[float]] = {}
     seconds = {}
     started = time.perf_counter()
-    prepare = _prepare_utterances if spec.uses_functionals else _prepare_windows
-    pipeline = prepare(data, config, rows, split, history, on_epoch, encoder_cache)
-    seconds["sae"] = time.perf_counter() - started
-    inputs = {side: dataset_inputs(pipeline, data, index) for side, index in rows.items()}
     labels = {side: examples["label"].to_numpy()[index] for side, index in rows.items()}
     meta = {side: examples.iloc[index].reset_index(drop=True) for side, index in rows.items()}
+    prepare = _prepare_utterances if spec.uses_functionals else _prepare_windows
+    pipeline = prepare(data, config, rows, split, history, on_epoch, encoder_cache,
+                       probe=(labels["train"], meta["validation"]) if probe_encoder else None)
+    seconds["sae"] = time.perf_counter() - started
+    inputs = {side: dataset_inputs(pipeline, data, index) for side, index in rows.items()}
 
     started = time.perf_counter()
     # The classifier's initial weights and shuffling must not depend on whether the encoder
@@ -304,9 +362,9 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
 
 
 def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Split, history: dict,
-                     on_epoch: EpochCallback | None, encoder_cache) -> EmotionPipeline:
-    """A window pipeline fitted on the training speakers: scaler, encoder (trained or cached),
-    the code's and features' standardisers."""
+                     on_epoch: EpochCallback | None, encoder_cache, probe: tuple | None = None) -> EmotionPipeline:
+    """A window pipeline fitted on the training speakers: scaler, encoder (trained or cached,
+    with ``probe`` as :func:`train_autoencoder` takes it), the code's and features' standardisers."""
     spec = get_model(config.model)
     train_windows = np.asarray(data.windows[rows["train"]])
     pipeline = EmotionPipeline(config.model, data.params,
@@ -315,7 +373,7 @@ def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Spli
     if spec.uses_code:
         def fit_encoder():
             scaled = {side: pipeline.scale_windows(data.windows[rows[side]]) for side in ("train", "validation")}
-            return train_autoencoder(scaled["train"], scaled["validation"], config, on_epoch)
+            return train_autoencoder(scaled["train"], scaled["validation"], config, on_epoch, probe)
 
         if encoder_cache is None:
             encoder, sae_history = fit_encoder()
@@ -332,8 +390,9 @@ def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Spli
 
 
 def _prepare_utterances(data: Dataset, config: TrainConfig, rows: dict, split: Split, history: dict,
-                        on_epoch: EpochCallback | None, encoder_cache) -> EmotionPipeline:
-    """An utterance pipeline: the functionals' settings and the training speakers' statistics."""
+                        on_epoch: EpochCallback | None, encoder_cache, probe: tuple | None = None) -> EmotionPipeline:
+    """An utterance pipeline: the functionals' settings and the training speakers' statistics
+    (no encoder, so nothing to ``probe``)."""
     params = FunctionalsParams(**config.functionals)
     values = data.functional_values(params.feature_set)
     return EmotionPipeline(config.model, data.params, (0.0, 1.0), Standardizer.fit(values[rows["train"]], axis=1),

@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="epochs without a better validation kappa before a trial stops itself (default: 8)")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
                         help="asha stops weak trials early; fifo runs every trial to its end (default: asha)")
+    parser.add_argument("--no-encoder-rungs", dest="encoder_rungs", action="store_false",
+                        help="ASHA judges trials on classifier epochs only; by default a trial that trains an "
+                             "autoencoder is also judged during it, on a linear probe of its code, and a weak "
+                             "encoder stops early")
     parser.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
                         help="train every trial's autoencoder anew instead of reusing one trained before for the "
                              "same data and settings (slower, same results; for benchmarks)")

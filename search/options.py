@@ -47,6 +47,9 @@ class StudyOptions:
             training speaker (leave-one-speaker-out); 0: one validation split.
         encoder_cache: Reuse autoencoders trained before for the same data and settings.
         scheduler: ``asha`` or ``fifo``.
+        encoder_rungs: With ASHA and a model on the autoencoder's code: rungs in the encoder
+            stage too, on a linear probe's validation kappa after each encoder epoch
+            (:class:`search.schedulers.StagedASHA`), so a weak encoder stops before its end.
         repeats: After the search, train the chosen configuration again with this many other seeds.
     """
 
@@ -69,6 +72,7 @@ class StudyOptions:
     folds: int | str = _fixed("--folds", 0)
     encoder_cache: bool = True
     scheduler: str = _fixed("--scheduler", "asha")
+    encoder_rungs: bool = _fixed("--no-encoder-rungs", True)
     repeats: int = 0
 
     @classmethod

@@ -5,7 +5,9 @@ validation kappa so far to Tune after every classifier epoch (so ASHA can stop i
 early) but the last, which it reports once its model is logged (until then Tune counts
 it as running, so a trial that trained to its end is never cut or pruned), and never
 scores the test speakers: the driver does that for the best trials once the search is
-over. A trial stopped by ASHA is ended as KILLED by the driver (see :mod:`search.callbacks`);
+over. With encoder rungs, a trial that trains an autoencoder also reports a linear probe's
+validation kappa on the code after each encoder epoch (:class:`search.schedulers.StagedASHA`).
+A trial stopped by ASHA is ended as KILLED by the driver (see :mod:`search.callbacks`);
 a crash or NaN ends the run FAILED.
 """
 
@@ -27,11 +29,12 @@ from ray import tune
 from mser.dataset import Dataset
 from mser.encoders import EncoderCache
 from mser.errors import MserError
-from mser.metrics import VAL_KAPPA
+from mser.metrics import SAE_PROBE_KAPPA, VAL_KAPPA
 from mser.models._keras import keras, set_threads
 from mser.splits import LOSO, validation_folds
 from mser.train import TrainConfig, make_split, train
 from search.options import StudyOptions, shared_fields
+from search.schedulers import CLASSIFIER_STEP, ENCODER_STEP, uses_encoder_rungs
 from search.spaces import PAPER_POINTS, is_paper_point
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
 from tracking.schema import (
@@ -99,12 +102,15 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
         logger = EpochLogger(client, run_id)
         cache = _TaggingCache(options.cache_dir, client, run_id) if options.encoder_cache else None
         clock = _Clock()
+        probe = uses_encoder_rungs(options)
 
         best = [-np.inf]
 
         def on_epoch(stage: str, epoch: int, values: Mapping[str, float]) -> None:
             with clock.aside():
                 logger(stage, epoch, values)
+                if stage == "sae" and probe and SAE_PROBE_KAPPA in values:
+                    _report(values[SAE_PROBE_KAPPA], epoch + 1, run_id, step=ENCODER_STEP)
                 if stage == "classifier" and not options.folds:
                     # The scheduler compares what the study selects on: the best epoch's kappa so far.
                     best[0] = max(best[0], _finite(values[VAL_KAPPA], epoch + 1))
@@ -115,7 +121,7 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
             with clock.training():
                 folds = _cross_validate(data, trial_config, split, options, cache, client, run_id, clock)
                 result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
-                               score_test=False)
+                               score_test=False, probe_encoder=probe)
         except SystemExit:  # raised by tune.report when the scheduler stops this trial
             # One call: Ray waits for a stopped trial's thread before it reuses the worker.
             try:
@@ -222,11 +228,12 @@ def _finite(val_kappa: float, epoch: int) -> float:
     return float(val_kappa)
 
 
-def _report(val_kappa: float, epoch: int, run_id: str, *, last: bool = False) -> None:
-    """Report a result to Tune. A stop decision on the ``last`` result (the trial has trained to
+def _report(val_kappa: float, epoch: int, run_id: str, *, last: bool = False, step: str = CLASSIFIER_STEP) -> None:
+    """Report a result to Tune, counted in ``step`` (the classifier's epochs, or the encoder's for
+    a probe of its code). A stop decision on the ``last`` result (the trial has trained to
     its end) changes nothing: the trial goes on to log its model and is not pruned."""
     try:
-        tune.report({VAL_KAPPA: _finite(val_kappa, epoch), "epoch": epoch, RUN_ID_KEY: run_id})
+        tune.report({VAL_KAPPA: _finite(val_kappa, epoch), step: epoch, RUN_ID_KEY: run_id})
     except SystemExit:
         if not last:
             raise

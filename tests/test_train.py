@@ -138,3 +138,35 @@ def test_a_cached_encoder_gives_the_same_result_as_training_it(dataset, tmp_path
         np.testing.assert_allclose(result.history["val_kappa"], fresh.history["val_kappa"])
         np.testing.assert_allclose(result.history["loss"], fresh.history["loss"], rtol=1e-5)
         assert result.validation.utterances["kappa"] == fresh.validation.utterances["kappa"]
+
+
+def test_the_encoder_probe_reports_each_epoch_and_changes_nothing_else(dataset):
+    """The probe's kappa is measured on validation speakers every encoder epoch; the model
+    trained with it is the model trained without."""
+    from mser.metrics import SAE_PROBE_KAPPA
+
+    config = TrainConfig(model="sae_cnn", language="de", sae_epochs=3, epochs=3, patience=5)
+    epochs = []
+    probed = train(dataset, config, score_test=False, probe_encoder=True,
+                   on_epoch=lambda stage, epoch, values: epochs.append((stage, epoch, dict(values))))
+    plain = train(dataset, config, score_test=False)
+    probes = [values[SAE_PROBE_KAPPA] for stage, _, values in epochs if stage == "sae"]
+    assert len(probes) == len(probed.history["sae_loss"]) == 3
+    assert all(-1 <= value <= 1 for value in probes)
+    assert not any(SAE_PROBE_KAPPA in values for stage, _, values in epochs if stage == "classifier")
+    np.testing.assert_allclose(probed.history["sae_loss"], plain.history["sae_loss"], rtol=1e-5)
+    assert probed.validation.utterances == plain.validation.utterances
+
+
+def test_the_probe_kappa_is_the_utterance_kappa_of_a_logistic_regression():
+    import pandas as pd
+
+    from mser.train import probe_kappa
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    separable = np.eye(3)[labels] * 4 + rng.normal(size=(120, 3))
+    meta = pd.DataFrame({"utterance": np.arange(120) // 2, "label": labels})
+    assert probe_kappa(separable, labels, separable, meta) > 0.9
+    noise = rng.normal(size=(120, 3))
+    assert abs(probe_kappa(noise[:60], labels[:60], noise[60:], meta.iloc[60:].reset_index(drop=True))) < 0.5

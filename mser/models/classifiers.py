@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from mser.corpora import EMOTIONS
-from mser.models._keras import keras, layers, make_optimizer
+from mser.models._keras import compile_model, keras, layers
 
 N_CLASSES = len(EMOTIONS)
 
@@ -36,8 +36,7 @@ def _head(x, n_classes: int, dropout: float, output_activation: str):
 
 def _compile(model: keras.Model, optimizer: str, learning_rate: float) -> keras.Model:
     # categorical_crossentropy normalises the scores, so the paper's sigmoid output trains too.
-    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="categorical_crossentropy")
-    return model
+    return compile_model(model, optimizer, learning_rate, "categorical_crossentropy")
 
 
 def build_code_cnn(

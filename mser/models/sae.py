@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from mser.models._keras import keras, layers, make_optimizer
+from mser.models._keras import compile_model, keras, layers
 
 
 def block_filters(depth: int, filters: int, filter_step: int) -> list[int]:
@@ -78,5 +78,5 @@ def build_autoencoder(
     if excess:
         y = layers.Cropping1D((0, excess), name="crop")(y)
     autoencoder = keras.Model(inputs, y, name="autoencoder")
-    autoencoder.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse")
+    compile_model(autoencoder, optimizer, learning_rate, "mse")
     return autoencoder, encoder

@@ -33,9 +33,9 @@ def test_scheduler_and_encoder_cache_options():
     from search.cli import build_parser
 
     args = build_parser().parse_args([])
-    assert args.scheduler == "asha" and args.encoder_cache is True
-    args = build_parser().parse_args(["--scheduler", "fifo", "--no-encoder-cache"])
-    assert args.scheduler == "fifo" and args.encoder_cache is False
+    assert args.scheduler == "asha" and args.encoder_cache is True and args.encoder_rungs is True
+    args = build_parser().parse_args(["--scheduler", "fifo", "--no-encoder-cache", "--no-encoder-rungs"])
+    assert args.scheduler == "fifo" and args.encoder_cache is False and args.encoder_rungs is False
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--scheduler", "hyperband"])
 

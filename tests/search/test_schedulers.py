@@ -7,7 +7,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from mser.errors import MserError
 from mser.metrics import VAL_KAPPA
 from search.options import StudyOptions
-from search.schedulers import BaselineASHA, make_scheduler
+from search.schedulers import CLASSIFIER_STEP, ENCODER_STEP, BaselineASHA, StagedASHA, make_scheduler
 from search.spaces import PAPER_POINTS
 
 SPACE = "cnn_features"
@@ -20,35 +20,34 @@ def _options(**overrides):
     return StudyOptions(**values)
 
 
-def _other_point():
-    point = {group: dict(values) for group, values in PAPER_POINTS[SPACE].items()}
+def _other_point(space=SPACE):
+    point = {group: dict(values) for group, values in PAPER_POINTS[space].items()}
     group = next(iter(point))
     name = next(iter(point[group]))
     point[group][name] = "not the paper's"
     return point
 
 
-def _decisions(scheduler, kappas):
-    """Four trials report their first epoch in turn, the paper's last and worst; each later
-    result repeats the trial's kappa. Returns the decisions on the paper's and a weak trial's results."""
+def _decisions(scheduler, kappas, step=CLASSIFIER_STEP, space=SPACE):
+    """Four trials report their first epoch (of ``step``) in turn, the paper's last and worst; each
+    later result repeats the trial's kappa. Returns the decisions on the paper's and a weak trial's results."""
     scheduler.set_search_properties(VAL_KAPPA, "max")
-    strong = [Trial("f", config=_other_point(), stub=True) for _ in kappas]
-    paper = Trial("f", config={g: dict(v) for g, v in PAPER_POINTS[SPACE].items()}, stub=True)
-    weak = Trial("f", config=_other_point(), stub=True)
+    strong = [Trial("f", config=_other_point(space), stub=True) for _ in kappas]
+    paper = Trial("f", config={g: dict(v) for g, v in PAPER_POINTS[space].items()}, stub=True)
+    weak = Trial("f", config=_other_point(space), stub=True)
     for trial in [*strong, paper, weak]:
         scheduler.on_trial_add(None, trial)
     decisions = {"paper": [], "weak": []}
     for iteration in (1, 3, 9):
         for trial, kappa in zip(strong, kappas):
-            scheduler.on_trial_result(None, trial, {VAL_KAPPA: kappa, "training_iteration": iteration})
+            scheduler.on_trial_result(None, trial, {VAL_KAPPA: kappa, step: iteration})
         for name, trial in (("paper", paper), ("weak", weak)):
-            decisions[name].append(scheduler.on_trial_result(None, trial, {VAL_KAPPA: 0.05,
-                                                                           "training_iteration": iteration}))
+            decisions[name].append(scheduler.on_trial_result(None, trial, {VAL_KAPPA: 0.05, step: iteration}))
     return decisions
 
 
 def test_plain_asha_would_stop_the_paper_configuration_here():
-    plain = ASHAScheduler(time_attr="training_iteration", max_t=10, grace_period=1, reduction_factor=3)
+    plain = ASHAScheduler(time_attr=CLASSIFIER_STEP, max_t=10, grace_period=1, reduction_factor=3)
     assert _decisions(plain, [0.9, 0.8, 0.7])["paper"][0] == TrialScheduler.STOP
 
 
@@ -66,6 +65,29 @@ def test_the_study_scheduler_never_stops_the_paper_configuration_but_stops_other
 def test_asha_resource_is_epochs_or_folds_and_fifo_is_fifo():
     assert make_scheduler(_options())._max_t == 10
     assert make_scheduler(_options(folds=4), 4)._max_t == 5
+    # encoder rungs: for a model on the code, with one validation split, and room below sae_epochs
+    staged = make_scheduler(_options(space="sae_cnn", sae_epochs=10, grace_period=3))
+    assert isinstance(staged, StagedASHA)
+    assert staged.stages[ENCODER_STEP]._max_t == 11 and staged.stages[CLASSIFIER_STEP]._max_t == 10
+    for options, folds in ((_options(space="sae_cnn", encoder_rungs=False), 0), (_options(space="sae_cnn", folds=3), 3),
+                           (_options(space="sae_cnn", sae_epochs=3, grace_period=3), 0), (_options(), 0)):
+        assert isinstance(make_scheduler(options, folds), BaselineASHA)
     assert isinstance(make_scheduler(_options(scheduler="fifo")), FIFOScheduler)
     with pytest.raises(MserError, match="unknown scheduler 'hyperband'"):
         make_scheduler(_options(scheduler="hyperband"))
+
+
+def test_staged_asha_judges_encoders_against_encoders_and_classifiers_against_classifiers():
+    scheduler = make_scheduler(_options(space="sae_cnn", sae_epochs=10))
+    # Encoder probes of 0.9, 0.8, 0.7: a weak encoder stops in its stage, the paper's goes on.
+    encoder = _decisions(scheduler, [0.9, 0.8, 0.7], step=ENCODER_STEP, space="sae_cnn")
+    assert encoder["paper"] == [TrialScheduler.CONTINUE] * 3 and encoder["weak"][0] == TrialScheduler.STOP
+    assert scheduler.stopped[ENCODER_STEP] > 0 and scheduler.stopped[CLASSIFIER_STEP] == 0
+    # The classifier rungs are untouched: an encoder's probe kappa is no bar for a classifier.
+    classifier = scheduler.stages[CLASSIFIER_STEP]
+    assert all(not recorded for bracket in classifier._brackets for _, recorded in bracket._rungs)
+    trial = Trial("f", config=_other_point("sae_cnn"), stub=True)
+    scheduler.on_trial_add(None, trial)
+    assert scheduler.on_trial_result(None, trial, {VAL_KAPPA: 0.01, CLASSIFIER_STEP: 1}) == TrialScheduler.CONTINUE
+    scheduler.on_trial_complete(None, trial, {VAL_KAPPA: 0.01, CLASSIFIER_STEP: 2})
+    assert trial.trial_id not in scheduler.stages[ENCODER_STEP]._trial_info

@@ -299,3 +299,30 @@ def test_aggressive_asha_still_finishes_the_paper_configuration_and_the_report_c
     numbers = analyse(study, resamples=100)
     assert numbers["paper"]["run_id"] == paper.info.run_id and not numbers["paper"]["pruned"]
     assert numbers["comparison"]["same_run"] or numbers["comparison"]["verdict"]
+
+
+def test_asha_stops_weak_encoders_while_they_train(ray_cluster, dataset, tmp_path, tracking_uri, monkeypatch):
+    """With encoder rungs, a trial that trains an autoencoder reports a linear probe of its code
+    after each encoder epoch; ASHA stops weak encoders there, before any classifier is trained,
+    and a stopped encoder is not cached."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MSER_CACHE_DIR", str(cache))
+    options = _options(tmp_path, tracking_uri, "sae_cnn", trials=8, sae_epochs=4, epochs=3, grace_period=1,
+                       cache_dir=str(cache))
+    result = run_study(dataset, options)
+    client = MlflowClient(tracking_uri)
+    runs = _children(client, result.parent_run_id)
+    curves = {run.info.run_id: {name: [m.value for m in client.get_metric_history(run.info.run_id, f"epoch/{name}")]
+                                for name in ("sae_probe_kappa", "sae_loss", "val_kappa")} for run in runs}
+    trained = [r for r in runs if curves[r.info.run_id]["sae_loss"] and r.data.tags.get("encoder_cache") != "hit"]
+    assert trained and all(len(curves[r.info.run_id]["sae_probe_kappa"]) == len(curves[r.info.run_id]["sae_loss"])
+                           for r in trained)
+    in_encoder = [r for r in runs if r.data.tags.get(PRUNED_TAG) == "true" and not curves[r.info.run_id]["val_kappa"]]
+    assert in_encoder, "no trial was stopped while its encoder trained"
+    for run in in_encoder:
+        assert run.info.status == "KILLED" and len(curves[run.info.run_id]["sae_probe_kappa"]) < 4
+        assert "encoder_cache" not in run.data.tags
+    stored = [p for p in (cache / "encoders").iterdir() if p.is_dir()]
+    assert len(stored) == len([r for r in runs if r.data.tags.get("encoder_cache") == "miss"])
+    paper = [r for r in runs if r.data.tags[PAPER_TAG] == "true"]
+    assert [r.info.status for r in paper] == ["FINISHED"]
