@@ -266,15 +266,22 @@ def _trials(uri: str, parent: str) -> dict:
             "val_kappa": run.data.metrics.get("val_kappa"),
             "curve": _curve(client, run.info.run_id, "epoch/val_kappa"),
             "probe": _curve(client, run.info.run_id, "epoch/sae_probe_kappa"),
-            # the encoder epochs this trial trained (a cached encoder shows its maker's curve)
-            "encoder_epochs": 0 if run.data.tags.get("encoder_cache") == "hit" else len(
-                _curve(client, run.info.run_id, "epoch/sae_loss")),
+            "encoder_epochs": _encoder_epochs(run.data.tags, len(_curve(client, run.info.run_id, "epoch/sae_loss"))),
+            "encoder_replayed": int(run.data.tags.get("encoder_replayed_epochs", 0)),
         })
     finished = [t for t in trials if t["status"] == "FINISHED" and t["val_kappa"] is not None]
     return {"trials": trials, "search_s": parent_run.data.metrics["search_seconds"],
             "max_concurrent": int(parent_run.data.params["max_concurrent"]),
             "best_val_kappa": round(max((t["val_kappa"] for t in finished), default=float("nan")), 4),
             "encoders_trained": sum(t["encoder_cache"] == "miss" for t in trials)}
+
+
+def _encoder_epochs(tags: dict, logged: int) -> int:
+    """The encoder epochs a trial trained: none for an encoder from the cache (it shows its
+    maker's curve) or for one stopped while it replayed a stopped training's epochs; else
+    all it logged (after a replay the training starts again from its first epoch)."""
+    replayed = int(tags.get("encoder_replayed_epochs", 0))
+    return 0 if tags.get("encoder_cache") == "hit" or (replayed and logged <= replayed) else logged
 
 
 def _curve(client, run_id: str, name: str) -> list[float]:

@@ -1,7 +1,7 @@
 """How a reused worker's memory grows over a search, and what bounds it.
 
     python bench/worker_memory.py [--trials 50] [--space sae_cnn] [--scale small]
-                                  [--variants today,collect,trim] [--out bench/worker_memory.json]
+                                  [--variants today,lazy_optimizer] [--out bench/worker_memory.json]
 
 One process plays one reused Ray worker: it runs ``--trials`` trials one after another,
 as :func:`search.trial.run_trial` does (Keras session cleared, sampled configuration,
@@ -16,6 +16,9 @@ process with the same configurations:
 * ``jemalloc`` / ``tcmalloc``: as ``today`` with that allocator in place of glibc's malloc
   (``LD_PRELOAD``; Debian's ``libjemalloc2`` / ``libtcmalloc-minimal4``), the usual remedy for
   TensorFlow processes whose heap fragments.
+* ``lazy_optimizer``: as ``today`` before the fix of 2026-12-03: the optimizer's variables
+  created inside the first training step, as Keras does when ``fit`` comes before
+  ``optimizer.build`` (:func:`mser.models._keras.compile_model` builds them at compile time);
 * ``traced``: as ``today``, with tracemalloc from trial 5 on, for the Python allocations that
   grew most to the last trial (tracing makes it several times slower: not in the default run).
 
@@ -41,7 +44,7 @@ import numpy as np
 import psutil
 from performance import _machine, _say  # bench/ is the script's folder, first on sys.path
 
-VARIANTS = ("today", "collect", "trim", "nolog", "jemalloc", "tcmalloc")
+VARIANTS = ("today", "lazy_optimizer", "collect", "trim", "nolog", "jemalloc", "tcmalloc")
 #: The allocator each variant preloads.
 ALLOCATORS = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
 
@@ -52,7 +55,9 @@ def main() -> None:
     parser.add_argument("--space", default="sae_cnn")
     parser.add_argument("--scale", default="small", choices=("tiny", "small", "full"))
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default="today,lazy_optimizer",
+                        help=f"comma-separated, of {', '.join(VARIANTS)} "
+                             "(default: today,lazy_optimizer, the fix's after and before)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "worker_memory.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one variant in this process
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -97,6 +102,8 @@ def worker(args) -> dict:
     from tracking.store import ensure_store, experiment_id
 
     set_threads(1)
+    if args.worker == "lazy_optimizer":
+        _compile_lazily()
     uri = f"sqlite:///{args.work / f'mlflow-{args.worker}.db'}"
     client = ensure_store(uri)
     mlflow.set_tracking_uri(uri)
@@ -137,6 +144,18 @@ def worker(args) -> dict:
         top = [{"where": str(stat.traceback[-1]), "mib": stat.size_diff / 2**20, "blocks": stat.count_diff}
                for stat in after.compare_to(snapshot, "traceback")[:8]]
     return {"rss_mib": rss, "python_growth": top, "growth_by_stage_mib": stages}
+
+
+def _compile_lazily() -> None:
+    """Make the models compile as before the fix: no ``optimizer.build`` before ``fit``."""
+    from mser.models import classifiers, sae
+    from mser.models._keras import make_optimizer
+
+    def compile_model(model, optimizer, learning_rate, loss):
+        model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=loss)
+        return model
+
+    classifiers.compile_model = sae.compile_model = compile_model
 
 
 def _library(name: str) -> str:

@@ -5,6 +5,11 @@ same encoder. An encoder is keyed by everything that determines it: the data (da
 key), the training and validation speakers, the autoencoder's hyperparameters, the
 epochs, batch size, patience and seed. The first process to ask for a key trains it
 while holding a lock; the others wait for the lock and then load the saved encoder.
+
+An encoder whose training was stopped before its end (a scheduler judged it weak) is not
+stored, but the curve it reached is (:meth:`EncoderCache.record_interrupted`): a later
+trial asking for the same encoder can replay those epochs, the values the same training
+would measure again, and be judged on them before it trains anything.
 """
 
 from __future__ import annotations
@@ -55,6 +60,29 @@ class EncoderCache:
                                                               indent=2, default=str))
             publish_dir(staging, entry)
             return encoder, history, False
+
+    def interrupted_curve(self, material: Mapping[str, Any]) -> list[dict[str, float]]:
+        """The epochs an interrupted training of ``material``'s encoder reached, one dict of
+        metrics each ([] if none was recorded or the record cannot be read)."""
+        try:
+            curve = json.loads(self._interrupted(material).read_text())["curve"]
+            return [{str(name): float(value) for name, value in epoch.items()} for epoch in curve]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return []
+
+    def record_interrupted(self, material: Mapping[str, Any], curve: list[Mapping[str, float]]) -> None:
+        """Keep the epochs a training of ``material``'s encoder reached before it was stopped
+        (the longest such curve: a shorter one says nothing new)."""
+        if len(curve) <= len(self.interrupted_curve(material)):
+            return
+        path = self._interrupted(material)
+        staging = path.with_name(f".{path.name}.{os.getpid()}")
+        staging.write_text(json.dumps({"material": material, "curve": [dict(epoch) for epoch in curve]},
+                                      default=str))
+        staging.replace(path)
+
+    def _interrupted(self, material: Mapping[str, Any]) -> Path:
+        return self.folder / f"{self.key(material)}.interrupted.json"
 
     @contextmanager
     def _lock(self, key: str) -> Iterator[None]:

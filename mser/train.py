@@ -371,15 +371,18 @@ def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Spli
                                (float(train_windows.min()), float(train_windows.max())), None, None, None,
                                config.vote, emotions=data.emotions)
     if spec.uses_code:
-        def fit_encoder():
+        def fit_encoder(reporter=on_epoch):
             scaled = {side: pipeline.scale_windows(data.windows[rows[side]]) for side in ("train", "validation")}
-            return train_autoencoder(scaled["train"], scaled["validation"], config, on_epoch, probe)
+            return train_autoencoder(scaled["train"], scaled["validation"], config, reporter, probe)
 
         if encoder_cache is None:
             encoder, sae_history = fit_encoder()
         else:
             material = encoder_material(data, split, config, train_windows.shape[1])
-            encoder, sae_history, _ = encoder_cache.get_or_train(material, fit_encoder)
+            replaying = probe is not None and on_epoch is not None
+            encoder, sae_history, _ = encoder_cache.get_or_train(
+                material, (lambda: _fit_replaying(fit_encoder, encoder_cache, material, on_epoch)) if replaying
+                else fit_encoder)
         history.update(sae_history)
         pipeline.encoder = encoder
         if spec.keras:  # SVM and MLP standardise the flat code in their own sklearn pipeline
@@ -387,6 +390,32 @@ def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Spli
     if spec.uses_features:
         pipeline.standardizer = Standardizer.fit(data.features[rows["train"]], axis=1)
     return pipeline
+
+
+def _fit_replaying(fit_encoder: Callable, encoder_cache, material: dict, on_epoch: EpochCallback):
+    """Train an encoder that is judged while it trains (a probe, reported through ``on_epoch``),
+    first replaying the epochs an earlier training of the same encoder reached before it was
+    stopped: the values this deterministic training would measure again, so a judge that
+    stopped it then can stop it now without the cost. If it is not stopped, the encoder is
+    trained from its start, and the replayed epochs are not reported twice. A training
+    stopped here leaves its curve in the cache for the next one."""
+    done = encoder_cache.interrupted_curve(material)
+    for epoch, values in enumerate(done):
+        on_epoch("sae", epoch, values)
+    curve: list[dict[str, float]] = []
+
+    def reporter(stage: str, epoch: int, values: Mapping[str, float]) -> None:
+        if stage == "sae":
+            curve.append(dict(values))
+            if epoch < len(done):
+                return
+        on_epoch(stage, epoch, values)
+
+    try:
+        return fit_encoder(reporter)
+    except SystemExit:  # how a judge stops a training (Ray Tune raises it in on_epoch): keep what it reached
+        encoder_cache.record_interrupted(material, curve)
+        raise
 
 
 def _prepare_utterances(data: Dataset, config: TrainConfig, rows: dict, split: Split, history: dict,

@@ -42,6 +42,7 @@ from tracking.schema import (
     CV_VAL_KAPPA,
     DATA_LANGUAGES_TAG,
     ENCODER_CACHE_TAG,
+    ENCODER_REPLAYED_TAG,
     LANGUAGE_TAG,
     MODEL_TAG,
     NODE_TAG,
@@ -210,7 +211,8 @@ class _Clock:
 
 
 class _TaggingCache(EncoderCache):
-    """The encoder cache, tagging the trial's run ``encoder_cache=hit|miss`` as soon as it answers."""
+    """The encoder cache, tagging the trial's run ``encoder_cache=hit|miss`` as soon as it answers,
+    and with the count of encoder epochs it replays from a stopped training of the same encoder."""
 
     def __init__(self, cache_dir: str | None, client: MlflowClient, run_id: str) -> None:
         super().__init__(cache_dir)
@@ -220,6 +222,12 @@ class _TaggingCache(EncoderCache):
         encoder, history, hit = super().get_or_train(material, train)
         self.client.set_tag(self.run_id, ENCODER_CACHE_TAG, "hit" if hit else "miss")
         return encoder, history, hit
+
+    def interrupted_curve(self, material):
+        curve = super().interrupted_curve(material)
+        if curve:
+            self.client.set_tag(self.run_id, ENCODER_REPLAYED_TAG, str(len(curve)))
+        return curve
 
 
 def _finite(val_kappa: float, epoch: int) -> float:

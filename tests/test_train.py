@@ -170,3 +170,44 @@ def test_the_probe_kappa_is_the_utterance_kappa_of_a_logistic_regression():
     assert probe_kappa(separable, labels, separable, meta) > 0.9
     noise = rng.normal(size=(120, 3))
     assert abs(probe_kappa(noise[:60], labels[:60], noise[60:], meta.iloc[60:].reset_index(drop=True))) < 0.5
+
+
+def test_an_encoder_stopped_while_it_trains_is_replayed_not_retrained(dataset, tmp_path, monkeypatch):
+    """A judge that stopped an encoder at its second epoch meets the same two epochs again in
+    the next trial that asks for it, without a training; if it lets that trial go on, the
+    encoder trains from its start, each epoch reported once, and the same curve as before."""
+    import mser.train as training
+    from mser.encoders import EncoderCache
+    from mser.metrics import SAE_PROBE_KAPPA
+
+    cache = EncoderCache(tmp_path)
+    config = TrainConfig(model="sae_cnn", language="de", sae_epochs=4, epochs=2, patience=5)
+    fits = []
+    real = training.train_autoencoder
+    monkeypatch.setattr(training, "train_autoencoder", lambda *a, **k: fits.append(1) or real(*a, **k))
+
+    def judged(stop_at):
+        seen = []
+
+        def on_epoch(stage, epoch, values):
+            seen.append((stage, epoch, dict(values)))
+            if stage == "sae" and epoch + 1 == stop_at:
+                raise SystemExit
+        return seen, on_epoch
+
+    first, stop = judged(2)
+    with pytest.raises(SystemExit):
+        train(dataset, config, on_epoch=stop, encoder_cache=cache, score_test=False, probe_encoder=True)
+    assert len(fits) == 1 and [e for _, e, _ in first] == [0, 1]
+    again, stop = judged(2)
+    with pytest.raises(SystemExit):
+        train(dataset, config, on_epoch=stop, encoder_cache=cache, score_test=False, probe_encoder=True)
+    assert len(fits) == 1 and again == first  # replayed: the same values, nothing trained
+    onward, go_on = judged(None)
+    result = train(dataset, config, on_epoch=go_on, encoder_cache=cache, score_test=False, probe_encoder=True)
+    sae = [(epoch, values) for stage, epoch, values in onward if stage == "sae"]
+    assert len(fits) == 2 and [epoch for epoch, _ in sae] == list(range(len(result.history["sae_loss"])))
+    assert [epoch for epoch, _ in sae[:2]] == [0, 1] and len(sae) > 2
+    for (_, _, replayed), (_, trained) in zip(first, sae):
+        assert trained[SAE_PROBE_KAPPA] == pytest.approx(replayed[SAE_PROBE_KAPPA], abs=1e-6)
+        assert trained["sae_loss"] == pytest.approx(replayed["sae_loss"], rel=1e-5)

@@ -54,6 +54,9 @@ REPEATS_PREFIX = "repeats_"
 REPEATS_FILE = "repeats.json"
 #: ``hit`` or ``miss``: whether the trial's autoencoder came from the encoder cache.
 ENCODER_CACHE_TAG = "encoder_cache"
+#: Encoder epochs a trial replayed from an earlier training of the same encoder that was
+#: stopped (:meth:`mser.encoders.EncoderCache.interrupted_curve`) instead of training them.
+ENCODER_REPLAYED_TAG = "encoder_replayed_epochs"
 #: With --folds, the objective: mean validation kappa over speaker folds (one value per fold
 #: under :data:`CV_FOLD_METRIC`).
 CV_VAL_KAPPA = "cv_val_kappa"
