@@ -12,7 +12,8 @@ encoder cache, run as ``mser-search`` runs them:
 
 Measures the time until a finished trial first reaches the best validation kappa all three
 reach (the goal: at least 2x sooner than FIFO), and where each search's time went: encoder
-epochs trained, encoders stopped in their stage, trials stopped by ASHA. The figures go into
+epochs trained, encoders stopped in their stage, encoders replayed from a stopped training
+instead of trained again, trials stopped by ASHA. The figures go into
 ``bench/results.json`` under ``asha_encoder`` (``--out`` another file). Needs the dev extra.
 """
 
@@ -67,6 +68,7 @@ def summarise(runs: dict) -> dict:
             "reached_s": round(_reached(run, target), 1), "search_s": round(run["search_s"], 1),
             "best_val_kappa": run["best_val_kappa"], "trials": len(trials), "pruned": run["counts"]["pruned"],
             "encoders_trained_to_the_end": run["encoders_trained"], "encoders_stopped": len(stopped_in_encoder),
+            "encoders_replayed": sum(bool(t.get("encoder_replayed")) for t in trials),
             "encoder_epochs": sum(t["encoder_epochs"] for t in trials),
             "classifier_epochs": sum(len(t["curve"]) for t in trials),
             "train_s": round(sum(t["train_seconds"] for t in trials), 1),

@@ -45,6 +45,8 @@ import psutil
 from performance import _machine, _say  # bench/ is the script's folder, first on sys.path
 
 VARIANTS = ("today", "lazy_optimizer", "collect", "trim", "nolog", "jemalloc", "tcmalloc")
+#: How the picture names a variant (the others by their own name).
+LABELS = {"today": "today: optimizer built when compiled", "lazy_optimizer": "before the fix: built in the first step"}
 #: The allocator each variant preloads.
 ALLOCATORS = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
 
@@ -199,7 +201,8 @@ def picture(results: dict, path: Path) -> None:
 
     figure, axes = plt.subplots(figsize=(6.4, 3.8), dpi=110)
     for variant, numbers in results["variants"].items():
-        axes.plot(range(1, len(numbers["rss_mib"]) + 1), numbers["rss_mib"], label=variant)
+        axes.plot(range(1, len(numbers["rss_mib"]) + 1), numbers["rss_mib"],
+                  label=f"{LABELS.get(variant, variant)} ({numbers['growth_mib']:+.0f} MiB)")
     axes.set_xlabel("trials run by the worker")
     axes.set_ylabel("resident memory (MiB)")
     axes.set_title(f"One reused worker, {results['space']} on the {results['scale']} demo corpus", fontsize=10)
