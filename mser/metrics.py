@@ -29,6 +29,13 @@ SAE_VAL_LOSS = "sae_val_loss"
 #: Validation kappa of a linear probe on the autoencoder's code after an encoder epoch
 #: (:func:`mser.train.train_autoencoder`): how well the code separates emotions so far.
 SAE_PROBE_KAPPA = "sae_probe_kappa"
+
+
+def per_language(metric: str, language: str) -> str:
+    """The name of ``metric`` on one language's utterances: ``val_kappa_it``, ``test_uar_de``..."""
+    return f"{metric}_{language}"
+
+
 #: Class weighting modes for training.
 CLASS_WEIGHTINGS = ("none", "balanced", "sqrt")
 #: How an utterance's window scores become one prediction.

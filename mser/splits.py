@@ -9,6 +9,7 @@ speaker-disjoint by construction. Speaker ids are ``<corpus>-<code>``
 from __future__ import annotations
 
 import warnings
+import zlib
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
@@ -114,17 +115,20 @@ def with_validation(split: Split, *, fraction: float = 0.25, seed: int = 0,
 
     Per corpus, ``round(fraction * n)`` speakers (at least one, leaving at least one
     to train on) are drawn with ``seed``, alternating female and male when ``genders``
-    is given, so validation mirrors training. Test speakers are untouched.
+    is given, so validation mirrors training. Test speakers are untouched. Each corpus
+    is drawn on its own (seeded by ``seed`` and the corpus's name), so a corpus's
+    validation speakers are the same whichever other corpora the split holds: a joint
+    model and a language's own model are validated on the same voices of that language.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"validation fraction must be between 0 and 1, got {fraction}")
-    rng = np.random.default_rng(seed)
     validation: list[str] = []
     for corpus in dict.fromkeys(corpus_of(s) for s in split.train):
         pool = [s for s in split.train if corpus_of(s) == corpus]
         if len(pool) < 2:
             continue
         count = min(max(1, round(fraction * len(pool))), len(pool) - 1)
+        rng = np.random.default_rng([seed, zlib.crc32(corpus.encode())])
         validation += draw_balanced(pool, count, rng, genders or {})
     train = tuple(s for s in split.train if s not in validation)
     return replace(split, train=train, validation=tuple(validation))

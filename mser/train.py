@@ -8,6 +8,12 @@ long file cannot dominate), fit the scalers on training speakers, train the auto
 classifier with Cohen's kappa on the validation speakers every epoch (early stopping on
 it, best weights restored), then score validation and test. Test speakers are used for
 that last score only.
+
+A split without validation speakers is a **refit** (:func:`refit_split`): once a
+configuration has been chosen on validation speakers, it is trained again on every
+training speaker for exactly the epochs the choice found (:func:`epochs_found`), with no
+early stopping and nothing to score but the test speakers, as scikit-learn's
+``GridSearchCV(refit=True)`` does.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from mser.metrics import (
     class_weights,
     evaluate,
     kappa,
+    per_language,
     sample_weights,
     utterance_kappa,
 )
@@ -132,9 +139,18 @@ class TrainResult:
     pipeline: EmotionPipeline
     history: dict[str, list[float]]
     best_epoch: int | None
-    validation: Evaluation
+    #: None for a refit, which has no validation speakers.
+    validation: Evaluation | None
     test: Evaluation | None
     seconds: dict[str, float]
+
+    @property
+    def is_refit(self) -> bool:
+        return not self.split.validation
+
+    def epochs_found(self) -> dict[str, int]:
+        """The epochs this training's early stopping chose (see :func:`epochs_found`)."""
+        return epochs_found([self])
 
     def metrics(self) -> dict[str, float]:
         """Flat final metrics: ``val_kappa``, ``test_uar``, ``test_kappa_de``, ``test_window_kappa``...
@@ -152,7 +168,7 @@ class TrainResult:
             if len(result.languages) > 1:
                 for language, values in result.languages.items():
                     for name, value in values.items():
-                        flat[f"{side}_{name}_{language}"] = value
+                        flat[per_language(f"{side}_{name}", language)] = value
         return flat
 
 
@@ -244,7 +260,28 @@ def make_split(dataset: Dataset, config: TrainConfig) -> Split:
     return replace(split, name=f"{split.name}-{config.language}") if config.held_out else split
 
 
-def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray, config: TrainConfig,
+def refit_split(split: Split) -> Split:
+    """``split`` with its validation speakers moved to training: every training speaker fits
+    the model, the test speakers stay held out."""
+    return Split(f"{split.name}-refit", split.train + split.validation, split.test)
+
+
+def epochs_found(results: Sequence[TrainResult]) -> dict[str, int]:
+    """The epochs the validation speakers chose in ``results`` (one training, or one per
+    speaker fold): ``epochs``, the classifier's best epoch counted from 1, and
+    ``sae_epochs``, the autoencoder's epoch of lowest validation loss, each rounded from
+    the mean over ``results``. A model not trained by epochs has neither."""
+    classifier = [r.best_epoch + 1 for r in results if r.best_epoch is not None]
+    encoder = [int(np.argmin(r.history[SAE_VAL_LOSS])) + 1 for r in results if r.history.get(SAE_VAL_LOSS)]
+    found = {}
+    if classifier:
+        found["epochs"] = max(1, int(round(float(np.mean(classifier)))))
+    if encoder:
+        found["sae_epochs"] = max(1, int(round(float(np.mean(encoder)))))
+    return found
+
+
+def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray | None, config: TrainConfig,
                       on_epoch: EpochCallback | None = None, probe: tuple | None = None,
                       ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Fit the autoencoder on scaled training windows; early stopping on validation reconstruction.
@@ -253,20 +290,25 @@ def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray, config
     measures :data:`~mser.metrics.SAE_PROBE_KAPPA`, the validation speakers' utterance kappa
     of a linear probe fitted on the code of the training windows (see :class:`_CodeProbe`):
     what a search may judge an encoder by before any classifier is trained on it.
+
+    Without ``windows_val`` (a refit) it trains for exactly ``config.sae_epochs``.
     """
     autoencoder, encoder = build_autoencoder(input_length=windows_train.shape[1], **config.sae)
     names = {"loss": SAE_LOSS, "val_loss": SAE_VAL_LOSS}
-    callbacks = [_EpochReporter("sae", on_epoch, names),
-                 keras.callbacks.EarlyStopping("val_loss", patience=config.patience, restore_best_weights=True)]
-    if probe is not None:
+    callbacks = [_EpochReporter("sae", on_epoch, names)]
+    if windows_val is not None:
+        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
+                                                       restore_best_weights=True))
+    if probe is not None and windows_val is not None:
         names[SAE_PROBE_KAPPA] = SAE_PROBE_KAPPA
         callbacks.insert(0, _CodeProbe(encoder, windows_train, probe[0], windows_val, probe[1], config))
     fitted = autoencoder.fit(
         windows_train[..., None], windows_train[..., None],
-        validation_data=(windows_val[..., None], windows_val[..., None]),
+        validation_data=None if windows_val is None else (windows_val[..., None], windows_val[..., None]),
         epochs=config.sae_epochs, batch_size=config.batch_size, verbose=0, callbacks=callbacks,
     )
-    history = {SAE_LOSS: fitted.history["loss"], SAE_VAL_LOSS: fitted.history["val_loss"]}
+    history = {name: fitted.history[theirs] for theirs, name in (("loss", SAE_LOSS), ("val_loss", SAE_VAL_LOSS))
+               if theirs in fitted.history}
     _check_finite(history, "autoencoder")
     return encoder, history
 
@@ -282,14 +324,17 @@ def _fit_classifier(spec, inputs: dict, labels: dict, meta_val, config: TrainCon
         estimator.fit(x_train, y_train, **({f"{step}__sample_weight": weights} if weights is not None else {}))
         return estimator, {}, None
     model = spec.builder(n_classes=n_classes, **classifier_shape_kwargs(spec, x_train), **config.classifier)
-    reporter = _EpochReporter("classifier", on_epoch,
-                              {"loss": LOSS, TRAIN_KAPPA: TRAIN_KAPPA, VAL_KAPPA: VAL_KAPPA},
-                              kappa_data=(x_train, y_train, inputs["validation"], meta_val), vote=config.vote)
-    stopper = keras.callbacks.EarlyStopping(VAL_KAPPA, mode="max", patience=config.patience,
-                                            restore_best_weights=True)
+    if meta_val is None:  # a refit: exactly config.epochs, nothing to stop on
+        callbacks = [_EpochReporter("classifier", on_epoch, {"loss": LOSS})]
+    else:
+        callbacks = [_EpochReporter("classifier", on_epoch,
+                                    {"loss": LOSS, TRAIN_KAPPA: TRAIN_KAPPA, VAL_KAPPA: VAL_KAPPA},
+                                    kappa_data=(x_train, y_train, inputs["validation"], meta_val), vote=config.vote),
+                     keras.callbacks.EarlyStopping(VAL_KAPPA, mode="max", patience=config.patience,
+                                                   restore_best_weights=True)]
     fitted = model.fit(x_train, keras.utils.to_categorical(y_train, n_classes), epochs=config.epochs,
                        batch_size=config.batch_size, class_weight=class_weights(y_train, config.class_weighting),
-                       callbacks=[reporter, stopper], verbose=0)
+                       callbacks=callbacks, verbose=0)
     history = {name: fitted.history[name] for name in (LOSS, TRAIN_KAPPA, VAL_KAPPA) if name in fitted.history}
     _check_finite({LOSS: history.get(LOSS, [])}, "classifier")
     best = int(np.argmax(history[VAL_KAPPA])) if history.get(VAL_KAPPA) else None
@@ -313,7 +358,9 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
         dataset: Prepared windows and features (see :func:`mser.dataset.load_dataset`), and
             the functionals a model on utterances reads.
         config: Model, language and training settings.
-        split: Speakers per side; default :func:`make_split`.
+        split: Speakers per side; default :func:`make_split`. Without validation speakers
+            (:func:`refit_split`) this is a refit: exactly ``config.epochs`` and
+            ``config.sae_epochs``, no early stopping, no validation scores.
         on_epoch: Called after every epoch of the autoencoder and the classifier.
         encoder_cache: An :class:`mser.encoders.EncoderCache` to reuse an encoder trained
             before for the same data, speakers and settings.
@@ -333,7 +380,8 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
                  if score_test else None)
     split = split or make_split(data, config)
     examples = data.examples(spec.unit)
-    rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in ("train", "validation")}
+    sides = ("train", "validation") if split.validation else ("train",)  # none to validate on in a refit
+    rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in sides}
     if spec.unit == WINDOW_UNIT:
         rows["train"] = capped_rows(examples, rows["train"], config.max_windows_per_utterance)
     for side, index in rows.items():
@@ -346,7 +394,7 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     meta = {side: examples.iloc[index].reset_index(drop=True) for side, index in rows.items()}
     prepare = _prepare_utterances if spec.uses_functionals else _prepare_windows
     pipeline = prepare(data, config, rows, split, history, on_epoch, encoder_cache,
-                       probe=(labels["train"], meta["validation"]) if probe_encoder else None)
+                       probe=(labels["train"], meta["validation"]) if probe_encoder and split.validation else None)
     seconds["sae"] = time.perf_counter() - started
     inputs = {side: dataset_inputs(pipeline, data, index) for side, index in rows.items()}
 
@@ -354,12 +402,12 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     # The classifier's initial weights and shuffling must not depend on whether the encoder
     # was trained just now or loaded from the cache: the same configuration, the same result.
     keras.utils.set_random_seed(config.seed)
-    pipeline.classifier, clf_history, best = _fit_classifier(spec, inputs, labels, meta["validation"],
+    pipeline.classifier, clf_history, best = _fit_classifier(spec, inputs, labels, meta.get("validation"),
                                                              config, on_epoch, len(data.emotions))
     history.update(clf_history)
     seconds["classifier"] = time.perf_counter() - started
-    validation = evaluate(pipeline.probabilities(inputs["validation"]), meta["validation"], vote=config.vote,
-                          emotions=pipeline.emotions)
+    validation = (evaluate(pipeline.probabilities(inputs["validation"]), meta["validation"], vote=config.vote,
+                           emotions=pipeline.emotions) if "validation" in inputs else None)
     test = score_speakers(pipeline, test_data, split.test) if test_data is not None else None
     return TrainResult(config, split, pipeline, history, best, validation, test, seconds)
 
@@ -375,8 +423,8 @@ def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Spli
                                config.vote, emotions=data.emotions)
     if spec.uses_code:
         def fit_encoder(reporter=on_epoch):
-            scaled = {side: pipeline.scale_windows(data.windows[rows[side]]) for side in ("train", "validation")}
-            return train_autoencoder(scaled["train"], scaled["validation"], config, reporter, probe)
+            scaled = {side: pipeline.scale_windows(data.windows[index]) for side, index in rows.items()}
+            return train_autoencoder(scaled["train"], scaled.get("validation"), config, reporter, probe)
 
         if encoder_cache is None:
             encoder, sae_history = fit_encoder()

@@ -33,11 +33,12 @@ from mser.corpora import study_languages
 from mser.dataset import Dataset
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from mser.models import get_model
 from mser.splits import LOSO
 from search.options import SCHEDULERS, StudyOptions
 from search.spaces import SPACES, feature_sets
 from search.study import StudyResult, resumable_state, run_study
-from search.trial import fold_count
+from search.trial import GROUPED_FOLDS, LOSO_MAX_SPEAKERS, default_folds, fold_count
 from tracking.store import (
     add_tracking_options,
     browse_hint,
@@ -83,10 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
                         help="train every trial's autoencoder anew instead of reusing one trained before for the "
                              "same data and settings (slower, same results; for benchmarks)")
-    parser.add_argument("--folds", type=_folds, default=0, metavar="K|speakers",
-                        help="objective = mean validation kappa over K speaker folds of the training speakers, or "
-                             f"with '{LOSO}' one fold per training speaker (leave-one-speaker-out) "
-                             "(default: one validation split)")
+    parser.add_argument("--folds", type=_folds, default=None, metavar="K|speakers|0",
+                        help="objective = mean validation kappa over K speaker folds of the training speakers, with "
+                             f"'{LOSO}' one fold per training speaker (leave-one-speaker-out), with 0 one validation "
+                             f"split (default: for the smile_* spaces, whose trials cost seconds, '{LOSO}' up to "
+                             f"{LOSO_MAX_SPEAKERS} training speakers and {GROUPED_FOLDS} folds beyond; one validation "
+                             "split for the others)")
+    parser.add_argument("--no-refit", dest="refit", action="store_false",
+                        help="keep the chosen trial as the study's result; by default it is trained again on every "
+                             "training speaker (validation speakers included) for the epochs the choice found, and "
+                             "that refit is what is tested, reported, promoted and served")
     parser.add_argument("--repeats", type=int, default=0, metavar="N",
                         help="after the search, train the chosen configuration again with N other seeds (same "
                              "speakers) and report the mean and spread of its validation and test kappa (default: 0)")
@@ -134,13 +141,13 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                      "all-but-it (or another all-but-...)")
     if args.repeats < 0:
         parser.error(f"--repeats must be 0 or more, got {args.repeats}")
-    if args.folds != LOSO and (args.folds == 1 or args.folds < 0):
-        parser.error(f"--folds needs at least 2 folds, got {args.folds}")
+    if args.folds not in (None, LOSO) and (args.folds == 1 or args.folds < 0):
+        parser.error(f"--folds needs at least 2 folds (or 0 for one validation split), got {args.folds}")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         parser.error(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     if args.cpus_per_trial <= 0:
         parser.error(f"--cpus-per-trial must be positive, got {args.cpus_per_trial}")
-    if args.scheduler == "asha" and not args.folds and args.grace_period >= args.epochs:
+    if args.scheduler == "asha" and args.folds in (None, 0) and args.grace_period >= args.epochs:
         note(f"--grace-period {args.grace_period} is not below --max-epochs {args.epochs}: ASHA could stop no trial "
              "before its end, so every trial runs to its end (--scheduler fifo)")
         args.scheduler = "fifo"
@@ -165,6 +172,7 @@ def _main(argv: Sequence[str] | None) -> int:
     for language in languages:
         check_language_data(dataset, args.space, language)
     studies = [_study_options(args, argv, language, uri, address) for language in languages]
+    studies = [o if args.folds is not None else replace(o, folds=default_folds(dataset, o)) for o in studies]
     for options in studies:
         fold_count(dataset, options)  # enough training speakers for --folds
     if args.resume:
@@ -211,7 +219,7 @@ def check_cluster_address(address: str, *, timeout: float = 5.0) -> None:
 def _study_options(args, argv, language: str, uri: str, address: str | None) -> StudyOptions:
     """The options of the study of ``language`` (the concurrency is set once Ray has started)."""
     return StudyOptions.from_args(
-        args, language=language, tracking_uri=uri, max_concurrent=1,
+        args, language=language, tracking_uri=uri, max_concurrent=1, folds=args.folds or 0,
         state_dir=(args.cache_dir or default_cache_dir()) / "searches" / args.experiment,
         # On a cluster each machine keeps encoders in its own default cache folder.
         cache_dir=str(args.cache_dir) if args.cache_dir and not address else None,
@@ -300,7 +308,7 @@ def _start_ray(address: str | None) -> float:
 
 def _as_json(result: StudyResult) -> dict:
     return {"space": result.space, "language": result.language, "parent_run_id": result.parent_run_id,
-            "trials": result.trials, "best": result.best, "repeats": result.repeats,
+            "trials": result.trials, "best": result.best, "refit": result.refit, "repeats": result.repeats,
             "seconds": round(result.seconds, 1)}
 
 
@@ -316,12 +324,18 @@ def result_table(result: StudyResult) -> str:
     table = pd.DataFrame([{"rank": i + 1, VAL_KAPPA: round(b[VAL_KAPPA], 3), TEST_KAPPA: round(b[TEST_KAPPA], 3),
                            "run": b["run_name"], "run_id": b["run_id"]} for i, b in enumerate(result.best)])
     text = f"{head}\n{table.to_string(index=False)}\n(ranked by validation kappa; test kappa measured for these only)"
+    refit = result.refit
+    if refit:
+        epochs = f", {refit['epochs']} epochs" if get_model(result.space).keras else ""
+        text += (f"\nthe study's result: rank 1 trained again on every training speaker (validation ones included"
+                 f"{epochs}): test kappa {refit[TEST_KAPPA]:.3f}, run {refit['run_name']} ({refit['run_id']})")
     repeats = result.repeats
     if repeats:
         val, test = repeats[VAL_KAPPA], repeats[TEST_KAPPA]
-        text += (f"\nrank 1 trained again with {repeats['n']} other seeds ({', '.join(map(str, repeats['seeds']))}), "
-                 f"same speakers: val kappa {val['mean']:.3f} ± {val['sd']:.3f}, test kappa {test['mean']:.3f} ± "
-                 f"{test['sd']:.3f} (mean ± sd)")
+        what = "the result" if refit else "rank 1"
+        text += (f"\n{what} trained again with {repeats['n']} other seeds ({', '.join(map(str, repeats['seeds']))}), "
+                 "same speakers: " + (f"val kappa {val['mean']:.3f} ± {val['sd']:.3f}, " if val else "")
+                 + f"test kappa {test['mean']:.3f} ± {test['sd']:.3f} (mean ± sd)")
     return text
 
 

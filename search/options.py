@@ -50,7 +50,9 @@ class StudyOptions:
         encoder_rungs: With ASHA and a model on the autoencoder's code: rungs in the encoder
             stage too, on a linear probe's validation kappa after each encoder epoch
             (:class:`search.schedulers.StagedASHA`), so a weak encoder stops before its end.
-        repeats: After the search, train the chosen configuration again with this many other seeds.
+        repeats: After the search, train the study's result again with this many other seeds.
+        refit: Once the configuration is chosen, train it again on every training speaker
+            (validation ones included) as the study's result (:mod:`search.retrain`).
     """
 
     space: str = _fixed("--space")
@@ -74,6 +76,7 @@ class StudyOptions:
     scheduler: str = _fixed("--scheduler", "asha")
     encoder_rungs: bool = _fixed("--no-encoder-rungs", True)
     repeats: int = 0
+    refit: bool = _fixed("--no-refit", True)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **values: Any) -> "StudyOptions":

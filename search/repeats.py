@@ -1,11 +1,12 @@
-"""Repeats of a study's chosen configuration with other seeds: how much of its kappa is luck.
+"""Repeats of a study's result with other seeds: how much of its kappa is luck.
 
 With ``--repeats N``, once the search is over and the best trial chosen (on validation
-speakers), its configuration is trained again with N other seeds on the same speakers
-(the same training, validation and test speakers), each a child run of the study
-tagged ``repeat_of`` with the chosen run's id. Their validation and test kappas are
-summarised by mean and standard deviation. The chosen trial itself is left out of the
-summary: it was the best of many on validation, so its own validation kappa is
+speakers), the study's result is trained again with N other seeds on the same speakers:
+the refit's configuration on every training speaker (or, with ``--no-refit``, the chosen
+trial's on its training speakers), each a child run of the study tagged ``repeat_of``
+with the result's run id. Their test kappas (and, without refit, validation kappas) are
+summarised by mean and standard deviation. The result itself is left out of the summary:
+it was chosen as the best of many on validation, so its own validation kappa is
 optimistic; the repeats are not.
 """
 
@@ -18,13 +19,12 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 
 from mser.dataset import Dataset
-from mser.encoders import EncoderCache
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
-from mser.train import make_split, train
+from mser.splits import Split
+from mser.train import TrainConfig
 from search.options import StudyOptions
-from search.trial import train_config
-from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
-from tracking.schema import LANGUAGE_TAG, MODEL_TAG, REPEAT_OF_TAG
+from search.retrain import record_training
+from tracking.schema import REPEAT_OF_TAG
 
 
 def repeat_seeds(options: StudyOptions) -> list[int]:
@@ -33,30 +33,28 @@ def repeat_seeds(options: StudyOptions) -> list[int]:
 
 
 def run_repeats(client: MlflowClient, experiment: str, parent: str, dataset: Dataset, options: StudyOptions,
-                best: Mapping[str, Any], config: Mapping[str, Any]) -> dict:
-    """Train the chosen trial's ``config`` with each of :func:`repeat_seeds`, record each run, and
-    return the summary (:func:`summarise`) with the chosen run's id."""
-    chosen = train_config(config, options)
-    split = make_split(dataset, chosen)  # the chosen trial's speakers, whatever the seed
-    cache = EncoderCache(options.cache_dir) if options.encoder_cache else None
+                of: Mapping[str, Any], config: TrainConfig, split: Split) -> dict:
+    """Train ``config`` (the result ``of``'s) on ``split`` with each of :func:`repeat_seeds`,
+    record each run, and return the summary (:func:`summarise`) with the result's run id."""
     values = []
     for seed in repeat_seeds(options):
-        repeat = replace(chosen, seed=seed)
-        tags = {MODEL_TAG: options.space, LANGUAGE_TAG: options.language, REPEAT_OF_TAG: best["run_id"]}
-        with tracked_run(client, experiment, run_name=f"{best['run_name']}-seed{seed}", tags=tags,
-                         parent_run_id=parent) as run_id:
-            log_params(client, run_id, config_params(repeat))
-            result = train(dataset, repeat, split=split, on_epoch=EpochLogger(client, run_id), encoder_cache=cache)
-            log_result(client, run_id, result, dataset_key=dataset.key)
-        values.append({"seed": seed, "run_id": run_id, **{k: result.metrics()[k] for k in (VAL_KAPPA, TEST_KAPPA)}})
-    return {"of": best["run_id"], **summarise(values)}
+        run_id, result = record_training(client, experiment, parent, dataset, options, replace(config, seed=seed),
+                                         split, run_name=f"{of['run_name']}-seed{seed}",
+                                         tags={REPEAT_OF_TAG: of["run_id"]})
+        values.append({"seed": seed, "run_id": run_id,
+                       **{k: v for k, v in result.metrics().items() if k in (VAL_KAPPA, TEST_KAPPA)}})
+    return {"of": of["run_id"], **summarise(values)}
 
 
 def summarise(repeats: Sequence[Mapping[str, Any]]) -> dict:
-    """Mean and standard deviation (``ddof=1``; 0 for one repeat) of the repeats' kappas."""
+    """Mean and standard deviation (``ddof=1``; 0 for one repeat) of the repeats' kappas
+    (a kappa the repeats do not have, such as a refit's validation kappa, is None)."""
     summary: dict[str, Any] = {"n": len(repeats), "seeds": [int(r["seed"]) for r in repeats],
                                "run_ids": [r["run_id"] for r in repeats]}
     for metric in (VAL_KAPPA, TEST_KAPPA):
+        if not all(r.get(metric) is not None for r in repeats):
+            summary[metric] = None
+            continue
         values = np.array([float(r[metric]) for r in repeats])
         summary[metric] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                            "values": values.tolist()}

@@ -7,7 +7,10 @@ comparison with the paper's configuration, fANOVA importance); :func:`write_repo
 draws the pictures with matplotlib and writes ``report.html`` (pictures embedded, no
 network needed) with the PNG files beside it, and logs both to every study's parent run.
 Every number comes from the runs; the test speakers chose nothing (the best trial is
-the best by validation kappa).
+the best by validation kappa). A study's *result*, whose test kappa the tables show, is
+the refit of its chosen trial on every training speaker (:mod:`search.retrain`), or the
+chosen trial itself for a study searched with ``--no-refit``; the comparison with the
+paper's configuration is between trials, both fitted without the validation speakers.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from mser.corpora import (
 )
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA, kappa
+from mser.models import get_model
 from mser.paper import TABLE4
 from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure, transfer_figure
 from mser.splits import LOSO
@@ -45,17 +49,22 @@ from mser.stats import compare_paired, holm, kappa_interval
 from search.page import Image, Importance, Pictures, render
 from search.repeats import summarise
 from search.spaces import SPACES, param_name
+from tracking.language_choice import language_choice
 from tracking.query import best_by, children, latest_studies
 from tracking.schema import (
     BEST_EPOCH_TAG,
+    BEST_RUN_TAG,
     COMMAND_TAG,
     CV_VAL_KAPPA,
+    CV_VAL_KAPPA_SD,
     DATASET_KEY_TAG,
+    EPOCHS_PARAM,
     FOLDS_PARAM,
     HISTORY_FILE,
     LABELS_TAG,
     PAPER_TAG,
     PRUNED_TAG,
+    REFIT_OF_TAG,
     REPEAT_OF_TAG,
     RETRIED_TAG,
     SEED_PARAM,
@@ -81,6 +90,8 @@ class Study:
     trials: list
     objective: str
     best: object | None = None
+    #: The refit of the best trial on every training speaker (None with --no-refit).
+    refit: object | None = None
     paper: object | None = None
     predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # run id -> test predictions
     #: Utterances of the validation speakers the best trial was chosen on (None: not logged).
@@ -95,6 +106,14 @@ class Study:
         """The label set of the best trial (the paper's six for runs that do not say)."""
         tag = self.best.data.tags.get(LABELS_TAG) if self.best is not None else None
         return tuple(tag.split()) if tag else EMOTIONS
+
+    @property
+    def result(self):
+        """The study's result: the refit, or the best trial without one."""
+        return self.refit if self.refit is not None else self.best
+
+    def result_predictions(self) -> pd.DataFrame:
+        return self.predictions[self.result.info.run_id]
 
     @property
     def finished(self) -> list:
@@ -122,20 +141,25 @@ def collect(client: MlflowClient, experiment: str) -> tuple[str, list[Study]]:
     for (space, language), parent in sorted(latest.items(), key=lambda item: (list(SPACES).index(item[0][0]),
                                                                              study_order(item[0][1]))):
         runs = children(client, found.experiment_id, parent.info.run_id)
-        trials = [t for t in runs if REPEAT_OF_TAG not in t.data.tags]
+        trials = [t for t in runs if REPEAT_OF_TAG not in t.data.tags and REFIT_OF_TAG not in t.data.tags]
         objective = CV_VAL_KAPPA if any(CV_VAL_KAPPA in t.data.metrics for t in trials) else VAL_KAPPA
         study = Study(space, language, parent, trials, objective,
                       repeats=[t for t in runs if REPEAT_OF_TAG in t.data.tags and t.info.status == "FINISHED"])
         scored = [t for t in study.finished if TEST_KAPPA in t.data.metrics]
-        study.best = best_by(scored, objective)
+        chosen = parent.data.tags.get(BEST_RUN_TAG)  # what the study chose; older studies: the same rule
+        study.best = next((t for t in scored if t.info.run_id == chosen), None) or best_by(
+            scored, objective, spread=CV_VAL_KAPPA_SD)
+        study.refit = next((t for t in runs if study.best is not None and t.info.status == "FINISHED"
+                            and t.data.tags.get(REFIT_OF_TAG) == study.best.info.run_id
+                            and TEST_KAPPA in t.data.metrics), None)
         study.paper = next((t for t in trials if t.data.tags.get(PAPER_TAG) == "true"
                             and t.data.tags.get(RETRIED_TAG) != "true"), None)  # not an attempt whose worker died
-        for run in (study.best, study.paper):
+        for run in (study.best, study.refit, study.paper):
             if run is not None and TEST_KAPPA in run.data.metrics:
                 study.predictions[run.info.run_id] = _predictions(run, "test")
         if study.best is not None and is_one_language(language):
-            study.transfer = {test: _csv(study.best, transfer_predictions_file(test)) for test in studied
-                              if transfer_metric(language, test) in study.best.data.metrics}
+            study.transfer = {test: _csv(study.result, transfer_predictions_file(test)) for test in studied
+                              if transfer_metric(language, test) in study.result.data.metrics}
         if study.best is not None:
             validation = _predictions(study.best, "validation", missing_ok=True)
             study.validation_utterances = None if validation is None else len(validation)
@@ -169,9 +193,9 @@ def _choice(study: Study, best: dict) -> dict:
         label = ("leave one speaker out" if folds == LOSO else
                  f"mean over {folds} speaker folds" if folds else "mean over speaker folds")
         return {"objective": label, "speakers": len(pool), "utterances": None,
-                "gap": best[VAL_KAPPA] - best[TEST_KAPPA]}
+                "gap": best[VAL_KAPPA] - best["chosen_test"]["kappa"]}
     return {"objective": "one validation split", "speakers": len(speakers["validation"].split()),
-            "utterances": study.validation_utterances, "gap": best[VAL_KAPPA] - best[TEST_KAPPA]}
+            "utterances": study.validation_utterances, "gap": best[VAL_KAPPA] - best["chosen_test"]["kappa"]}
 
 
 def kappa_with_interval(predictions: pd.DataFrame, *, resamples: int) -> dict:
@@ -226,18 +250,33 @@ def analyse(study: Study, *, resamples: int) -> dict:
               "dataset_key": study.parent.data.tags.get(DATASET_KEY_TAG, ""),
               "command": study.parent.data.tags.get(COMMAND_TAG, ""),
               "paper_table4": TABLE4.get(study.space, {}).get(study.language), "best": None, "paper": None,
-              "comparison": None, "languages": {},
+              "comparison": None, "languages": {}, "refit_vs_chosen": None,
               "repeats": summarise([{"seed": r.data.params.get(SEED_PARAM), "run_id": r.info.run_id,
-                                     **{k: r.data.metrics[k] for k in (VAL_KAPPA, TEST_KAPPA)}}
+                                     **{k: r.data.metrics.get(k) for k in (VAL_KAPPA, TEST_KAPPA)}}
                                     for r in study.repeats]) if study.repeats else None}
     if best is not None:
-        predictions = study.predictions[best.info.run_id]
+        predictions = study.result_predictions()
+        chosen = study.predictions[best.info.run_id]
+        refit = study.refit
         result["best"] = {"run_id": best.info.run_id, "run_name": best.info.run_name,
-                          VAL_KAPPA: best.data.metrics[study.objective], TEST_KAPPA: best.data.metrics[TEST_KAPPA],
+                          VAL_KAPPA: best.data.metrics[study.objective],
+                          TEST_KAPPA: study.result.data.metrics[TEST_KAPPA],
                           "test": kappa_with_interval(predictions, resamples=resamples),
+                          "chosen_test": kappa_with_interval(chosen, resamples=resamples),
+                          "refit": None if refit is None else {
+                              "run_id": refit.info.run_id, "run_name": refit.info.run_name,
+                              # a model not trained by epochs (an SVM...) has none to show
+                              "epochs": refit.data.params.get(EPOCHS_PARAM) if get_model(study.space).keras else None},
                           "params": dict(best.data.params),
                           "speakers": {side: best.data.tags.get(speakers_tag(side), "") for side in SPEAKER_SIDES}}
         result["best"]["choice"] = _choice(study, result["best"])
+        if refit is not None:
+            both = predictions.merge(chosen, on="utterance", suffixes=("_refit", "_chosen"))
+            versus = compare_paired(both["label_refit"], both["predicted_refit"], both["predicted_chosen"],
+                                    resamples=resamples)
+            result["refit_vs_chosen"] = {"n": versus.n, "kappa_refit": versus.kappa_a, "kappa_chosen": versus.kappa_b,
+                                         "difference": versus.difference, "interval": list(versus.interval),
+                                         "mcnemar_p": versus.mcnemar_p, "verdict": versus.verdict()}
         if study.language == "all":
             result["languages"] = {lang: kappa_with_interval(part, resamples=resamples)
                                    for lang, part in predictions.groupby("language")}
@@ -273,9 +312,10 @@ def write_report(client: MlflowClient, experiment: str, out: Path, *, resamples:
     numbers = [analyse(study, resamples=resamples) for study in studies]
     families = across_families(studies, numbers, resamples=resamples)
     transfer = transfer_matrices(studies, resamples=resamples)
+    serving = serving_choices(client, experiment_id, studies, resamples=resamples)
     page = render(experiment, client.tracking_uri, numbers, families, _pictures(studies, numbers, transfer, figures),
                   languages=sorted({*LANGUAGES, JOINT, *(s.language for s in studies)}, key=study_order),
-                  transfer=transfer, emotions=_common_labels(studies))
+                  transfer=transfer, emotions=_common_labels(studies), serving=serving)
     path = out / REPORT_FILE
     path.write_text(page, encoding="utf-8")
     if log:
@@ -296,12 +336,12 @@ def across_families(studies: list[Study], numbers: list[dict], *, resamples: int
         if len(pairs) < 2:
             continue
         leader, lead = max(pairs, key=lambda pair: pair[1]["best"][VAL_KAPPA])
-        ahead = leader.predictions[leader.best.info.run_id]
+        ahead = leader.result_predictions()
         rows = []
         for study, n in pairs:
             if study is leader:
                 continue
-            both = ahead.merge(study.predictions[study.best.info.run_id], on="utterance", suffixes=("_a", "_b"))
+            both = ahead.merge(study.result_predictions(), on="utterance", suffixes=("_a", "_b"))
             rows.append((n, compare_paired(both["label_a"], both["predicted_a"], both["predicted_b"],
                                            resamples=resamples)))
         adjusted = holm([c.mcnemar_p for _, c in rows])
@@ -311,6 +351,30 @@ def across_families(studies: list[Study], numbers: list[dict], *, resamples: int
              "verdict": replace(c, mcnemar_p=p).verdict()}
             for (n, c), p in zip(rows, adjusted)]}
     return result
+
+
+def serving_choices(client: MlflowClient, experiment_id: str, studies: list[Study], *, resamples: int) -> list[dict]:
+    """Per studied language: which study's result serves it (:func:`tracking.language_choice.language_choice`,
+    on its validation speakers only), each option's figure, and, for the reader, each option's
+    test kappa on that language's test speakers, which chose nothing."""
+    by_run = {s.parent.info.run_id: s for s in studies if s.best is not None}
+    rows = []
+    for language in sorted({s.language for s in studies if is_one_language(s.language)}, key=study_order):
+        choice = language_choice(client, experiment_id, language)
+        if choice is None:
+            continue
+        options = []
+        for option in choice.options:
+            study = by_run.get(option.parent_run_id)
+            tested = study.result_predictions() if study is not None else None
+            if tested is not None and study.language != language:
+                tested = tested[tested["language"] == language]
+            options.append({"space": option.space, "study": option.study, "val": option.val_kappa,
+                            "result_run_id": option.result_run_id,
+                            "test": kappa_with_interval(tested, resamples=resamples)
+                            if tested is not None and len(tested) else None})
+        rows.append({"language": language, "measure": choice.measure, "options": options})
+    return rows
 
 
 def _common_labels(studies: list[Study]) -> tuple[str, ...]:
@@ -334,18 +398,18 @@ def transfer_matrices(studies: list[Study], *, resamples: int) -> dict[str, dict
     result = {}
     for space in SPACES:
         mine = {s.language: s for s in studies if s.space == space and s.best is not None
-                and s.best.info.run_id in s.predictions}
+                and s.result.info.run_id in s.predictions}
         rows = []
         for language in sorted(mine, key=study_order):
             study = mine[language]
-            tested = study.predictions[study.best.info.run_id]
+            tested = study.result_predictions()
             if is_one_language(language):
                 parts, kind = {language: tested, **study.transfer}, "single"
             elif language == "all":
                 parts, kind = dict(tuple(tested.groupby("language"))), "joint"
             else:
                 parts, kind = {held_out_language(language): tested}, "held-out"
-            rows.append({"train": language, "kind": kind, "run_name": study.best.info.run_name,
+            rows.append({"train": language, "kind": kind, "run_name": study.result.info.run_name,
                          "cells": {test: {**kappa_with_interval(part, resamples=resamples), "within": test == language}
                                    for test, part in parts.items()}})
         if not any(row["kind"] == "held-out" or (row["kind"] == "single" and len(row["cells"]) > 1) for row in rows):
@@ -355,8 +419,7 @@ def transfer_matrices(studies: list[Study], *, resamples: int) -> dict[str, dict
                  if f"{HELD_OUT_PREFIX}{lang}" in mine and lang in mine]
         compared = []
         for lang, held, within in pairs:
-            both = held.predictions[held.best.info.run_id].merge(within.predictions[within.best.info.run_id],
-                                                                 on="utterance", suffixes=("_a", "_b"))
+            both = held.result_predictions().merge(within.result_predictions(), on="utterance", suffixes=("_a", "_b"))
             compared.append((lang, compare_paired(both["label_a"], both["predicted_a"], both["predicted_b"],
                                                   resamples=resamples)))
         adjusted = holm([c.mcnemar_p for _, c in compared])
@@ -406,7 +469,7 @@ def _confusions(studies: list[Study], numbers: list[dict], figures: Figures) -> 
         if not candidates:
             continue
         study, n = max(candidates, key=lambda c: c[1]["best"][VAL_KAPPA])
-        predictions = study.predictions[study.best.info.run_id]
+        predictions = study.result_predictions()
         matrix = confusion_matrix(predictions["label"], predictions["predicted"], labels=range(len(study.labels)))
         images.append(figures.add(confusion_figure(matrix, labels=study.labels, title=(
             f"{lang}: {study.space}, test speakers (kappa {n['best']['test']['kappa']:.3f})")), f"confusion-{lang}"))

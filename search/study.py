@@ -3,7 +3,9 @@
 ``run_study`` reads top to bottom: open (or, on resume, reuse) the parent run, build the
 Optuna TPE searcher seeded with the paper's configuration and the ASHA scheduler, run
 the trials, then, with every choice made on validation speakers, score the test
-speakers for the best trials only and record the summary on the parent run.
+speakers for the best trials only, train the chosen configuration again on every
+training speaker (its refit, the study's result: :mod:`search.retrain`), and record the
+summary on the parent run.
 """
 
 from __future__ import annotations
@@ -24,17 +26,19 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils import flatten_dict
 
+from mser.cli.common import note
 from mser.dataset import Dataset
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import get_model
-from mser.train import score_speakers
+from mser.train import make_split, score_speakers
 from search.callbacks import MlflowStatusCallback
 from search.options import SCHEDULERS, StudyOptions, resume_differences
 from search.repeats import run_repeats
+from search.retrain import run_refit
 from search.schedulers import make_scheduler
 from search.spaces import PAPER_POINTS, get_space
-from search.trial import SearchSettings, fold_count, run_trial, study_data
+from search.trial import SearchSettings, fold_count, run_trial, study_data, train_config
 from tracking.model import load_pipeline
 from tracking.query import children, ranked
 from tracking.runs import log_evaluation
@@ -45,6 +49,7 @@ from tracking.schema import (
     BEST_VAL_KAPPA,
     COMMAND_TAG,
     CV_VAL_KAPPA,
+    CV_VAL_KAPPA_SD,
     DATASET_KEY_TAG,
     FOLDS_PARAM,
     INTERRUPTED_TAG,
@@ -53,8 +58,13 @@ from tracking.schema import (
     PAPER_TAG,
     PARENT_ROLE,
     PRUNED_TAG,
+    REFIT_OF_TAG,
+    REFIT_PARAM,
+    REPEAT_OF_TAG,
     REPEATS_FILE,
     REPEATS_PREFIX,
+    RESULT_RUN_TAG,
+    RESULT_TEST_KAPPA,
     RETRIED_TAG,
     SEARCH_SECONDS,
     SEARCH_TAG,
@@ -85,8 +95,15 @@ class StudyResult:
     trials: dict[str, int]
     best: list[dict] = field(default_factory=list)
     seconds: float = 0.0
-    #: With --repeats: the chosen configuration trained again with other seeds (search.repeats.summarise).
+    #: With --repeats: the study's result trained again with other seeds (search.repeats.summarise).
     repeats: dict | None = None
+    #: The refit of the chosen trial on every training speaker (search.retrain.run_refit); None with --no-refit.
+    refit: dict | None = None
+
+    @property
+    def result_run_id(self) -> str | None:
+        """The study's result: the refit, or the chosen trial without one."""
+        return self.refit["run_id"] if self.refit else (self.best[0]["run_id"] if self.best else None)
 
 
 def study_name(options: StudyOptions) -> str:
@@ -148,12 +165,25 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     errored = {r.metrics.get(TRIAL_ID) for r in grid if r.error is not None} - {None}
     counts = _counts(client, experiment, parent, errored)
     best = _score_best(client, experiment, parent, dataset, options)
-    repeats = None
-    config = {r.metrics.get(TRIAL_ID): r.config for r in grid}.get(best[0]["trial_id"]) if best else None
-    if options.repeats and config is not None:
-        repeats = run_repeats(client, experiment, parent, dataset, options, best[0], config)
-    _close_parent(client, parent, counts, best, search_seconds, repeats)
-    return StudyResult(options.space, options.language, parent, counts, best, time.perf_counter() - started, repeats)
+    refit = repeats = None
+    sampled = {r.metrics.get(TRIAL_ID): r.config for r in grid}.get(best[0]["trial_id"]) if best else None
+    if sampled is not None:
+        chosen = train_config(sampled, options)
+        of, config, split = best[0], chosen, make_split(dataset, chosen)
+        if options.refit:
+            note(f"{study_name(options)}: training the chosen trial {best[0]['run_name']} again on every training "
+                 "speaker (its refit, the study's result)")
+            try:
+                refit, config, split = run_refit(client, experiment, parent, dataset, options, best[0], chosen)
+                of = refit
+            except Exception as error:  # noqa: BLE001 - the search is done and recorded: keep the chosen trial
+                note(f"{study_name(options)}: the refit failed ({str(error).strip().splitlines()[-1][:300]}); the "
+                     "chosen trial stays the study's result (its run says why the refit failed)")
+        if options.repeats:
+            repeats = run_repeats(client, experiment, parent, dataset, options, of, config, split)
+    _close_parent(client, parent, counts, best, search_seconds, repeats, refit)
+    return StudyResult(options.space, options.language, parent, counts, best, time.perf_counter() - started, repeats,
+                       refit)
 
 
 def resumable_state(dataset: Dataset, options: StudyOptions) -> dict:
@@ -227,7 +257,8 @@ def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, option
     run_id = run.info.run_id
     for key, value in {"trials": options.trials, "seed": options.seed, "sae_epochs": options.sae_epochs,
                        "epochs": options.epochs, "grace_period": options.grace_period,
-                       "max_concurrent": options.max_concurrent, FOLDS_PARAM: options.folds}.items():
+                       "max_concurrent": options.max_concurrent, FOLDS_PARAM: options.folds,
+                       REFIT_PARAM: str(options.refit).lower()}.items():
         client.log_param(run_id, key, value)
     client.log_dict(run_id, {"space": _describe(get_space(options.space)),
                              "paper_point": PAPER_POINTS[options.space]}, SPACE_FILE)
@@ -288,8 +319,10 @@ def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dat
     """Score test speakers for the best finished trials (chosen by validation kappa only),
     and for the paper's configuration, the baseline the report compares them with."""
     objective = CV_VAL_KAPPA if options.folds else VAL_KAPPA
-    finished = [r for r in ranked(children(client, experiment, parent, "attributes.status = 'FINISHED'"), objective)
-                if MODEL_URI_TAG in r.data.tags]
+    finished = [r for r in ranked(children(client, experiment, parent, "attributes.status = 'FINISHED'"), objective,
+                                  spread=CV_VAL_KAPPA_SD)
+                if MODEL_URI_TAG in r.data.tags and REFIT_OF_TAG not in r.data.tags
+                and REPEAT_OF_TAG not in r.data.tags]
     rows = [_score_test(client, run, dataset, options, objective) for run in finished[:options.top]]
     for run in finished[options.top:]:
         if run.data.tags.get(PAPER_TAG) == "true":
@@ -312,7 +345,7 @@ def _score_test(client: MlflowClient, run, dataset: Dataset, options: StudyOptio
 
 
 def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], best: list[dict],
-                  search_seconds: float, repeats: dict | None) -> None:
+                  search_seconds: float, repeats: dict | None, refit: dict | None) -> None:
     for name, value in counts.items():
         client.log_metric(parent, f"{TRIALS_PREFIX}{name}", value)
     client.log_metric(parent, SEARCH_SECONDS, search_seconds)
@@ -320,9 +353,14 @@ def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], bes
         client.log_metric(parent, BEST_VAL_KAPPA, best[0][VAL_KAPPA])
         client.log_metric(parent, BEST_TEST_KAPPA, best[0][TEST_KAPPA])
         client.set_tag(parent, BEST_RUN_TAG, best[0]["run_id"])
-    client.log_dict(parent, {"trials": counts, "best": best}, BEST_TRIALS_FILE)
+        result = refit or best[0]
+        client.set_tag(parent, RESULT_RUN_TAG, result["run_id"])
+        client.log_metric(parent, RESULT_TEST_KAPPA, result[TEST_KAPPA])
+    client.log_dict(parent, {"trials": counts, "best": best, "refit": refit}, BEST_TRIALS_FILE)
     if repeats:
         for metric in (VAL_KAPPA, TEST_KAPPA):
+            if repeats[metric] is None:
+                continue
             for stat in ("mean", "sd"):
                 client.log_metric(parent, f"{REPEATS_PREFIX}{metric}_{stat}", repeats[metric][stat])
         client.log_dict(parent, repeats, REPEATS_FILE)

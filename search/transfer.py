@@ -1,8 +1,9 @@
 """Across languages: each language's best model scored on the other languages' test speakers.
 
 The transfer matrix of one model space (rows: the languages trained on, columns: the
-language tested) needs no retraining. :func:`score_transfer` loads the best model of each
-single-language study (chosen on that language's validation speakers, as everywhere) and
+language tested) needs no retraining. :func:`score_transfer` loads the result of each
+single-language study (its refit, or the chosen trial with ``--no-refit``; chosen on that
+language's validation speakers, as everywhere) and
 scores it on the test speakers of every other language that has a study of the same
 space in the experiment, logging on that best run the metric ``transfer_kappa_<train>_to_<test>``
 and the predictions ``predictions_transfer_<test>.csv``. The other cells are already
@@ -19,9 +20,8 @@ from mser.corpora import is_one_language, study_order
 from mser.dataset import Dataset
 from mser.train import score_speakers
 from tracking.model import load_pipeline
-from tracking.query import latest_studies
+from tracking.query import latest_studies, result_run_id
 from tracking.schema import (
-    BEST_RUN_TAG,
     DATASET_KEY_TAG,
     MODEL_URI_TAG,
     speakers_tag,
@@ -38,9 +38,9 @@ def score_transfer(client: MlflowClient, experiment_id: str, space: str, dataset
     speakers its study's split held out, read from the data it was searched on.
     """
     studies = {language: parent for (name, language), parent in latest_studies(client, experiment_id).items()
-               if name == space and is_one_language(language) and BEST_RUN_TAG in parent.data.tags
+               if name == space and is_one_language(language) and result_run_id(parent) is not None
                and parent.data.tags.get(DATASET_KEY_TAG) == dataset.key}
-    best = {language: client.get_run(parent.data.tags[BEST_RUN_TAG]) for language, parent in studies.items()}
+    best = {language: client.get_run(result_run_id(parent)) for language, parent in studies.items()}
     rows = []
     for train_language, run in sorted(best.items(), key=lambda item: study_order(item[0])):
         missing = [test for test in sorted(best, key=study_order) if test != train_language

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -29,10 +30,11 @@ from ray import tune
 from mser.dataset import Dataset
 from mser.encoders import EncoderCache
 from mser.errors import MserError
-from mser.metrics import SAE_PROBE_KAPPA, VAL_KAPPA
+from mser.metrics import SAE_PROBE_KAPPA, VAL_KAPPA, kappa, per_language
+from mser.models import get_model
 from mser.models._keras import keras, set_threads
 from mser.splits import LOSO, validation_folds
-from mser.train import TrainConfig, make_split, train
+from mser.train import TrainConfig, epochs_found, make_split, train
 from search.options import StudyOptions, shared_fields
 from search.schedulers import CLASSIFIER_STEP, ENCODER_STEP, uses_encoder_rungs
 from search.spaces import PAPER_POINTS, is_paper_point
@@ -40,15 +42,18 @@ from tracking.runs import EpochLogger, config_params, log_params, log_result, tr
 from tracking.schema import (
     CV_FOLD_METRIC,
     CV_VAL_KAPPA,
+    CV_VAL_KAPPA_SD,
     DATA_LANGUAGES_TAG,
     ENCODER_CACHE_TAG,
     ENCODER_REPLAYED_TAG,
+    EPOCHS_FOUND,
     LANGUAGE_TAG,
     MODEL_TAG,
     NODE_TAG,
     PAPER_TAG,
     PID_TAG,
     PRUNED_TAG,
+    SAE_EPOCHS_FOUND,
     TRAIN_SECONDS,
     TRIAL_TAG,
 )
@@ -130,37 +135,71 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
             except MlflowException:  # the driver tagged it first (search.callbacks); only the tag clashed
                 client.log_batch(run_id, metrics=[clock.metric()])
             raise
-        log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics={TRAIN_SECONDS: clock.seconds})
+        scores = [fold.validation.utterances["kappa"] for fold in folds]
+        found = epochs_found(folds or [result])
+        extra = {TRAIN_SECONDS: clock.seconds,
+                 **{name: found[key] for key, name in (("epochs", EPOCHS_FOUND), ("sae_epochs", SAE_EPOCHS_FOUND))
+                    if key in found}}
         if folds:
-            client.log_metric(run_id, CV_VAL_KAPPA, float(np.mean(folds)))
+            extra.update({CV_VAL_KAPPA: float(np.mean(scores)), CV_VAL_KAPPA_SD: float(np.std(scores)),
+                          **out_of_fold_kappas(folds)})
+        log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics=extra)
         # The final result, once the model is logged: until then Tune counts the trial as running, so
         # neither a stop decision nor the end of the search can cut a trial that trained to its end.
-        final = float(np.mean(folds)) if folds else result.validation.utterances["kappa"]
+        final = extra[CV_VAL_KAPPA] if folds else result.validation.utterances["kappa"]
         _report(final, len(folds) or len(result.history.get(VAL_KAPPA, [])) or 1, run_id, last=True)
 
 
 def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOptions, cache,
-                    client: MlflowClient, run_id: str, clock: "_Clock") -> list[float]:
-    """With ``options.folds``: the validation kappa of each speaker fold of the training
-    speakers (test speakers are in no fold), their mean so far reported to Tune after each
-    fold but the last; without, nothing."""
+                    client: MlflowClient, run_id: str, clock: "_Clock") -> list:
+    """With ``options.folds``: the training of each speaker fold of the training speakers
+    (test speakers are in no fold), the mean validation kappa so far reported to Tune after
+    each fold but the last; without, nothing."""
     if not options.folds:
         return []
     folds = validation_folds(split, options.folds, seed=options.seed)
-    scores = []
+    results, scores = [], []
     for index, fold in enumerate(folds):
-        result = train(data, config, split=fold, encoder_cache=cache, score_test=False)
-        scores.append(result.validation.utterances["kappa"])
+        results.append(train(data, config, split=fold, encoder_cache=cache, score_test=False))
+        scores.append(results[-1].validation.utterances["kappa"])
         with clock.aside():
             client.log_metric(run_id, CV_FOLD_METRIC, scores[-1], step=index)
             if index + 1 < len(folds):  # the last result goes once the model is logged
                 _report(float(np.mean(scores)), index + 1, run_id)
-    return scores
+    return results
+
+
+def out_of_fold_kappas(folds: list) -> dict[str, float]:
+    """Per language, the kappa of the pooled out-of-fold predictions on that language's training
+    speakers (``cv_val_kappa_it``...): what a language's own study and the joint study are
+    compared by when choosing which serves the language (:mod:`tracking.language_choice`)."""
+    pooled = pd.concat([fold.validation.predictions for fold in folds], ignore_index=True)
+    return {per_language(CV_VAL_KAPPA, language): kappa(part["label"].to_numpy(), part["predicted"].to_numpy())
+            for language, part in pooled.groupby("language")}
 
 
 def study_data(dataset: Dataset, options: StudyOptions) -> Dataset:
     """The part of ``dataset`` a study's trials train and validate on: its training languages."""
     return dataset.for_languages(train_config(PAPER_POINTS[options.space], options).languages(dataset.languages))
+
+
+#: The default objective of a space whose trials cost seconds (:func:`default_folds`): leave
+#: one speaker out up to this many training speakers, :data:`GROUPED_FOLDS` grouped folds beyond.
+LOSO_MAX_SPEAKERS = 10
+GROUPED_FOLDS = 5
+
+
+def default_folds(dataset: Dataset, options: StudyOptions) -> int | str:
+    """The objective when ``--folds`` is not given: speaker-grouped cross-validation over the
+    training speakers for a model on utterance functionals, whose trials cost seconds
+    (leave one speaker out up to :data:`LOSO_MAX_SPEAKERS` speakers, else
+    :data:`GROUPED_FOLDS` folds); one validation split for the others, whose trials cost
+    minutes and where folds were measured not to choose better at equal time
+    (``bench/objectives.py``)."""
+    if not get_model(options.space).uses_functionals:
+        return 0
+    split = make_split(study_data(dataset, options), train_config(PAPER_POINTS[options.space], options))
+    return LOSO if len(split.train + split.validation) <= LOSO_MAX_SPEAKERS else GROUPED_FOLDS
 
 
 def fold_count(dataset: Dataset, options: StudyOptions) -> int:

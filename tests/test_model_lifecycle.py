@@ -81,18 +81,22 @@ def test_promotions_at_once_register_the_best_trial_once(flow, store, tmp_path):
     assert version.status == "READY"
     assert _alias(store, CHAMPION) == str(version.version)
 
-    # The best finished trial by validation kappa, with what a reader needs to trust it.
-    trials = _finished_trials(store, flow["search"]["parent_run_id"])
+    # The study's result: the best finished trial by validation kappa, trained again on every
+    # training speaker (its refit), with what a reader needs to trust it.
+    runs = _finished_trials(store, flow["search"]["parent_run_id"])
+    trials = [r for r in runs if "refit_of" not in r.data.tags]
     best = max(trials, key=lambda r: (r.data.metrics["val_kappa"], -r.info.start_time))
-    assert version.run_id == best.info.run_id
+    [refit] = [r for r in runs if r.data.tags.get("refit_of") == best.info.run_id]
+    assert version.run_id == refit.info.run_id == flow["search"]["refit"]["run_id"]
     tags = version.tags
     assert float(tags["val_kappa"]) == pytest.approx(best.data.metrics["val_kappa"])
-    assert float(tags["test_kappa"]) == pytest.approx(best.data.metrics["test_kappa"])
+    assert float(tags["test_kappa"]) == pytest.approx(refit.data.metrics["test_kappa"])
     assert tags["dataset_key"] == best.data.tags["dataset_key"]
     assert tags["labels"] == "neutral sad angry happy fear disgust"
     assert tags["speakers.test"] == best.data.tags["speakers.test"] == "emodb-08 emodb-03"
-    assert tags["speakers.validation"] == best.data.tags["speakers.validation"]
-    assert tags["run_id"] == best.info.run_id and tags["selected_by"] == "val_kappa"
+    assert set(tags["speakers.train"].split()) == set(
+        f"{best.data.tags['speakers.train']} {best.data.tags['speakers.validation']}".split())
+    assert tags["run_id"] == refit.info.run_id and tags["selected_by"] == "val_kappa"
 
 
 def test_the_gate_keeps_the_champion_unless_beaten_or_forced(flow, store, tiny_demo, capsys):

@@ -133,3 +133,20 @@ def test_a_held_out_language_split_names_its_test_speakers_without_its_data():
     for wrong in ("all-but-French", "French", "each", "all-but-all", ""):
         with pytest.raises(ValueError, match="unknown language"):
             TrainConfig(model="cnn_features", language=wrong)
+
+
+def test_a_corpus_draws_the_same_validation_speakers_whichever_corpora_the_split_holds():
+    # So a joint model and a language's own model are validated on the same voices of that language.
+    joint = with_validation(paper_split(), seed=3, genders=GENDERS)
+    for corpus in ("emovo", "emodb", "ravdess"):
+        alone = with_validation(paper_split([corpus]), seed=3, genders=GENDERS)
+        assert alone.validation == tuple(s for s in joint.validation if s.startswith(f"{corpus}-"))
+
+
+def test_a_refit_split_trains_on_every_training_speaker_and_keeps_the_test_speakers():
+    from mser.train import refit_split
+
+    split = with_validation(paper_split(), seed=0, genders=GENDERS)
+    refit = refit_split(split)
+    assert set(refit.train) == set(split.train) | set(split.validation) and not refit.validation
+    assert refit.test == split.test and not set(refit.train) & set(refit.test)

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from tracking.schema import LANGUAGE_TAG, PARENT_ROLE, PARENT_TAG, SEARCH_TAG, SPACE_TAG
+from tracking.schema import BEST_RUN_TAG, LANGUAGE_TAG, PARENT_ROLE, PARENT_TAG, RESULT_RUN_TAG, SEARCH_TAG, SPACE_TAG
 
 #: Runs per page: the most an MLflow server returns in one answer.
 PAGE_SIZE = 1000
@@ -48,15 +48,19 @@ def metric_of(run: Run, metric: str) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def ranked(runs: Iterable[Run], metric: str) -> list[Run]:
-    """The runs with a finite ``metric``, best first; ties go to the run that started first."""
+def ranked(runs: Iterable[Run], metric: str, *, spread: str | None = None) -> list[Run]:
+    """The runs with a finite ``metric``, best first; ties go to the run with the lowest
+    ``spread`` metric if given (e.g. the spread of the objective over speaker folds: the
+    steadier configuration), then to the run that started first."""
     scored = [run for run in runs if metric_of(run, metric) is not None]
-    return sorted(scored, key=lambda run: (-run.data.metrics[metric], run.info.start_time or 0))
+    return sorted(scored, key=lambda run: (-run.data.metrics[metric],
+                                           (metric_of(run, spread) if spread else None) or 0.0,
+                                           run.info.start_time or 0))
 
 
-def best_by(runs: Iterable[Run], metric: str) -> Run | None:
-    """The run with the highest ``metric`` (ties: the one that started first), or None."""
-    order = ranked(runs, metric)
+def best_by(runs: Iterable[Run], metric: str, *, spread: str | None = None) -> Run | None:
+    """The first run of :func:`ranked`, or None."""
+    order = ranked(runs, metric, spread=spread)
     return order[0] if order else None
 
 
@@ -68,3 +72,10 @@ def latest_studies(client: MlflowClient, experiment_id: str) -> dict[tuple[str, 
     for parent in parents:
         latest.setdefault((parent.data.tags[SPACE_TAG], parent.data.tags[LANGUAGE_TAG]), parent)
     return latest
+
+
+def result_run_id(parent: Run) -> str | None:
+    """The run id of a study's result: its refit, or its chosen trial (studies without a
+    refit, and those recorded before refits existed); None if no trial finished."""
+    tags = parent.data.tags
+    return tags.get(RESULT_RUN_TAG) or tags.get(BEST_RUN_TAG)

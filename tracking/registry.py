@@ -1,8 +1,13 @@
 """The model registry: one registered model per space and language, promoted by a gate.
 
-A candidate is a finished run with a logged model (a search trial, or an ``mser-train``
-run). The best candidate of a space and language is chosen by validation kappa only;
-the test kappa is recorded on the version for the reader, never used to choose.
+A candidate is a finished run with a logged model: a study's result (the refit of its
+chosen trial on every training speaker, which then stands in for that trial), a search
+trial, or an ``mser-train`` run. The best candidate of a space and language is chosen by
+what the study chose by (a refit carries its chosen trial's value, ``choice_val_kappa``;
+a trial of a study with speaker folds, its ``cv_val_kappa``; otherwise ``val_kappa``),
+ties to a refit; the test kappa is recorded on the version for the reader, never used to
+choose. :func:`language_choice` picks, for one language, between the studies that can
+serve it (its own and the joint ones) on that language's validation speakers only.
 
 Promotion registers the candidate as a new version of ``mser-<space>-<language>``
 (every fact about it set in the same call that creates it) and then moves an alias:
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -28,20 +33,25 @@ from mlflow.tracking import MlflowClient
 from mser.cache import default_cache_dir
 from mser.corpora import EMOTIONS
 from mser.errors import MserError
-from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from mser.metrics import TEST_KAPPA, VAL_KAPPA, per_language
+from tracking.language_choice import language_choice
 from tracking.model import check_model
-from tracking.query import all_runs, best_by
+from tracking.query import all_runs
 from tracking.schema import (
+    CHOICE_VAL_KAPPA,
+    CV_VAL_KAPPA,
     DATASET_KEY_TAG,
     EXPERIMENT_ID_TAG,
     LABELS_TAG,
     LANGUAGE_TAG,
     MODEL_TAG,
     MODEL_URI_TAG,
+    REFIT_OF_TAG,
     REPEAT_OF_TAG,
     RUN_ID_TAG,
     RUN_NAME_TAG,
     SELECTED_BY_TAG,
+    SOURCE_STUDY_TAG,
     SPACE_TAG,
     SPEAKER_SIDES,
     TRIAL_TAG,
@@ -83,16 +93,22 @@ class Candidate:
     speakers: dict[str, str]
     trial_id: str | None
     labels: str = " ".join(EMOTIONS)
+    #: The study language the model was trained in, when it serves another (the joint model for ``it``).
+    source: str = ""
 
     @property
     def name(self) -> str:
         return registered_name(self.space, self.language)
 
+    @property
+    def is_refit(self) -> bool:
+        return not self.speakers.get("validation")
+
     @classmethod
     def from_run(cls, run) -> "Candidate":
         tags, metrics = run.data.tags, run.data.metrics
         return cls(run_id=run.info.run_id, run_name=run.info.run_name, experiment_id=run.info.experiment_id,
-                   space=tags[MODEL_TAG], language=tags[LANGUAGE_TAG], val_kappa=metrics[VAL_KAPPA],
+                   space=tags[MODEL_TAG], language=tags[LANGUAGE_TAG], val_kappa=choice_value(run),
                    test_kappa=metrics.get(TEST_KAPPA), model_uri=tags[MODEL_URI_TAG],
                    dataset_key=tags.get(DATASET_KEY_TAG, ""), trial_id=tags.get(TRIAL_TAG),
                    speakers={side: tags.get(speakers_tag(side), "") for side in SPEAKER_SIDES},
@@ -106,12 +122,24 @@ class Candidate:
                 **{speakers_tag(side): value for side, value in self.speakers.items()},
                 SPACE_TAG: self.space, LANGUAGE_TAG: self.language, RUN_ID_TAG: self.run_id,
                 RUN_NAME_TAG: self.run_name, EXPERIMENT_ID_TAG: self.experiment_id,
-                **({TRIAL_TAG: self.trial_id} if self.trial_id else {})}
+                **({TRIAL_TAG: self.trial_id} if self.trial_id else {}),
+                **({SOURCE_STUDY_TAG: self.source} if self.source else {})}
 
     def description(self) -> str:
         test = NOT_MEASURED if self.test_kappa is None else f"{self.test_kappa:.3f}"
+        source = (f" Trained in the {self.source} study and chosen for {self.language} on {self.language}'s "
+                  "validation speakers." if self.source else "")
+        refit = " Trained on every training speaker (a refit of the chosen trial)." if self.is_refit else ""
         return (f"{self.space} on {self.language}, run {self.run_name} ({self.run_id}). Chosen by validation "
-                f"kappa {self.val_kappa:.3f}; test kappa {test} on held-out speakers {self.speakers['test']}.")
+                f"kappa {self.val_kappa:.3f}; test kappa {test} on held-out speakers {self.speakers['test']}."
+                f"{refit}{source}")
+
+
+def choice_value(run) -> float:
+    """What a run was (or would be) chosen by: a refit's ``choice_val_kappa``, a fold
+    study's ``cv_val_kappa``, else ``val_kappa``."""
+    metrics = run.data.metrics
+    return next(metrics[name] for name in (CHOICE_VAL_KAPPA, CV_VAL_KAPPA, VAL_KAPPA) if name in metrics)
 
 
 def best_candidates(client: MlflowClient, experiment: str, *, space: str | None = None,
@@ -129,18 +157,48 @@ def best_candidates(client: MlflowClient, experiment: str, *, space: str | None 
     query = " and ".join(["attributes.status = 'FINISHED'",
                           *([f"tags.{MODEL_TAG} = '{space}'"] if space else []),
                           *([f"tags.{LANGUAGE_TAG} = '{language}'"] if language else [])])
-    by_name: dict[str, list] = {}
-    for run in all_runs(client, [found.experiment_id], query):
-        # A repeat of a chosen trial with another seed measures its spread; it is no candidate of its own.
-        if MODEL_URI_TAG in run.data.tags and REPEAT_OF_TAG not in run.data.tags:
-            by_name.setdefault(registered_name(run.data.tags[MODEL_TAG], run.data.tags[LANGUAGE_TAG]), []).append(run)
-    best = {name: Candidate.from_run(run) for name, runs in by_name.items()
-            if (run := best_by(runs, VAL_KAPPA)) is not None}
+    runs = all_runs(client, [found.experiment_id], query)
+    refit = {run.data.tags[REFIT_OF_TAG] for run in runs if REFIT_OF_TAG in run.data.tags}
+    by_name: dict[str, list[Candidate]] = {}
+    for run in runs:
+        # A repeat of a result with another seed measures its spread, and a refit stands in for the
+        # trial it refits: neither is a candidate of its own.
+        if (MODEL_URI_TAG in run.data.tags and REPEAT_OF_TAG not in run.data.tags and run.info.run_id not in refit
+                and any(name in run.data.metrics for name in (CHOICE_VAL_KAPPA, VAL_KAPPA))):
+            candidate = Candidate.from_run(run)
+            by_name.setdefault(candidate.name, []).append((run.info.start_time or 0, candidate))
+    best = {name: min(found, key=lambda item: (-item[1].val_kappa, not item[1].is_refit, item[0]))[1]
+            for name, found in by_name.items()}
     if not best:
         which = " ".join(f"{k} {v}" for k, v in (("space", space), ("language", language)) if v)
         raise MserError(f"no finished run with a model in experiment {experiment!r}"
                         f"{' for ' + which if which else ''}: run mser-search (or mser-train) first")
     return best
+
+
+def serving_candidate(client: MlflowClient, experiment: str, language: str, *,
+                      space: str | None = None) -> Candidate:
+    """The model that serves ``language`` best (:func:`tracking.language_choice.language_choice`:
+    its own study's result or a joint study's, chosen on its validation speakers), as a
+    candidate for ``mser-<space>-<language>`` that names the study it came from.
+
+    Raises:
+        MserError: No such experiment, or no study of the language or a joint one.
+    """
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise MserError(f"no experiment {experiment!r} in {client.tracking_uri}: run mser-search first, "
+                        "or name the experiment with --experiment")
+    choice = language_choice(client, found.experiment_id, language, space=space)
+    if choice is None:
+        raise MserError(f"no finished study of {language} or of all languages{' for ' + space if space else ''} in "
+                        f"experiment {experiment!r}: run mser-search --language {language} (or all) first")
+    option = choice.chosen
+    run = client.get_run(option.result_run_id)
+    if option.study == language:
+        return replace(Candidate.from_run(run), val_kappa=option.val_kappa)
+    return replace(Candidate.from_run(run), language=language, val_kappa=option.val_kappa, source=option.study,
+                   test_kappa=run.data.metrics.get(per_language(TEST_KAPPA, language)))
 
 
 def decide(candidate: float, champion: float | None, *, margin: float, force: bool) -> tuple[str, str]:

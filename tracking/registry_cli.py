@@ -14,10 +14,11 @@ from typing import Sequence
 import pandas as pd
 
 from mser.cli.common import note, run, study_language
+from mser.corpora import is_one_language
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import MODELS
-from tracking.registry import CHAMPION, DEFAULT_MARGIN, best_candidates, model_table, promote
+from tracking.registry import CHAMPION, DEFAULT_MARGIN, best_candidates, model_table, promote, serving_candidate
 from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
 
 
@@ -30,7 +31,9 @@ def build_promote_parser() -> argparse.ArgumentParser:
                     "Without --space or --language, every space and language found in the experiment.")
     parser.add_argument("--space", choices=list(MODELS), help="only this model space (default: every one found)")
     parser.add_argument("--language", type=study_language, metavar="LANGUAGE",
-                        help="only this language: a language code, all, or all-but-<code> (default: every one found)")
+                        help="only this language: all or all-but-<code> promote those studies' results; a language "
+                             "code (it) promotes the model that serves it best, its own study's result or a joint "
+                             "study's, chosen on its validation speakers only (default: every study found)")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="M",
                         help=f"validation kappa a candidate must gain over the champion (default: {DEFAULT_MARGIN})")
     parser.add_argument("--force", action="store_true", help="make the candidate champion whatever the gate says")
@@ -47,7 +50,10 @@ def _promote(argv: Sequence[str] | None) -> int:
     args = build_promote_parser().parse_args(argv)
     uri = resolve_tracking_uri(args.tracking_uri)
     client = ensure_store(uri, create=False)
-    candidates = best_candidates(client, args.experiment, space=args.space, language=args.language)
+    if args.language and is_one_language(args.language):
+        candidates = {"": serving_candidate(client, args.experiment, args.language, space=args.space)}
+    else:
+        candidates = best_candidates(client, args.experiment, space=args.space, language=args.language)
     promotions, refused = [], 0
     for candidate in candidates.values():
         try:

@@ -29,6 +29,8 @@ MODEL_URI_TAG = "model_uri"
 SPEAKER_SIDES = ("train", "validation", "test")
 #: The training seed, a param (every field of mser.train.TrainConfig is one, see tracking.runs.config_params).
 SEED_PARAM = "seed"
+#: The classifier's epochs at most (for a refit: exactly), a param like the seed.
+EPOCHS_PARAM = "epochs"
 #: The parent run of a nested run (MLflow's own tag).
 PARENT_TAG = MLFLOW_PARENT_RUN_ID
 
@@ -52,6 +54,17 @@ REPEAT_OF_TAG = "repeat_of"
 #: Summary metrics of the repeats on the parent run: ``repeats_val_kappa_mean``, ``..._sd``...
 REPEATS_PREFIX = "repeats_"
 REPEATS_FILE = "repeats.json"
+#: On the refit of a study's chosen trial on every training speaker (validation ones
+#: included): the chosen run's id. A refit is the study's result, not a trial.
+REFIT_OF_TAG = "refit_of"
+#: On a refit: the objective value its configuration was chosen by (measured on the chosen
+#: trial; the refit itself has no validation speakers left to be measured on).
+CHOICE_VAL_KAPPA = "choice_val_kappa"
+#: On a trial: the epochs its validation speakers chose (the classifier's best epoch, the
+#: autoencoder's lowest validation loss, counted from 1; the mean over speaker folds with
+#: --folds), the epochs a refit of it trains for.
+EPOCHS_FOUND = "epochs_found"
+SAE_EPOCHS_FOUND = "sae_epochs_found"
 #: ``hit`` or ``miss``: whether the trial's autoencoder came from the encoder cache.
 ENCODER_CACHE_TAG = "encoder_cache"
 #: Encoder epochs a trial replayed from an earlier training of the same encoder that was
@@ -61,6 +74,8 @@ ENCODER_REPLAYED_TAG = "encoder_replayed_epochs"
 #: under :data:`CV_FOLD_METRIC`).
 CV_VAL_KAPPA = "cv_val_kappa"
 CV_FOLD_METRIC = f"{CV_VAL_KAPPA}_fold"
+#: The spread (standard deviation) of the fold kappas: ties on the objective go to the steadier trial.
+CV_VAL_KAPPA_SD = f"{CV_VAL_KAPPA}_sd"
 #: On a study's parent run: --folds (0, K, or "speakers" for leave-one-speaker-out).
 FOLDS_PARAM = "folds"
 #: Seconds a trial spent training and scoring, without logging and reporting (the
@@ -76,8 +91,15 @@ SPACE_TAG = "space"
 #: ``parent`` on a search's parent run.
 SEARCH_TAG = "search"
 PARENT_ROLE = "parent"
-#: The best trial's run, by the study's objective.
+#: The best trial's run, by the study's objective (the chosen trial).
 BEST_RUN_TAG = "best_run_id"
+#: The study's result: the refit of the chosen trial (or, with --no-refit, the chosen trial
+#: itself). It is what the report, the transfer matrix and mser-promote use.
+RESULT_RUN_TAG = "result_run_id"
+#: The result's test kappa.
+RESULT_TEST_KAPPA = "result_test_kappa"
+#: On a study's parent run: whether the chosen trial was refit (``true``/``false``).
+REFIT_PARAM = "refit"
 #: The trials' wall time, with Tune's.
 SEARCH_SECONDS = "search_seconds"
 #: Trial counts are logged as ``trials_<outcome>`` (finished, pruned, failed, ...).
@@ -87,6 +109,9 @@ BEST_TEST_KAPPA = f"best_{TEST_KAPPA}"
 
 # ---------------------------------------------------------------- registered model versions
 SELECTED_BY_TAG = "selected_by"
+#: On a version chosen for one language from another study (the joint model serving ``it``):
+#: that study's language (``all``).
+SOURCE_STUDY_TAG = "source_study"
 LABELS_TAG = "labels"
 RUN_ID_TAG = "run_id"
 RUN_NAME_TAG = "run_name"
@@ -100,8 +125,6 @@ SPACE_FILE = "space.json"
 BEST_TRIALS_FILE = "best_trials.json"
 #: On each trial run: the languages of the data the trial received (a held-out language is not among them).
 DATA_LANGUAGES_TAG = "data.languages"
-#: The study report's folder on each parent run.
-REPORT_DIR = "report"
 
 
 def speakers_tag(side: str) -> str:

@@ -29,7 +29,8 @@ EXPERIMENT = f"{SCRIPT} {IMG} {AMP}"
 TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "code", "section", "table", "tr",
         "th", "td", "ul", "li", "b", "div", "img", "pre", "script"}
 ATTRIBUTES = {"lang", "charset", "id", "class", "colspan", "rowspan", "data-cell", "data-family", "data-study",
-              "data-choice", "data-repeats", "data-transfer", "data-held-out", "alt", "src", "type"}
+              "data-choice", "data-repeats", "data-transfer", "data-held-out", "data-result", "data-serving", "alt",
+              "src", "type"}
 
 
 def _utterances(language: str, seed: int) -> pd.DataFrame:

@@ -28,7 +28,9 @@ from tracking.schema import (
     NODE_TAG,
     PAPER_TAG,
     PRUNED_TAG,
+    REFIT_OF_TAG,
     REPEAT_OF_TAG,
+    RESULT_RUN_TAG,
     SPACE_TAG,
     TRIAL_TAG,
 )
@@ -57,9 +59,37 @@ def _options(tmp_path, tracking_uri, space, **overrides):
     return StudyOptions(**values)
 
 
-def _children(client, parent):
+def _children(client, parent, *, refit=False):
+    """The runs under a study's parent: its trials (and repeats), and with ``refit`` its refit too."""
     experiment = client.get_run(parent).info.experiment_id
-    return client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=1000)
+    runs = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=1000)
+    return runs if refit else [r for r in runs if REFIT_OF_TAG not in r.data.tags]
+
+
+def _check_refit(client, result, space):
+    """The study's result is the chosen trial trained again on exactly every training speaker,
+    with its configuration, seed and the epochs its validation speakers found."""
+    [refit] = [r for r in _children(client, result.parent_run_id, refit=True) if REFIT_OF_TAG in r.data.tags]
+    chosen = client.get_run(result.best[0]["run_id"])
+    assert refit.data.tags[REFIT_OF_TAG] == chosen.info.run_id and TRIAL_TAG not in refit.data.tags
+    assert refit.info.status == "FINISHED" and MODEL_URI_TAG in refit.data.tags
+    assert client.get_run(result.parent_run_id).data.tags[RESULT_RUN_TAG] == refit.info.run_id
+    trained = set(refit.data.tags["speakers.train"].split())
+    assert trained == set(chosen.data.tags["speakers.train"].split()) | set(
+        chosen.data.tags["speakers.validation"].split())
+    assert not refit.data.tags["speakers.validation"]
+    assert refit.data.tags["speakers.test"] == chosen.data.tags["speakers.test"]
+    assert not trained & set(refit.data.tags["speakers.test"].split())
+    same = {k: v for k, v in chosen.data.params.items() if k not in ("epochs", "sae_epochs")}
+    assert {k: v for k, v in refit.data.params.items() if k in same} == same  # configuration and seed
+    if MODELS[space].keras:
+        assert refit.data.params["epochs"] == str(int(chosen.data.metrics["epochs_found"]))
+        assert len(client.get_metric_history(refit.info.run_id, "epoch/loss")) == int(
+            chosen.data.metrics["epochs_found"])
+    assert refit.data.metrics["choice_val_kappa"] == pytest.approx(result.best[0]["val_kappa"])
+    assert "val_kappa" not in refit.data.metrics and "test_kappa" in refit.data.metrics
+    assert result.refit["run_id"] == refit.info.run_id
+    return refit
 
 
 @pytest.mark.parametrize("space", list(SPACES))
@@ -102,6 +132,7 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
     finished = sorted((c for c in children if c.info.status == "FINISHED"),
                       key=lambda c: (-c.data.metrics["val_kappa"], c.info.start_time))  # ties: the earlier
     assert [b["run_id"] for b in result.best] == [c.info.run_id for c in finished[:2]]
+    _check_refit(client, result, space)
 
 
 MODELS_WITH_EPOCHS = {name: MODELS[name].keras for name in SPACES}
@@ -223,10 +254,15 @@ def test_leave_one_speaker_out_measures_the_objective_on_every_training_speaker(
 
 def test_a_trial_that_completes_its_epochs_is_never_pruned(ray_cluster, dataset, tmp_path, tracking_uri):
     # ASHA's only rung is at the last epoch: a trial stopped there has trained to its end.
+    # With --no-refit: the tree of trials alone, and the chosen trial is the study's result.
     result = run_study(dataset, _options(tmp_path, tracking_uri, "cnn_features", trials=4, epochs=3, grace_period=3,
-                                         patience=10, top=1))
-    runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
+                                         patience=10, top=1, refit=False))
+    client = MlflowClient(tracking_uri)
+    runs = _children(client, result.parent_run_id, refit=True)
     assert len(runs) == 4 and result.trials["pruned"] == 0 and result.trials["finished"] == 4
+    assert result.refit is None and not any(REFIT_OF_TAG in r.data.tags for r in runs)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.tags[RESULT_RUN_TAG] == result.best[0]["run_id"] and parent.data.params["refit"] == "false"
     assert all(r.info.status == "FINISHED" and MODEL_URI_TAG in r.data.tags and PRUNED_TAG not in r.data.tags
                for r in runs)
 
@@ -249,17 +285,17 @@ def test_a_search_whose_every_trial_fails_says_so_and_exits_non_zero(ray_cluster
     assert "no trial of cnn_features on de finished" in err.strip().splitlines()[-1]
 
 
-def test_repeats_train_the_chosen_configuration_with_other_seeds(ray_cluster, dataset, tmp_path, tracking_uri):
+def test_repeats_train_the_study_result_with_other_seeds(ray_cluster, dataset, tmp_path, tracking_uri):
     from search.page import render
     from search.report import analyse, collect
 
     options = _options(tmp_path, tracking_uri, "cnn_features", trials=2, epochs=3, patience=10, top=1, repeats=2)
     result = run_study(dataset, options)
     client = MlflowClient(tracking_uri)
-    runs = _children(client, result.parent_run_id)
-    chosen = client.get_run(result.best[0]["run_id"])
+    runs = _children(client, result.parent_run_id, refit=True)
+    chosen = _check_refit(client, result, "cnn_features")  # the repeats are of the study's result, its refit
     repeats = [r for r in runs if REPEAT_OF_TAG in r.data.tags]
-    assert len(runs) == 4 and result.trials["runs"] == 2  # the repeats are no trials of the search
+    assert len(runs) == 5 and result.trials["runs"] == 2  # neither the refit nor the repeats are trials
     assert {r.data.tags[REPEAT_OF_TAG] for r in repeats} == {chosen.info.run_id}
     assert sorted(r.data.params["seed"] for r in repeats) == ["1", "2"] and chosen.data.params["seed"] == "0"
     for run in repeats:  # same configuration, same speakers, another seed
@@ -275,7 +311,7 @@ def test_repeats_train_the_chosen_configuration_with_other_seeds(ray_cluster, da
     assert result.repeats["seeds"] == [1, 2]
     _, [study] = collect(client, options.experiment)
     numbers = analyse(study, resamples=100)
-    assert numbers["best"]["run_id"] == chosen.info.run_id  # a repeat is never the study's best
+    assert numbers["best"]["refit"]["run_id"] == chosen.info.run_id  # a repeat is never the study's result
     assert numbers["repeats"]["test_kappa"]["mean"] == pytest.approx(np.mean(tests))
     page = render(options.experiment, tracking_uri, [numbers], {}, {"confusions": [], "importance": [], "curves": []},
                   languages=["de"])
