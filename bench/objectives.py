@@ -33,43 +33,36 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from mlflow.tracking import MlflowClient
-from performance import _machine, _say  # bench/ is the script's folder, first on sys.path
+
+# bench/ is the script's folder, first on sys.path
+from performance import _machine, _say, corpus_arguments, corpus_root
 from scipy.stats import spearmanr, wilcoxon
 
 from mser.dataset import load_dataset
-from mser.demo import write_demo_corpus
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.splits import LOSO
 from mser.train import TrainConfig, make_split
-from tracking.schema import CV_VAL_KAPPA, PAPER_TAG, PARENT_ROLE, SEARCH_SECONDS, SEARCH_TAG
+from tracking.schema import CV_VAL_KAPPA, PAPER_TAG, PARENT_ROLE, REFIT_OF_TAG, SEARCH_SECONDS, SEARCH_TAG
 
 OBJECTIVES = ("split", "kfold", "loso")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", default="full", choices=("tiny", "small", "full"))
     parser.add_argument("--space", default="cnn_features")
     parser.add_argument("--languages", default="it,de,en")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--trainings", type=int, default=48, help="model trainings each search may spend")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--work", type=Path, default=None, help="folder for the corpus and store (default: temp)")
-    parser.add_argument("--data-root", type=Path, default=None,
-                        help="measure on these corpora instead of a demo corpus written here")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "objectives.json")
+    corpus_arguments(parser, out=Path(__file__).parent / "objectives.json")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="mser-objectives-"))
-    root = args.data_root or work / f"demo-{args.scale}"
-    if args.data_root is None:
-        write_demo_corpus(root, scale=args.scale)
+    work, root = corpus_root(args, "mser-objectives-")
     uri = f"sqlite:///{work / 'mlflow.db'}"
     searches = []
     for language in args.languages.split(","):
@@ -126,7 +119,8 @@ def read_search(client: MlflowClient, experiment: str) -> dict:
     trials = [{"objective": r.data.metrics.get(CV_VAL_KAPPA, r.data.metrics.get(VAL_KAPPA)),
                "split_val_kappa": r.data.metrics.get(VAL_KAPPA), "test_kappa": r.data.metrics.get(TEST_KAPPA),
                "paper": r.data.tags.get(PAPER_TAG) == "true", "started": r.info.start_time}
-              for r in runs if r.info.run_id != parent.info.run_id and r.info.status == "FINISHED"]
+              for r in runs if r.info.run_id != parent.info.run_id and r.info.status == "FINISHED"
+              and REFIT_OF_TAG not in r.data.tags]  # a refit is the study's result, not a trial
     return {"search_s": parent.data.metrics.get(SEARCH_SECONDS),
             "rows": sorted((t for t in trials if t["test_kappa"] is not None), key=lambda t: t["started"])}
 

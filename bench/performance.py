@@ -50,6 +50,28 @@ TARGETS = {"features_speedup": 3.0, "dataset_cache_speedup": 20.0, "overhead_fra
            "parallel_efficiency": 0.8}
 
 
+def corpus_arguments(parser: argparse.ArgumentParser, *, out: Path, scale: str = "full") -> None:
+    """The options of a benchmark that measures on a demo corpus written here, or on the user's own."""
+    parser.add_argument("--scale", default=scale, choices=("tiny", "small", "full"),
+                        help=f"demo corpus size (default: {scale})")
+    parser.add_argument("--work", type=Path, default=None, help="folder for the corpus and store (default: temp)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="measure on these corpora instead of a demo corpus written here")
+    parser.add_argument("--out", type=Path, default=out, help=f"results file (default: {out})")
+
+
+def corpus_root(args: argparse.Namespace, prefix: str) -> tuple[Path, Path]:
+    """The benchmark's work folder and the corpora it measures on (a demo corpus written there
+    unless ``--data-root`` names the user's own)."""
+    from mser.demo import write_demo_corpus
+
+    work = args.work or Path(tempfile.mkdtemp(prefix=prefix))
+    root = args.data_root or work / f"demo-{args.scale}"
+    if args.data_root is None:
+        write_demo_corpus(root, scale=args.scale)
+    return work, root
+
+
 def search_arguments(parser: argparse.ArgumentParser, *, trials: int = 50, scale: str = "small") -> None:
     """The options every search benchmark takes: what to search, on which demo corpus, where."""
     parser.add_argument("--trials", type=int, default=trials, help=f"trials of each search (default: {trials})")

@@ -167,3 +167,34 @@ def test_the_new_benchmarks_have_help(name):
     out = subprocess.run([sys.executable, str(BENCH.parent / f"{name}.py"), "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert "--trials" in out and "results.json" in out
+
+
+@pytest.fixture(scope="module")
+def refit_bench(objectives):  # the objectives fixture put bench/ on sys.path
+    spec = importlib.util.spec_from_file_location("mser_bench_refit", BENCH.parent / "refit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _predictions(predicted, truth=(0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2)):
+    import pandas as pd
+
+    return pd.DataFrame({"utterance": [f"u{i}" for i in range(len(truth))], "label": list(truth),
+                         "predicted": list(predicted)})
+
+
+def test_refit_comparisons_pair_the_same_utterances_and_adjust_with_holm(refit_bench):
+    right, half = [0, 1, 2] * 4, [0, 1, 2] * 2 + [1, 2, 0] * 2
+    studies = [{"space": "smile_svm", "language": "de", "objective": objective, "search_s": 1.0,
+                "chosen": _predictions(half), "refit": _predictions(right if objective == "grouped" else half)}
+               for objective in refit_bench.OBJECTIVES]
+    out = refit_bench.compare(studies)
+    by_objective = {row["objective"]: row for row in out["refit_vs_chosen"]}
+    assert by_objective["split"]["difference"] == 0.0 and by_objective["grouped"]["difference"] > 0
+    assert all(row["n"] == 12 and row["holm_p"] >= row["mcnemar_p"] for row in out["refit_vs_chosen"])
+    [grouped] = out["grouped_vs_split"]  # both refit, the grouped one better
+    assert grouped["kappa_a"] == 1.0 and grouped["difference"] > 0
+    summary = out["summary"]["refit_vs_chosen"]
+    assert summary["smile_svm"]["better"] == 1 and summary["smile_svm"]["worse"] == 0
+    assert summary["all"]["comparisons"] == 2

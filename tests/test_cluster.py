@@ -114,12 +114,19 @@ def _finish(process: subprocess.Popen) -> dict:
     return json.loads(out)[0]
 
 
-def _tree(cluster, experiment: str) -> tuple[object, list]:
+def _tree(cluster, experiment: str, *, refits: int = 1) -> tuple[object, list]:
+    """The study's parent run and its trials' runs; its refit (``refits`` of them: one once the
+    search is over, none before) is checked apart, as it is not a trial."""
     client = MlflowClient(cluster["server"].uri)
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
     [parent] = client.search_runs([experiment_id], "tags.search = 'parent'")
     children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    return parent, children
+    refit = [c for c in children if "refit_of" in c.data.tags]
+    assert len(refit) == refits
+    for run in refit:  # trained and logged through the server like any trial
+        assert run.info.status == "FINISHED" and run.data.tags["model_uri"] and "test_kappa" in run.data.metrics
+        assert parent.data.tags.get("result_run_id") == run.info.run_id
+    return parent, [c for c in children if "refit_of" not in c.data.tags]
 
 
 def _check_complete(parent, children, trials: int) -> list:
@@ -170,13 +177,13 @@ def test_refuses_a_local_store_on_a_cluster(cluster):
 
 
 def test_trials_run_on_both_nodes_and_a_killed_worker_is_retried(cluster):
-    process = _start(cluster, _search(cluster, "nodes", 6, "--json"))
+    process = _start(cluster, _search(cluster, "nodes", 4, "--json"))
     _trial_workers(2)
     doomed = _running_run_on(cluster, "nodes", "")  # a trial mid-training, and the process running it
     psutil.Process(int(doomed.data.tags["ray_worker_pid"])).kill()
     summary = _finish(process)
     parent, children = _tree(cluster, "nodes")
-    retried = _check_complete(parent, children, 6)
+    retried = _check_complete(parent, children, 4)
     assert retried and all(r.info.status == "FAILED" for r in retried)
     assert doomed.info.run_id in {r.info.run_id for r in retried}
     assert summary["trials"]["retried"] == len(retried)
@@ -190,7 +197,7 @@ def test_a_removed_node_and_a_server_outage_lose_no_trial(cluster):
                            env={**cluster["env"], "RAY_ADDRESS": cluster["address"]}, capture_output=True, text=True,
                            timeout=120, check=True)
     [worker_node] = [n for n in json.loads(nodes.stdout.strip().splitlines()[-1]) if "head" not in n["Resources"]]
-    process = _start(cluster, _search(cluster, "faults", 5, "--json"))
+    process = _start(cluster, _search(cluster, "faults", 4, "--json", "--no-refit"))
     _trial_workers(2)
     doomed = _running_run_on(cluster, "faults", worker_node["NodeID"][:12])
     # The worker node goes: its raylet dies, and with it the trial it ran.
@@ -203,9 +210,9 @@ def test_a_removed_node_and_a_server_outage_lose_no_trial(cluster):
     time.sleep(8)
     cluster["server"].start()
     summary = _finish(process)
-    parent, children = _tree(cluster, "faults")
-    retried = _check_complete(parent, children, 5)
-    assert summary["trials"]["runs"] == 5
+    parent, children = _tree(cluster, "faults", refits=0)  # the refit is shown by the test above
+    retried = _check_complete(parent, children, 4)
+    assert summary["trials"]["runs"] == 4
     # The trial that was running on the removed node ended FAILED, and ran again elsewhere.
     [lost] = [c for c in children if c.info.run_id == doomed.info.run_id]
     assert lost.info.status == "FAILED" and lost.data.tags.get("retried") == "true", lost.data.tags
@@ -216,7 +223,7 @@ def test_a_removed_node_and_a_server_outage_lose_no_trial(cluster):
 
 
 def test_a_killed_driver_resumes_without_duplicates(cluster):
-    command = _search(cluster, "driver", 6)
+    command = _search(cluster, "driver", 6, "--no-refit")
     # Tune saves its state at most every 10 s, so a driver killed outright loses the trials
     # it started since. Saving only once, as the search starts, makes that certain: trial 3
     # starts once a first trial has ended, so the resumed search does not know it.
@@ -225,14 +232,14 @@ def test_a_killed_driver_resumes_without_duplicates(cluster):
     _wait_for(process, "3/6 trials ended")
     process.kill()  # no clean-up at all: the driver is gone
     process.wait(timeout=60)
-    parent, before = _tree(cluster, "driver")
+    parent, before = _tree(cluster, "driver", refits=0)
     assert parent.info.status == "RUNNING" and 3 <= len(before) < 6 + 2
     resumed = subprocess.run([*command, "--resume", "--json"], env=cluster["env"], cwd=cluster["root"],
                              capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)[0]["parent_run_id"] == parent.info.run_id
     assert "the interrupted driver started after it last saved its state" in resumed.stderr
-    parent_after, children = _tree(cluster, "driver")  # still exactly one parent
+    parent_after, children = _tree(cluster, "driver", refits=0)  # still exactly one parent
     _check_complete(parent_after, children, 6)
     # What the dead driver recorded is either kept (its trial is in the resumed search) or
     # in the trash, never lost.

@@ -53,8 +53,10 @@ def test_every_language_beats_chance_on_held_out_speakers(flow):
     studies = {s["language"]: s for s in flow["studies"]}
     assert set(studies) == {"it", "de", "en", "all"}
     for language, study in studies.items():
-        assert study["trials"]["finished"] == 3, study
-        assert study["best"][0]["test_kappa"] > 0.2, (language, study["best"])
+        # Chosen on speaker folds by default (ASHA may stop a trial between folds), then refit.
+        trials = study["trials"]
+        assert trials["finished"] >= 1 and trials["finished"] + trials["pruned"] == 3 and not trials["failed"], study
+        assert study["refit"]["test_kappa"] > 0.2, (language, study)
 
 
 def _speaker_files(store, run_id: str, tiny_demo: Path, speaker: str) -> tuple[list[Path], list[str]]:

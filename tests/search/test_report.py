@@ -26,8 +26,8 @@ from search.study import run_study
 from search.transfer import score_transfer
 from tracking.store import ensure_store
 
-SECTIONS = ["kappa-table", "families", "joint-model", "across-languages", "vs-paper", "confusion", "importance",
-            "curves", "data"]
+SECTIONS = ["kappa-table", "results", "serving", "families", "joint-model", "across-languages", "vs-paper",
+            "confusion", "importance", "curves", "data"]
 ARTIFACTS = Path(os.environ.get("MSER_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
 
 
@@ -75,6 +75,20 @@ def _predictions(run) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/predictions_test.csv")))
 
 
+def _result(client, numbers):
+    """A study's result as the report names it: the refit of its chosen trial."""
+    assert numbers["best"]["refit"] is not None
+    run = client.get_run(numbers["best"]["refit"]["run_id"])
+    assert run.data.tags["refit_of"] == numbers["best"]["run_id"]
+    return run
+
+
+def _trials(client, parent):
+    """A study's trials: its child runs but the refit."""
+    runs = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    return [r for r in runs if "refit_of" not in r.data.tags]
+
+
 @pytest.mark.slow
 def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
     client, html = searched["client"], searched["html"]
@@ -85,13 +99,17 @@ def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
                             ("cnn_features", "all-but-it"), ("smile_logreg", "de")}
     for (space, language), numbers in studies.items():
         parent = client.get_run(numbers["parent_run_id"])
-        trials = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        trials = _trials(client, parent)
         finished = [t for t in trials if t.info.status == "FINISHED"]
         # The best trial is the best by validation kappa (the earlier on a tie), never by test kappa.
         best = sorted(finished, key=lambda t: (-t.data.metrics["val_kappa"], t.info.start_time))[0]
         assert numbers["best"]["run_id"] == best.info.run_id
         assert numbers["best"]["val_kappa"] == best.data.metrics["val_kappa"]
-        assert numbers["best"]["test"]["kappa"] == pytest.approx(best.data.metrics["test_kappa"])
+        # Its test kappa is the study's result's: the refit on every training speaker.
+        result = _result(client, numbers)
+        assert numbers["best"]["test"]["kappa"] == pytest.approx(result.data.metrics["test_kappa"])
+        assert numbers["best"]["chosen_test"]["kappa"] == pytest.approx(best.data.metrics["test_kappa"])
+        assert f'data-result="{space}-{language}"' in html
         assert numbers["best"]["test"]["low"] <= numbers["best"]["test"]["kappa"] <= numbers["best"]["test"]["high"]
         assert numbers["paper_table4"] == TABLE4.get(space, {}).get(language)
         assert numbers["dataset_key"] == parent.data.tags["dataset_key"]
@@ -105,7 +123,7 @@ def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
         assert choice["gap"] == pytest.approx(best.data.metrics["val_kappa"] - best.data.metrics["test_kappa"])
         assert f'data-choice="{space}-{language}"' in html
         assert f'data-cell="{space}-{language}-val">{best.data.metrics["val_kappa"]:.3f}<' in html
-        assert f'data-cell="{space}-{language}-test">{best.data.metrics["test_kappa"]:.3f} [' in html
+        assert f'data-cell="{space}-{language}-test">{result.data.metrics["test_kappa"]:.3f} [' in html
         assert f"mser-search --space {space} --language {language}" in html
         # The paired comparison with the paper's configuration, recomputed from the logged predictions.
         [paper] = [t for t in trials if t.data.tags.get("paper_point") == "true"]
@@ -122,9 +140,9 @@ def test_every_section_is_there_and_its_numbers_are_the_runs(searched):
             assert comparison["kappa_paper"] == pytest.approx(paper.data.metrics["test_kappa"])
         else:
             assert comparison is None and "stopped early by ASHA" in html
-    # The joint model per language: the kappas logged for it, one per language.
+    # The joint model per language: the kappas logged for its result, one per language.
     joint = studies[("cnn_features", "all")]
-    best_joint = client.get_run(joint["best"]["run_id"])
+    best_joint = _result(client, joint)
     assert set(joint["languages"]) == {"it", "de", "en"}
     for language, numbers in joint["languages"].items():
         assert numbers["kappa"] == pytest.approx(best_joint.data.metrics[f"test_kappa_{language}"])
@@ -141,9 +159,8 @@ def test_the_transfer_matrix_is_the_logged_predictions(searched):
     client, html = searched["client"], searched["html"]
     data = _data(html)
     studies = {(s["space"], s["language"]): s for s in data["studies"]}
-    best = {lang: client.get_run(studies[("cnn_features", lang)]["best"]["run_id"])
-            for lang in ("it", "de", "all", "all-but-it")}
-    # Scored once each way, logged on the best runs with names that say train and test language.
+    best = {lang: _result(client, studies[("cnn_features", lang)]) for lang in ("it", "de", "all", "all-but-it")}
+    # Scored once each way, logged on the results with names that say train and test language.
     assert sorted((r["train"], r["test"]) for r in searched["transfer"]) == [("de", "it"), ("it", "de")]
     assert score_transfer(client, best["it"].info.experiment_id, "cnn_features", searched["dataset"]) == []
     matrix = data["transfer"]["cnn_features"]
@@ -183,7 +200,7 @@ def test_a_held_out_language_study_never_received_that_language(searched):
     client = searched["client"]
     [numbers] = [s for s in _data(searched["html"])["studies"] if s["language"] == "all-but-it"]
     parent = client.get_run(numbers["parent_run_id"])
-    trials = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    trials = _trials(client, parent)
     assert trials
     for trial in trials:
         # What the trial's data held, recorded by the trial itself: no Italian at all.
@@ -191,7 +208,9 @@ def test_a_held_out_language_study_never_received_that_language(searched):
         assert not any(s.startswith("emovo-") for side in ("train", "validation")
                        for s in trial.data.tags[f"speakers.{side}"].split())
         assert all(s.startswith("emovo-") for s in trial.data.tags["speakers.test"].split())
-    tested = _predictions(client.get_run(numbers["best"]["run_id"]))
+    result = _result(client, numbers)
+    assert not any(s.startswith("emovo-") for s in result.data.tags["speakers.train"].split())
+    tested = _predictions(result)
     assert set(tested["language"]) == {"it"}
 
 
@@ -210,7 +229,7 @@ def test_the_families_are_compared_on_the_same_test_utterances(searched):
     assert family["leader"]["test_kappa"] == leader["best"]["test"]["kappa"]
     [row] = family["others"]
     assert row["space"] == other["space"]
-    ahead, behind = (_predictions(client.get_run(n["best"]["run_id"])) for n in (leader, other))
+    ahead, behind = (_predictions(_result(client, n)) for n in (leader, other))
     both = ahead.merge(behind, on="utterance", suffixes=("_a", "_b"))
     expected = compare_paired(both["label_a"], both["predicted_b"], both["predicted_a"], resamples=300)
     assert row["n"] == expected.n == len(ahead)
@@ -219,6 +238,29 @@ def test_the_families_are_compared_on_the_same_test_utterances(searched):
     assert row["mcnemar_p"] == row["holm_p"] == pytest.approx(expected.mcnemar_p)
     assert row["significant"] == expected.significant()
     assert f'data-family="de-{other["space"]}"' in html
+
+
+@pytest.mark.slow
+def test_each_language_is_served_by_a_study_chosen_on_its_validation_speakers(searched):
+    client, html = searched["client"], searched["html"]
+    data = _data(html)
+    studies = {(s["space"], s["language"]): s for s in data["studies"]}
+    serving = {row["language"]: row for row in data["serving"]}
+    assert set(serving) == {"it", "de"}
+    for language, row in serving.items():
+        # Every study that can serve the language, own and joint, best first by its validation figure.
+        options = {(o["space"], o["study"]): o for o in row["options"]}
+        assert ("cnn_features", language) in options and ("cnn_features", "all") in options
+        assert [o["val"] for o in row["options"]] == sorted((o["val"] for o in row["options"]), reverse=True)
+        own = client.get_run(studies[("cnn_features", language)]["best"]["run_id"])
+        joint = client.get_run(studies[("cnn_features", "all")]["best"]["run_id"])
+        assert options[("cnn_features", language)]["val"] == pytest.approx(own.data.metrics["val_kappa"])
+        assert options[("cnn_features", "all")]["val"] == pytest.approx(joint.data.metrics[f"val_kappa_{language}"])
+        # The same voices of that language validated both.
+        voices = {s for s in joint.data.tags["speakers.validation"].split() if s.split("-")[0] ==
+                  own.data.tags["speakers.validation"].split()[0].split("-")[0]}
+        assert voices == set(own.data.tags["speakers.validation"].split())
+        assert f'data-serving="{language}"' in html
 
 
 @pytest.mark.slow
