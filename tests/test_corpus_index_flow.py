@@ -43,7 +43,9 @@ def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_d
     alone = _run("search.cli", *search, "--language", "ur", "--corpus", str(index), "--emotions", LABELS,
                  env=env, cwd=tmp_path)
     [study] = json.loads(alone.stdout)
-    assert study["language"] == "ur" and study["trials"]["finished"] == 2
+    trials = study["trials"]  # ASHA may stop the second trial at its first rung: pruned, not failed
+    assert study["language"] == "ur" and trials["finished"] >= 1 and trials["finished"] + trials["pruned"] == 2
+    assert not trials["failed"]
     client = MlflowClient(uri)
     best = client.get_run(study["best"][0]["run_id"])
     # The drawn test speakers, as inspect printed them; the labels and the model follow the label set.
