@@ -65,7 +65,10 @@ def corpus_root(args: argparse.Namespace, prefix: str) -> tuple[Path, Path]:
     unless ``--data-root`` names the user's own)."""
     from mser.demo import write_demo_corpus
 
+    if args.data_root is not None and not args.data_root.is_dir():
+        raise SystemExit(f"--data-root {args.data_root}: no such folder; name the folder that holds your corpora")
     work = args.work or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
     root = args.data_root or work / f"demo-{args.scale}"
     if args.data_root is None:
         write_demo_corpus(root, scale=args.scale)

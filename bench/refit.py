@@ -46,6 +46,7 @@ from performance import _machine, _say, corpus_arguments, corpus_root
 
 from mser.models import get_model
 from mser.stats import compare_paired, holm, kappa_interval
+from search.spaces import SPACES as SPACE_NAMES
 from tracking.query import latest_studies, result_run_id
 from tracking.schema import BEST_RUN_TAG, SEARCH_SECONDS, predictions_file
 
@@ -61,6 +62,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     corpus_arguments(parser, out=Path(__file__).parent / "refit.json")
     args = parser.parse_args()
+    unknown = [space for space in args.spaces.split(",") if space not in SPACE_NAMES]
+    if unknown:
+        parser.error(f"--spaces: unknown {', '.join(unknown)}; choose from {', '.join(SPACE_NAMES)}")
     work, root = corpus_root(args, "mser-refit-")
     uri = f"sqlite:///{work / 'mlflow.db'}"
     studies = []
@@ -74,7 +78,10 @@ def main() -> None:
                        "--tracking-uri", uri, "--experiment", experiment, *(["--folds", folds] if folds else [])]
             _say(f"{experiment}: {' '.join(command[1:])}")
             started = time.perf_counter()
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=work)
+            status = subprocess.run(command, stdout=subprocess.DEVNULL, cwd=work).returncode
+            if status != 0:  # mser-search said why on stderr; the searches before it stay in the store
+                raise SystemExit(f"{experiment}: mser-search ended with status {status} (its message is above); "
+                                 f"the finished searches are in {uri}")
             _say(f"  {time.perf_counter() - started:.0f} s")
             studies += read_studies(MlflowClient(uri), experiment, space, objective)
     results = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(),
