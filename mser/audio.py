@@ -147,9 +147,27 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, AudioInfo]:
             samples = handle.read(dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as error:
         raise SkipFile(f"unreadable as audio ({error}); check that it is a wav file") from None
+    check_samples(samples)
+    return samples, info
+
+
+def check_samples(samples: np.ndarray) -> None:
+    """Refuse decoded audio no model can read: no frames, or samples that are not finite.
+
+    Every reader (files, the bytes a served model receives) calls this once, where the audio
+    is decoded, so a bad file is skipped with its reason instead of failing deep in a
+    feature extractor.
+
+    Raises:
+        SkipFile: No frames, or NaN or infinite samples.
+    """
     if len(samples) == 0:
         raise SkipFile("holds no audio frames")
-    return samples, info
+    finite = np.isfinite(samples)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise SkipFile(f"{bad} of its {finite.size} samples are not finite (NaN or Inf): the file is damaged; "
+                       "export it again from the original")
 
 
 def load_windows(
@@ -189,7 +207,8 @@ def signal_windows(
     level = peak_dbfs(mono)
     if level < silence_dbfs:
         raise SkipFile(f"silent: peak level {level:.0f} dBFS is below {silence_dbfs:.0f} dBFS")
-    windows = frame_windows(resample(mono, rate, target_rate=target_rate), length=window)
-    if len(windows) == 0:
+    # The resampler's output length is ceil(frames * target / rate), at every step: checked
+    # before resampling, which cannot filter a signal of a few samples.
+    if -(-len(mono) * target_rate // rate) < window:
         raise SkipFile(f"too short: {len(mono) / rate:.2f} s, one window needs {window / target_rate:.2f} s")
-    return windows.astype(np.float32)
+    return frame_windows(resample(mono, rate, target_rate=target_rate), length=window).astype(np.float32)

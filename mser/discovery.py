@@ -20,7 +20,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -110,13 +110,59 @@ class Discovery:
                          self.drawn + other.drawn)
 
 
-def _walk(root: Path):
-    """Files under ``root`` in a stable order, without hidden files and macOS metadata."""
-    for folder, dirs, files in os.walk(root, followlinks=True):
+#: Folders a walk visits at most before it stops and says what it found (a data root is a
+#: few corpora: thousands of files in tens of folders).
+MAX_FOLDERS = 20_000
+
+
+def walk_files(root: Path, *, loops: list[tuple[Path, Path]] | None = None,
+               max_folders: int = MAX_FOLDERS) -> Iterator[Path]:
+    """Files under ``root`` in a stable order, without hidden files and macOS metadata.
+
+    Symbolic links to folders are followed, each real folder once: a link back to a folder
+    already walked (a loop, or a second way to the same folder) is not followed, and is
+    added to ``loops`` as ``(link, the folder it leads to)`` when a list is given.
+
+    Raises:
+        DataError: More than ``max_folders`` folders, with what was found so far.
+    """
+    seen: set[tuple[int, int]] = set()
+    walked = files = 0
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        try:
+            status = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        key = (status.st_dev, status.st_ino)
+        if key in seen:
+            if loops is not None:
+                loops.append((Path(folder), Path(os.path.realpath(folder))))
+            dirs[:] = []
+            continue
+        seen.add(key)
+        walked += 1
+        if walked > max_folders:
+            raise DataError(f"{root} holds more than {max_folders} folders ({files} files in the first ones): "
+                            "point --data-root (or the path given) at the folder that holds the corpora")
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _IGNORED_DIRS)
-        for name in sorted(files):
+        for name in sorted(names):
             if not name.startswith("."):
+                files += 1
                 yield Path(folder) / name
+
+
+def resolve_path(path: str | os.PathLike, what: str) -> Path:
+    """``path`` made absolute with its links followed.
+
+    Raises:
+        DataError: The path is a loop of symbolic links (``what`` names the option).
+    """
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as error:  # Python 3.11 raises RuntimeError on a loop; 3.13 OSError
+        raise DataError(f"{what} {path} is a loop of symbolic links ({error}): "
+                        "point it at a real folder or file") from None
 
 
 class _Skip(SkipFile):
@@ -155,13 +201,14 @@ def discover(root: str | os.PathLike, *, emotions: Sequence[str] = EMOTIONS) -> 
         DataError: The root is missing, holds no usable utterance, or holds the same
             corpus file twice (two copies of a corpus).
     """
-    root = Path(root).expanduser().resolve()
+    root = resolve_path(root, "data root")
     _check_root(root)
     found = Discovery(root)
     seen: dict[tuple[str, str], str] = {}
     by_corpus: dict[str, list[str]] = defaultdict(list)
     wav_count = 0
-    for path in _walk(root):
+    loops: list[tuple[Path, Path]] = []
+    for path in walk_files(root, loops=loops):
         relpath = path.relative_to(root).as_posix()
         stem, _, ext = path.name.rpartition(".")
         if ext.lower() != "wav":
@@ -191,6 +238,9 @@ def discover(root: str | os.PathLike, *, emotions: Sequence[str] = EMOTIONS) -> 
             found.excluded.append((utterance, reason))
         else:
             found.utterances.append(utterance)
+    for link, target in loops:
+        found.skipped.append(Skipped(link.relative_to(root).as_posix() + "/",
+                                     f"link to a folder already read ({target}); not followed again"))
     found.folders = {c: root / os.path.commonpath([str(Path(p).parent) for p in paths])
                      for c, paths in by_corpus.items()}
     found.corpora = {name: corpus for name, corpus in CORPORA.items() if name in by_corpus}
@@ -253,7 +303,7 @@ def discover_index(index: str | os.PathLike, *, emotions: Sequence[str] = EMOTIO
         DataError: The index is missing or unreadable, lacks a column, has no rows, or
             lists a speaker in both splits.
     """
-    index = Path(index).expanduser().resolve()
+    index = resolve_path(index, "--corpus")
     table = _read_index(index)
     base = index.parent
     name = corpus_name(index)

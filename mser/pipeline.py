@@ -258,10 +258,14 @@ class EmotionPipeline:
 
 
 def _or_skip(function, *args):
+    """The answer for one signal, or the reason it has none: one signal that breaks a feature
+    extractor must not cost the other signals of a batch their answers."""
     try:
         return function(*args)
     except SkipFile as skip:
         return skip
+    except Exception as error:  # noqa: BLE001 - named in the signal's own answer
+        return SkipFile(f"could not be classified ({type(error).__name__}: {error})")
 
 
 def _prediction(pooled: np.ndarray, examples: int, emotions: Sequence[str]) -> Prediction:

@@ -84,3 +84,15 @@ def write_long(path: str | Path, *, rate: int = 16_000, seconds: float = 30.0) -
 def write_short(path: str | Path, *, rate: int = 16_000, seconds: float = 0.6) -> Path:
     """A wav shorter than one 1-s window."""
     return write_wav(path, tone(seconds, rate), rate)
+
+
+def write_non_finite(path: str | Path, *, rate: int = 16_000, seconds: float = 2.0, value: float = np.inf) -> Path:
+    """A float wav whose samples hold ``value`` (Inf or NaN) among a tone: a damaged export."""
+    samples = tone(seconds, rate)
+    samples[len(samples) // 2] = value
+    return write_wav(path, samples, rate, subtype="FLOAT")
+
+
+def write_one_sample(path: str | Path, *, rate: int = 16_000) -> Path:
+    """A wav of a single sample: too short for any resampler's filter."""
+    return write_wav(path, np.array([0.5]), rate)

@@ -69,11 +69,34 @@ def test_any_rate_depth_and_channel_count_loads(tmp_path, subtype, rate, channel
     (testing.write_header_only, "no audio frames"),
     (testing.write_silent, "silent"),
     (testing.write_short, "too short"),
+    (testing.write_one_sample, "too short"),
+    (testing.write_non_finite, "not finite"),
+    (lambda path: testing.write_non_finite(path, value=np.nan), "not finite"),
+    (lambda path: testing.write_wav(path, np.full(32_000, np.nan), 16_000, subtype="FLOAT"), "not finite"),
 ])
 def test_bad_files_are_refused_with_the_reason(tmp_path, writer, reason):
     path = writer(tmp_path / "bad.wav")
     with pytest.raises(SkipFile, match=reason):
         load_windows(path)
+
+
+@pytest.mark.parametrize("rate", [8_000, 16_000, 44_100, 48_000, 96_000])
+@pytest.mark.parametrize("frames", [1, 2, 5, 30])
+def test_a_few_samples_at_any_rate_are_too_short_not_an_error(tmp_path, rate, frames):
+    path = testing.write_wav(tmp_path / "few.wav", np.full(frames, 0.5), rate)
+    with pytest.raises(SkipFile, match="too short"):
+        load_windows(path)
+
+
+@pytest.mark.parametrize("rate, frames, windows", [(16_000, 15_999, 1), (16_000, 15_998, 0), (44_100, 44_100, 1),
+                                                     (44_100, 44_094, 0)])
+def test_the_length_check_agrees_with_the_resampler(tmp_path, rate, frames, windows):
+    path = testing.write_wav(tmp_path / "edge.wav", testing.tone(frames / rate, rate)[:frames], rate)
+    if windows:
+        assert load_windows(path)[0].shape == (windows, 8000)
+    else:
+        with pytest.raises(SkipFile, match="too short"):
+            load_windows(path)
 
 
 def test_truncated_check_accepts_a_file_with_trailing_bytes(tmp_path):

@@ -81,3 +81,37 @@ def test_root_with_only_unknown_files(tmp_path):
     testing.write_wav(tmp_path / "take1.wav", testing.tone(1.0, 8000), 8000)
     with pytest.raises(DataError, match="none of the 1 wav files.*take1.wav.*Expected names like"):
         discover(tmp_path)
+
+
+def test_symlink_loops_are_followed_once_and_named(tmp_path):
+    _write(tmp_path)
+    (tmp_path / "EMOVO" / "f1" / "back").symlink_to(tmp_path)  # a loop to the root
+    (tmp_path / "emo-db" / "again").symlink_to(tmp_path / "emo-db")  # a loop to its own folder
+    found = discover(tmp_path)
+    assert len(found.utterances) == 6  # each file once, not once per way to reach it
+    loops = {s.relpath: s.reason for s in found.skipped if s.relpath.endswith("/")}
+    assert set(loops) == {"EMOVO/f1/back/", "emo-db/again/"}
+    assert all("already read" in reason for reason in loops.values())
+
+
+def test_a_tree_of_loops_and_no_wav_answers_at_once(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).symlink_to(tmp_path)
+    with pytest.raises(DataError, match="no wav files"):
+        discover(tmp_path)
+
+
+def test_a_data_root_that_is_a_symlink_loop_is_one_error(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(DataError, match="loop of symbolic links"):
+        discover(tmp_path / "loop")
+
+
+def test_a_walk_stops_at_its_bound_and_says_what_it_found(tmp_path):
+    from mser.discovery import walk_files
+
+    for i in range(5):
+        (tmp_path / f"d{i}").mkdir()
+        (tmp_path / f"d{i}" / "x.wav").write_bytes(b"")
+    with pytest.raises(DataError, match="more than 3 folders"):
+        list(walk_files(tmp_path, max_folders=3))

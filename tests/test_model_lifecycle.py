@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mser.testing import tone, write_truncated, write_wav
+from mser.testing import tone, write_non_finite, write_one_sample, write_truncated, write_wav
 from tracking.predict_cli import main as predict_main
 from tracking.registry import CHALLENGER, CHAMPION
 from tracking.registry_cli import models_main, promote_main
@@ -143,6 +143,8 @@ def inputs(tiny_demo, tmp_path_factory):
     write_wav(folder / "short.wav", tone(0.4, 16_000), 16_000)
     write_truncated(folder / "truncated.wav")
     (folder / "not-audio.wav").write_text("hello")
+    write_non_finite(folder / "inf.wav")
+    write_one_sample(folder / "one-sample.wav")
     return folder
 
 
@@ -168,8 +170,9 @@ def test_predict_classifies_good_files_and_names_each_bad_one(flow, store, input
     assert "truncated" in by_name["truncated.wav"]["error"]
     assert "unreadable" in by_name["not-audio.wav"]["error"]
     assert by_name["missing.wav"]["error"] == "no such file or folder"
+    assert "not finite" in by_name["inf.wav"]["error"] and "too short" in by_name["one-sample.wav"]["error"]
     errors = [line for line in captured.err.splitlines() if line.startswith("mser-predict: ")]
-    assert len(errors) == 5 and all(str(inputs) in line or "missing.wav" in line for line in errors)
+    assert len(errors) == 7 and all(str(inputs) in line or "missing.wav" in line for line in errors)
 
     # The table for people names the version used and lists the classified files.
     assert predict_main([str(inputs / "nested")]) == 0  # the only champion is the default model
@@ -188,12 +191,20 @@ def test_the_champion_served_over_rest_answers_as_predict_does(flow, store, inpu
         by_path = post_json(url, {"dataframe_split": {"columns": ["path"],
                                                       "data": [[str(wav)], [str(inputs / "short.wav")]]}})
         broken = post_json(url, {"dataframe_records": [{"audio": base64.b64encode(b"not a wav").decode()}]})
+        # One request, a good row among bad ones: each row gets its own answer.
+        mixed = post_json(url, {"dataframe_records": [
+            {"audio": base64.b64encode((inputs / name).read_bytes()).decode()}
+            for name in (wav.name, "one-sample.wav", "inf.wav")]})
     for row in (by_audio["predictions"][0], by_path["predictions"][0]):
         assert row["emotion"] == expected["emotion"] and row["error"] == ""
         for emotion, p in expected["probabilities"].items():
             assert row[f"p_{emotion}"] == pytest.approx(p, abs=1e-6)
     assert "too short" in by_path["predictions"][1]["error"]
     assert "not a readable wav" in broken["predictions"][0]["error"]
+    good, one_sample, infinite = mixed["predictions"]
+    assert good["emotion"] == expected["emotion"] and good["error"] == ""
+    assert "too short" in one_sample["error"] and one_sample["emotion"] == ""
+    assert "not finite" in infinite["error"] and infinite["emotion"] == ""
 
 
 ARTIFACTS = Path(os.environ.get("MSER_TEST_ARTIFACTS", Path(__file__).parents[1] / "test-artifacts"))

@@ -25,6 +25,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from mser.cli.common import note, progress_bar, run
+from mser.discovery import walk_files
 from tracking.model import probability_column
 from tracking.registry import CHAMPION, load, resolve_model
 from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
@@ -81,8 +82,7 @@ def _main(argv: Sequence[str] | None) -> int:
             table = {"path": [str(p.resolve()) for p in batch]}
             if speakers is not None:
                 table["speaker"] = speakers[start:start + batch_size]
-            output = model.predict(pd.DataFrame(table))
-            records.extend(_record(path, row) for path, row in zip(batch, output.to_dict("records")))
+            records.extend(_predict(model, pd.DataFrame(table), batch))
             progress(start + len(batch), len(files))
     failed = [r for r in records if r["error"]]
     for record in failed:
@@ -97,6 +97,27 @@ def _main(argv: Sequence[str] | None) -> int:
         print(prediction_table(records))
     note(f"{len(records) - len(failed)} of {len(records)} files classified")
     return 1 if failed else 0
+
+
+def _predict(model, table: pd.DataFrame, batch: list[Path]) -> list[dict]:
+    """The records of one batch. The model answers each row on its own (a bad file gets its
+    reason); should a batch fail anyway, its files are tried one by one, so one file that
+    breaks the model costs only its own answer."""
+    try:
+        output = model.predict(table)
+    except Exception:  # noqa: BLE001 - isolated below, file by file
+        if len(table) == 1:
+            raise
+        return [record for i in range(len(table)) for record in _predict_one(model, table.iloc[[i]], batch[i])]
+    return [_record(path, row) for path, row in zip(batch, output.to_dict("records"))]
+
+
+def _predict_one(model, row: pd.DataFrame, path: Path) -> list[dict]:
+    try:
+        return _predict(model, row, [path])
+    except Exception as error:  # noqa: BLE001 - one file's failure is that file's answer
+        return [{"path": str(path), "emotion": None, "probabilities": None, "windows": 0,
+                 "error": f"the model could not classify it ({type(error).__name__}: {error})"}]
 
 
 def _speakers(files: list[Path], args: argparse.Namespace) -> list[str] | None:
@@ -114,7 +135,7 @@ def collect(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     missing = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
+            found = sorted(p for p in walk_files(path) if p.suffix.lower() == ".wav" and p.is_file())
             if not found:
                 missing.append((path, "no .wav files in this folder"))
             files.update(dict.fromkeys(found))

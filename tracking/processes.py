@@ -7,6 +7,9 @@ the command's stdout holds only the address it prints once the process answers.
 
 from __future__ import annotations
 
+import argparse
+import errno
+import ipaddress
 import os
 import signal
 import socket
@@ -22,16 +25,49 @@ from mser.errors import MserError
 QUIET_SERVER = ("--uvicorn-opts", "--no-access-log --log-level warning")
 
 
+def port_number(text: str) -> int:
+    """The argparse type of ``--port``: an integer from 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number: give 1-65535, e.g. 5000") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number: give 1-65535, e.g. 5000")
+    return port
+
+
 def check_port(host: str, port: int) -> None:
-    """Raise a clear error if ``host:port`` is taken."""
-    with socket.socket() as probe:
+    """Raise a clear error if this machine cannot listen on ``host:port``: the port is taken, the
+    host is not one of its addresses or does not resolve, or the port needs root."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise MserError(f"--host {host}: not an address or a name this machine can resolve ({error}); "
+                        "give 127.0.0.1, 0.0.0.0 (every interface) or one of this machine's addresses") from None
+    with socket.socket(family) as probe:
         # As servers do: connections of a server that just stopped (TIME_WAIT) do not count.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise MserError(f"--host {host}: not an address of this machine ({error.strerror}); give 127.0.0.1, "
+                                "0.0.0.0 (every interface) or one of this machine's addresses") from None
+            if error.errno == errno.EACCES:
+                raise MserError(f"cannot listen on port {port} ({error.strerror}): ports below 1024 need root; "
+                                "pick another with --port, e.g. 5000") from None
             raise MserError(f"cannot listen on {host}:{port} ({error.strerror}): "
                             "another program uses the port; pick another with --port") from None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``localhost``, 127.x, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 def local_base(host: str, port: int) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import base64
 import importlib.util
-import ipaddress
 import os
 import secrets
 import socket
@@ -37,8 +36,8 @@ from typing import Mapping, NamedTuple, Sequence
 
 from mser.cli.common import add_verbose_option, note, run
 from mser.errors import MserError
-from tracking.processes import QUIET_SERVER, check_port, local_base, run_foreground
-from tracking.store import DEFAULT_STORE_DIR, ensure_store, sqlite_path
+from tracking.processes import QUIET_SERVER, check_port, is_loopback, local_base, port_number, run_foreground
+from tracking.store import DEFAULT_STORE_DIR, check_store, ensure_store, sqlite_path
 
 PROG = "mser-server"
 DEFAULT_ADMIN = "admin"
@@ -72,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 or the "
                              "head's address for a cluster, with --auth)")
-    parser.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    parser.add_argument("--port", type=port_number, default=5000, help="port (default: 5000)")
     parser.add_argument("--backend-store-uri", default=None, metavar="URI",
                         help="database of runs and models (default: sqlite:///mlruns/mlflow.db; "
                              "postgresql://... for many writers)")
@@ -106,8 +105,9 @@ def _main(argv: Sequence[str] | None) -> int:
              f"{args.port} can read and change every run and model; add --auth (admin credentials from "
              f"--auth-file or ${PASSWORD_ENV}) to require a password")
     store = args.backend_store_uri or f"sqlite:///{(DEFAULT_STORE_DIR / 'mlflow.db').resolve()}"
-    ensure_store(store)  # creates and migrates the database once, before the server's workers race on it
+    check_store(store)  # writes nothing: a start refused for its port or host leaves no database behind
     check_port(args.host, args.port)
+    ensure_store(store)  # creates and migrates the database once, before the server's workers race on it
     args.artifacts_destination.mkdir(parents=True, exist_ok=True)
     command = server_command(args, store, auth=auth)
     base = local_base(args.host, args.port)
@@ -135,18 +135,23 @@ def server_command(args: argparse.Namespace, store: str, *, auth: bool) -> list[
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store, "--serve-artifacts",
                "--artifacts-destination", str(args.artifacts_destination.resolve()), "--host", args.host,
                "--port", str(args.port), "--workers", str(args.workers),
-               *([] if args.verbose else QUIET_SERVER)]
+               *allowed_hosts_option(args.host, args.port), *([] if args.verbose else QUIET_SERVER)]
     return [*command, "--app-name", "basic-auth"] if auth else command
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (``localhost``, 127.x, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to any interface
-        return False
+def allowed_hosts_option(host: str, port: int) -> list[str]:
+    """``--allowed-hosts`` for a server listening beyond loopback: MLflow's defaults (loopback and
+    private addresses) and the names and address this command prints, which MLflow's host check
+    would otherwise refuse (a public or test-net address, the machine's name). None when
+    ``$MLFLOW_SERVER_ALLOWED_HOSTS`` sets the list, or on loopback (MLflow's default suffices)."""
+    if os.environ.get("MLFLOW_SERVER_ALLOWED_HOSTS") or is_loopback(host):
+        return []
+    from mlflow.server.security_utils import get_default_allowed_hosts
+
+    names = dict.fromkeys(n for n in (host, _reachable_host(host), socket.gethostname(), socket.getfqdn())
+                          if n not in ("0.0.0.0", "::"))
+    own = [pattern for name in names for pattern in (name, f"{name}:{port}")]
+    return ["--allowed-hosts", ",".join(dict.fromkeys([*get_default_allowed_hosts(), *own]))]
 
 
 def read_credentials(auth_file: Path | None, environ: Mapping[str, str]) -> Credentials:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import shlex
 import sqlite3
@@ -74,6 +75,49 @@ def check_store(uri: str, *, create: bool = True) -> None:
     elif scheme in ("", "file"):
         raise MserError(f"tracking URI {uri!r} is a plain file store, which MLflow 3 refuses: "
                         "use sqlite:///path/to/mlflow.db or http://host:port")
+    else:
+        check_database_driver(uri)
+
+
+#: Database schemes MLflow's SQL store takes (SQLAlchemy's dialects), with the driver module
+#: each needs and the package that provides it. ``postgresql`` alone means psycopg2.
+DATABASE_DRIVERS = {
+    "postgresql": ("psycopg2", "mser-search[postgres]"),
+    "postgresql+psycopg2": ("psycopg2", "mser-search[postgres]"),
+    "postgresql+psycopg": ("psycopg", "psycopg[binary]"),
+    "mysql": ("MySQLdb", "mysqlclient"),
+    "mysql+pymysql": ("pymysql", "pymysql"),
+    "mssql": ("pyodbc", "pyodbc"),
+    "mssql+pyodbc": ("pyodbc", "pyodbc"),
+}
+#: Every scheme a tracking URI may have.
+TRACKING_SCHEMES = ("sqlite", "http", "https", "databricks", *DATABASE_DRIVERS)
+
+
+def check_database_driver(uri: str) -> None:
+    """A database URI of a scheme MLflow knows, with its driver installed.
+
+    Raises:
+        MserError: An unknown scheme (the known ones listed), or a missing driver (the package
+            to install named).
+    """
+    scheme = urlparse(uri).scheme
+    if scheme not in TRACKING_SCHEMES:
+        raise MserError(f"tracking URI {_redacted(uri)!r}: unknown scheme {scheme!r}; use sqlite:///PATH/mlflow.db, "
+                        f"http://HOST:PORT (mser-server) or a database ({', '.join(DATABASE_DRIVERS)})")
+    if scheme in DATABASE_DRIVERS:
+        module, package = DATABASE_DRIVERS[scheme]
+        if importlib.util.find_spec(module) is None:
+            raise MserError(f"tracking URI {_redacted(uri)!r} needs the {module} driver, which is not installed: "
+                            f"pip install '{package}'")
+
+
+def _redacted(uri: str) -> str:
+    """``uri`` with any password replaced, for messages."""
+    parsed = urlparse(uri)
+    if parsed.password:
+        return uri.replace(f":{parsed.password}@", ":***@", 1)
+    return uri
 
 
 def ensure_store(uri: str, *, create: bool = True) -> MlflowClient:

@@ -15,7 +15,7 @@ import webbrowser
 from typing import Sequence
 
 from mser.cli.common import note, run
-from tracking.processes import QUIET_SERVER, check_port, local_base, run_foreground
+from tracking.processes import QUIET_SERVER, check_port, is_loopback, local_base, port_number, run_foreground
 from tracking.store import add_tracking_options, artifact_root, ensure_store, experiment_id, resolve_tracking_uri
 
 PROG = "mser-ui"
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "experiment's runs table (one row per trial, with its kappas). Ctrl-C stops it.")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for all)")
-    parser.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    parser.add_argument("--port", type=port_number, default=5000, help="port (default: 5000)")
     parser.add_argument("--open", action="store_true", help="open the page in the default web browser")
     add_tracking_options(parser)
     return parser
@@ -64,6 +64,9 @@ def _main(argv: Sequence[str] | None) -> int:
         note(f"{uri} is a tracking server with its own UI: nothing to start")
         return 0
     check_port(args.host, args.port)
+    if not is_loopback(args.host):
+        note(f"{PROG}: warning: listening on {args.host}: anyone who reaches port {args.port} can read and change "
+             "every run and model of this store (MLflow's UI has no login); for a team, run mser-server --auth")
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
                "--port", str(args.port), *([] if args.verbose else QUIET_SERVER)]
     if artifact_root(uri):  # experiments made in the UI keep their artifacts beside the store too

@@ -247,3 +247,19 @@ def test_no_or_wrong_credentials_are_refused(auth_server, monkeypatch, login):
     answer = requests.get(f"{auth_server}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
                           auth=login, timeout=30)
     assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_a_port_out_of_range_is_a_usage_error(port, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--port", port])
+    assert "is not a port number: give 1-65535" in capsys.readouterr().err
+
+
+def test_a_host_that_is_not_this_machine_is_named_as_such():
+    from tracking.processes import check_port
+
+    with pytest.raises(MserError, match="not an address or a name this machine can resolve"):
+        check_port("no-such-host.invalid", 5000)
+    with pytest.raises(MserError, match="not an address of this machine"):
+        check_port("192.0.2.99", 5000)

@@ -57,3 +57,15 @@ def test_experiments_are_created_as_model_training_ones(tracking_uri):
     client.delete_experiment(first)
     with pytest.raises(MserError, match="is deleted"):
         experiment_id(client, "trials")
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("garbage://x", "unknown scheme 'garbage'"),
+    ("mysql+pymysql://u:secret@h/db", "needs the pymysql driver"),
+])
+def test_a_tracking_uri_of_an_unknown_scheme_or_without_its_driver_is_one_error(uri, message):
+    from tracking.store import check_store
+
+    with pytest.raises(MserError, match=message) as caught:
+        check_store(uri)
+    assert "secret" not in str(caught.value)
