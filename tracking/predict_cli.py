@@ -101,23 +101,16 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _predict(model, table: pd.DataFrame, batch: list[Path]) -> list[dict]:
     """The records of one batch. The model answers each row on its own (a bad file gets its
-    reason); should a batch fail anyway, its files are tried one by one, so one file that
-    breaks the model costs only its own answer."""
+    reason); should a batch fail anyway, its files are tried one by one, so a file that breaks
+    the model costs only its own answer."""
     try:
         output = model.predict(table)
-    except Exception:  # noqa: BLE001 - isolated below, file by file
-        if len(table) == 1:
-            raise
-        return [record for i in range(len(table)) for record in _predict_one(model, table.iloc[[i]], batch[i])]
-    return [_record(path, row) for path, row in zip(batch, output.to_dict("records"))]
-
-
-def _predict_one(model, row: pd.DataFrame, path: Path) -> list[dict]:
-    try:
-        return _predict(model, row, [path])
-    except Exception as error:  # noqa: BLE001 - one file's failure is that file's answer
-        return [{"path": str(path), "emotion": None, "probabilities": None, "windows": 0,
+    except Exception as error:  # noqa: BLE001 - isolated file by file; a lone file's failure is its answer
+        if len(batch) > 1:
+            return [record for i in range(len(batch)) for record in _predict(model, table.iloc[[i]], batch[i:i + 1])]
+        return [{"path": str(batch[0]), "emotion": None, "probabilities": None, "windows": 0,
                  "error": f"the model could not classify it ({type(error).__name__}: {error})"}]
+    return [_record(path, row) for path, row in zip(batch, output.to_dict("records"))]
 
 
 def _speakers(files: list[Path], args: argparse.Namespace) -> list[str] | None:

@@ -100,13 +100,13 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     auth = args.auth or args.auth_file is not None
     credentials = read_credentials(args.auth_file, os.environ) if auth else None
+    store = args.backend_store_uri or f"sqlite:///{(DEFAULT_STORE_DIR / 'mlflow.db').resolve()}"
+    check_store(store)  # writes nothing: a start refused for its port or host leaves no database behind
+    check_port(args.host, args.port)
     if not auth and not is_loopback(args.host):
         note(f"{PROG}: warning: listening on {args.host} with no authentication: anyone who reaches port "
              f"{args.port} can read and change every run and model; add --auth (admin credentials from "
              f"--auth-file or ${PASSWORD_ENV}) to require a password")
-    store = args.backend_store_uri or f"sqlite:///{(DEFAULT_STORE_DIR / 'mlflow.db').resolve()}"
-    check_store(store)  # writes nothing: a start refused for its port or host leaves no database behind
-    check_port(args.host, args.port)
     ensure_store(store)  # creates and migrates the database once, before the server's workers race on it
     args.artifacts_destination.mkdir(parents=True, exist_ok=True)
     command = server_command(args, store, auth=auth)

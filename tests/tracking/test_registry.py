@@ -152,3 +152,20 @@ def test_a_missing_alias_or_version_lists_what_exists(tracking_uri, monkeypatch)
     for uri, what in (("models:/mser-x-de@nope", "alias 'nope'"), ("models:/mser-x-de/7", "version 7")):
         with pytest.raises(ModelNotFound, match=f"has no {what} .aliases: none; versions: 1, 2"):
             resolve_model(client, uri)
+
+
+def test_a_file_that_breaks_the_model_costs_only_its_own_answer(tmp_path):
+    import pandas as pd
+
+    from tracking.predict_cli import _predict
+
+    class Model:  # answers like the logged model, but fails on a whole batch holding "bad"
+        def predict(self, table):
+            if any("bad" in p for p in table["path"]):
+                raise ValueError("boom")
+            return pd.DataFrame([{"emotion": "sad", "p_sad": 1.0, "windows": 1, "error": ""} for _ in table["path"]])
+
+    batch = [tmp_path / name for name in ("a.wav", "bad.wav", "c.wav")]
+    records = _predict(Model(), pd.DataFrame({"path": [str(p) for p in batch]}), batch)
+    assert [r["emotion"] for r in records] == ["sad", None, "sad"]
+    assert records[1]["error"] == "the model could not classify it (ValueError: boom)"

@@ -263,3 +263,21 @@ def test_a_host_that_is_not_this_machine_is_named_as_such():
         check_port("no-such-host.invalid", 5000)
     with pytest.raises(MserError, match="not an address of this machine"):
         check_port("192.0.2.99", 5000)
+
+
+def test_a_server_beyond_loopback_allows_the_address_it_prints(monkeypatch):
+    from mlflow.server.security_utils import get_default_allowed_hosts, is_allowed_host_header
+
+    monkeypatch.delenv("MLFLOW_SERVER_ALLOWED_HOSTS", raising=False)
+    monkeypatch.setattr(server_cli, "_reachable_host", lambda host: "192.0.2.2")  # a test-net address
+    command = server_command(build_parser().parse_args(["--host", "0.0.0.0", "--port", "5123"]), "sqlite:///x.db",
+                             auth=False)
+    allowed = command[command.index("--allowed-hosts") + 1].split(",")
+    assert not is_allowed_host_header(get_default_allowed_hosts(), "192.0.2.2:5123")  # what MLflow alone refuses
+    assert is_allowed_host_header(allowed, "192.0.2.2:5123") and is_allowed_host_header(allowed, "localhost:5123")
+    assert not is_allowed_host_header(allowed, "evil.example:5123")
+    loopback = server_command(build_parser().parse_args([]), "sqlite:///x.db", auth=False)
+    assert "--allowed-hosts" not in loopback  # MLflow's default serves this machine
+    monkeypatch.setenv("MLFLOW_SERVER_ALLOWED_HOSTS", "mlflow.lab")
+    assert "--allowed-hosts" not in server_command(build_parser().parse_args(["--host", "0.0.0.0"]),
+                                                   "sqlite:///x.db", auth=False)  # the user's own list rules
