@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,6 +38,21 @@ def digest_bytes(*parts: bytes) -> str:
 def digest_json(value: Any) -> str:
     """Digest of a JSON-able value with sorted keys (for parameter sets)."""
     return digest_bytes(json.dumps(value, sort_keys=True, default=str).encode())
+
+
+_UNSAFE = re.compile(r"[^\w.-]+")
+
+
+def folder_name(name: str) -> str:
+    """``name`` (an experiment's, a study's: anything a user or a store can choose) as one
+    file or folder name that stays inside its parent.
+
+    Runs of characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_``,
+    leading dots go (no ``..``, no hidden files) and the length is bounded; a name that had
+    to change gets a digest of the original, so two names never share a folder.
+    """
+    safe = _UNSAFE.sub("_", name).lstrip(".")[:80]
+    return name if name and safe == name else f"{safe or 'unnamed'}-{digest_bytes(name.encode())[:8]}"
 
 
 def _file_digest(path: Path) -> str:

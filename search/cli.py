@@ -12,7 +12,6 @@ import os
 import socket
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
@@ -21,6 +20,7 @@ from mser.cache import default_cache_dir
 from mser.cli.common import (
     LANGUAGE_HELP,
     add_data_options,
+    at_least,
     check_language_data,
     note,
     prepare,
@@ -35,7 +35,7 @@ from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import get_model
 from mser.splits import LOSO
-from search.options import SCHEDULERS, StudyOptions
+from search.options import SCHEDULERS, StudyOptions, state_folder
 from search.spaces import SPACES, feature_sets
 from search.study import StudyResult, resumable_state, run_study
 from search.trial import GROUPED_FOLDS, LOSO_MAX_SPEAKERS, default_folds, fold_count
@@ -60,20 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which model's space to search: the paper's models (sae_*, cnn_features, dnn_features) "
                              "or openSMILE functionals with an SVM, logistic regression or MLP (smile_*; needs the "
                              "opensmile extra) (default: sae_cnn)")
-    parser.add_argument("--trials", type=int, default=200, metavar="N", help="trials per study (default: 200)")
+    parser.add_argument("--trials", type=at_least(1), default=200, metavar="N", help="trials per study (default: 200)")
     parser.add_argument("--language", type=_language, default="all", metavar="LANGUAGE",
                         help=f"{LANGUAGE_HELP}, or each: one study per language found plus the joint one, then each "
                              "language's best model scored on the other languages (the transfer matrix) "
                              "(default: all)")
     parser.add_argument("--held-out", action="store_true",
                         help="with --language each: also the held-out-language studies (all-but-it, ...)")
-    parser.add_argument("--max-epochs", dest="epochs", type=int, default=30, metavar="N",
+    parser.add_argument("--max-epochs", dest="epochs", type=at_least(1), default=30, metavar="N",
                         help="classifier epochs at most; ASHA stops weak trials earlier (default: 30)")
-    parser.add_argument("--sae-epochs", type=int, default=10, metavar="N",
+    parser.add_argument("--sae-epochs", type=at_least(1), default=10, metavar="N",
                         help="autoencoder epochs at most (default: 10; trained encoders are cached)")
-    parser.add_argument("--grace-period", type=int, default=3, metavar="N",
+    parser.add_argument("--grace-period", type=at_least(1), default=3, metavar="N",
                         help="epochs every trial gets before ASHA may stop it (default: 3)")
-    parser.add_argument("--patience", type=int, default=8, metavar="N",
+    parser.add_argument("--patience", type=at_least(1), default=8, metavar="N",
                         help="epochs without a better validation kappa before a trial stops itself (default: 8)")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
                         help="asha stops weak trials early; fifo runs every trial to its end (default: asha)")
@@ -94,14 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the chosen trial as the study's result; by default it is trained again on every "
                              "training speaker (validation speakers included) for the epochs the choice found, and "
                              "that refit is what is tested, reported, promoted and served")
-    parser.add_argument("--repeats", type=int, default=0, metavar="N",
+    parser.add_argument("--repeats", type=at_least(0), default=0, metavar="N",
                         help="after the search, train the chosen configuration again with N other seeds (same "
                              "speakers) and report the mean and spread of its validation and test kappa (default: 0)")
-    parser.add_argument("--top", type=int, default=5, metavar="N",
+    parser.add_argument("--top", type=at_least(1), default=5, metavar="N",
                         help="best trials (by validation kappa) whose test kappa is measured (default: 5)")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="seed of the sampler and training (default: 0)")
-    parser.add_argument("--max-concurrent", type=int, metavar="N",
+    parser.add_argument("--max-concurrent", type=at_least(1), metavar="N",
                         help="trials at once (default: one per CPU of the Ray cluster)")
     parser.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="N",
                         help="CPUs a trial reserves; TensorFlow uses as many threads (default: 1)")
@@ -132,19 +132,11 @@ def _language(text: str) -> str:
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    for flag, name in (("--trials", "trials"), ("--max-epochs", "epochs"), ("--sae-epochs", "sae_epochs"),
-                       ("--grace-period", "grace_period"), ("--patience", "patience"), ("--top", "top")):
-        if getattr(args, name) < 1:
-            parser.error(f"{flag} must be at least 1, got {getattr(args, name)}")
     if args.held_out and args.language != "each":
         parser.error("--held-out goes with --language each; for one held-out-language study use --language "
                      "all-but-it (or another all-but-...)")
-    if args.repeats < 0:
-        parser.error(f"--repeats must be 0 or more, got {args.repeats}")
     if args.folds not in (None, LOSO) and (args.folds == 1 or args.folds < 0):
         parser.error(f"--folds needs at least 2 folds (or 0 for one validation split), got {args.folds}")
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        parser.error(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     if args.cpus_per_trial <= 0:
         parser.error(f"--cpus-per-trial must be positive, got {args.cpus_per_trial}")
     if args.scheduler == "asha" and args.folds in (None, 0) and args.grace_period >= args.epochs:
@@ -220,7 +212,7 @@ def _study_options(args, argv, language: str, uri: str, address: str | None) -> 
     """The options of the study of ``language`` (the concurrency is set once Ray has started)."""
     return StudyOptions.from_args(
         args, language=language, tracking_uri=uri, max_concurrent=1, folds=args.folds or 0,
-        state_dir=(args.cache_dir or default_cache_dir()) / "searches" / args.experiment,
+        state_dir=state_folder(args.cache_dir or default_cache_dir(), uri, args.experiment),
         # On a cluster each machine keeps encoders in its own default cache folder.
         cache_dir=str(args.cache_dir) if args.cache_dir and not address else None,
         command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
@@ -261,9 +253,9 @@ def _transfer(uri: str, experiment: str, space: str, dataset: Dataset) -> None:
 def _report(uri: str, experiment: str) -> None:
     """The experiment's study report, rebuilt with these studies in it; a failure here loses no result."""
     try:
-        from search.report import write_report
+        from search.report import report_folder, write_report
 
-        path = write_report(ensure_store(uri), experiment, Path("reports") / experiment)
+        path = write_report(ensure_store(uri), experiment, report_folder(experiment))
     except Exception as error:  # noqa: BLE001 - the search is done and recorded; say what failed and go on
         note(f"{PROG}: the study report could not be built ({error}); build it with: mser-report "
              f"--experiment {experiment}")

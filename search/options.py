@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from mser.cache import digest_json, folder_name
+
 SCHEDULERS = ("asha", "fifo")
+
+
+def state_folder(cache_dir: Path, tracking_uri: str, experiment: str) -> Path:
+    """Where the studies of ``experiment`` in the store at ``tracking_uri`` keep their state
+    for ``--resume``: one folder per store and experiment, so a search of the same name
+    logging to another store never overwrites it, and no name leads outside the folder."""
+    return cache_dir / "searches" / f"{folder_name(experiment)}-{digest_json([tracking_uri, experiment])[:12]}"
 
 
 def _fixed(flag: str, *default: Any) -> Any:

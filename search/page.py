@@ -131,15 +131,18 @@ def _signed(value: float, digits: int) -> str:
     return f"{round(value, digits) + 0.0:+.{digits}f}"
 
 
+#: What Django's ``json_script`` escapes: inside JSON strings, JSON's own escapes for the
+#: characters HTML gives a meaning, so the script element's text holds none of them.
+_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+
+
 def _json_script(value: object) -> Markup:
     """``value`` as JSON for the inside of a ``<script>`` element, which nothing in it can end early."""
-    text = json.dumps(value, default=float).replace("</", "<\\/").replace("<!--", "\\u003c!--")
     # Safe to mark safe: the HTML parser reads a script element's text raw (entities would
-    # stay escaped and corrupt the JSON). Only "</" can end the element, and "<!--" can
-    # start the escaped state in which a following "<script" stops "</script>" ending it;
-    # outside JSON strings neither can occur, and inside them both replacements decode to
-    # the same characters.
-    return Markup(text)
+    # stay escaped and corrupt the JSON), and with no "<", ">" or "&" left, nothing in it can
+    # end the element or start the escaped state; outside JSON strings none of them occurs,
+    # and inside them the escapes decode to the same characters.
+    return Markup(json.dumps(value, default=float).translate(_JSON_ESCAPES))
 
 
 # The folder beside this file, not PackageLoader("search"): under pytest, tests/search is the package "search".

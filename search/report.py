@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune.search.optuna import OptunaSearch
 from sklearn.metrics import confusion_matrix
 
+from mser.cache import folder_name
 from mser.corpora import (
     EMOTIONS,
     HELD_OUT_PREFIX,
@@ -235,7 +236,7 @@ class Figures:
 
     def add(self, figure, name: str) -> Image:
         """Write ``figure`` as ``<name>.png`` and return it for the page."""
-        path = self.folder / f"{name}.png"
+        path = self.folder / f"{folder_name(name)}.png"  # names come from the store's tags
         figure.savefig(path, format="png")
         plt.close(figure)
         self.files.append(path)
@@ -299,6 +300,12 @@ def analyse(study: Study, *, resamples: int) -> dict:
                                     "only_best_right": comparison.only_a_right,
                                     "only_paper_right": comparison.only_b_right, "verdict": comparison.verdict()}
     return result
+
+
+def report_folder(experiment: str) -> Path:
+    """Where an experiment's report goes by default: ``reports/<experiment>``, the name made
+    safe as one folder (:func:`mser.cache.folder_name`), never a path outside ``reports``."""
+    return Path("reports") / folder_name(experiment)
 
 
 def write_report(client: MlflowClient, experiment: str, out: Path, *, resamples: int = 2000,

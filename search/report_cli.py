@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mser.cli.common import note, run
-from search.report import write_report
+from mser.cli.common import at_least, note, run
+from search.report import report_folder, write_report
 from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
 
 PROG = "mser-report"
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "logged to each study's parent run.")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="folder for report.html and its figures (default: reports/<experiment>)")
-    parser.add_argument("--resamples", type=int, default=2000, metavar="N",
+    parser.add_argument("--resamples", type=at_least(100), default=2000, metavar="N",
                         help="bootstrap resamples for intervals and the paired test (default: 2000)")
     parser.add_argument("--no-log", action="store_true", help="only write the files, do not log them to MLflow")
     add_tracking_options(parser)
@@ -41,10 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.resamples < 100:
-        parser.error(f"--resamples must be at least 100, got {args.resamples}")
     client = ensure_store(resolve_tracking_uri(args.tracking_uri), create=False)
-    path = write_report(client, args.experiment, args.out or Path("reports") / args.experiment,
+    path = write_report(client, args.experiment, args.out or report_folder(args.experiment),
                         resamples=args.resamples, log=not args.no_log)
     print(path.resolve())
     note(f"open it in a browser: file://{path.resolve()}")

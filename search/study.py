@@ -193,10 +193,10 @@ def resumable_state(dataset: Dataset, options: StudyOptions) -> dict:
         MserError: Nothing to resume, or the options or data differ from the interrupted
             search's, saying what differs.
     """
-    state = _load_state(options.state_dir / study_name(options))
+    state = _load_state(options.state_dir / study_name(options)) or _elsewhere(options)
     if state is None:
-        raise MserError(f"nothing to resume for {study_name(options)} in {options.state_dir}: "
-                        "run without --resume to start a search")
+        raise MserError(f"nothing to resume for {study_name(options)} of experiment {options.experiment!r} at "
+                        f"{options.tracking_uri}: run without --resume to start a search")
     differences = resume_differences(state.get("options", {}), options)
     if state.get("dataset_key", dataset.key) != dataset.key:
         differences.append(f"other data (dataset key {state['dataset_key'][:12]}, now {dataset.key[:12]}: check "
@@ -365,6 +365,16 @@ def _close_parent(client: MlflowClient, parent: str, counts: dict[str, int], bes
                 client.log_metric(parent, f"{REPEATS_PREFIX}{metric}_{stat}", repeats[metric][stat])
         client.log_dict(parent, repeats, REPEATS_FILE)
     client.set_terminated(parent, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _elsewhere(options: StudyOptions) -> dict | None:
+    """The saved state of an interrupted study of the same experiment, space and language
+    that logs to another store (so the refusal can name it), if there is one."""
+    for folder in sorted(options.state_dir.parent.glob("*")):
+        state = _load_state(folder / study_name(options))
+        if state and state.get("options", {}).get("experiment") == options.experiment:
+            return state
+    return None
 
 
 def _load_state(path: Path) -> dict | None:

@@ -1,6 +1,9 @@
 """What every command shares: stdout kept for results."""
 
 import os
+from pathlib import Path
+
+import pytest
 
 from mser.cli.common import stdout_for_results
 
@@ -54,3 +57,28 @@ def test_libraries_are_quiet_unless_verbose(capfd, tmp_path):
         assert "Creating initial MLflow database tables" in capfd.readouterr().err
     finally:
         quiet_libraries()
+
+
+def test_names_become_one_folder_name_inside_their_parent():
+    from mser.cache import folder_name
+
+    assert folder_name("paper-2026_v1.2") == "paper-2026_v1.2"  # a plain name is kept as written
+    assert folder_name("emozione") == "emozione" and folder_name("Spraché") == "Spraché"
+    names = ["../../../somewhere/else", "..", ".", "a/b", "a\\b", "a b", "a_b", "<script>", "", "x" * 300, "/etc"]
+    safe = [folder_name(name) for name in names]
+    assert len(set(safe)) == len(names)  # two names never share a folder ("a b" and "a_b" included)
+    for name in safe:
+        assert name and "/" not in name and "\\" not in name and not name.startswith(".") and len(name) <= 90
+        assert (Path("/r") / name).parent == Path("/r")
+
+
+def test_counts_are_refused_below_their_minimum():
+    import argparse
+
+    from mser.cli.common import at_least
+
+    assert at_least(1)("3") == 3 and at_least(0.0, float)("0") == 0.0 and at_least(0.0, float)("inf") == float("inf")
+    for parse, text in ((at_least(1), "0"), (at_least(1), "-2"), (at_least(1), "2.5"), (at_least(0.0, float), "-5"),
+                        (at_least(0.0, float), "nan"), (at_least(1), "")):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(text)

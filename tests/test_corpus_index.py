@@ -246,3 +246,27 @@ def test_a_label_no_corpus_has_is_said_before_anything_is_trained(tmp_path, caps
     index = _index(tmp_path, _rows())
     assert data_main(["inspect", "--corpus", str(index), "--emotions", "neutral,angry,contempt"]) == 0
     assert "no utterance is labelled contempt: its class has no example" in capsys.readouterr().err
+
+
+def test_a_label_no_corpus_can_have_is_refused_before_any_audio_is_read(tmp_path, capsys):
+    from tracking.train_cli import main as train_main
+
+    missing = tmp_path / "no-such-root"  # never read: the label is refused first
+    for main, command in ((train_main, []), (data_main, ["inspect"])):
+        assert main([*command, "--data-root", str(missing), "--emotions", "angry,sad,bogus"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--emotions: no corpus has bogus" in err and "--corpus" in err
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_label_no_utterance_has_stops_training_before_a_run_is_written(tmp_path, monkeypatch, capsys):
+    from tracking.train_cli import main as train_main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    index = _index(tmp_path, _rows())
+    assert train_main(["--corpus", str(index), "--language", "fr", "--emotions", "neutral,angry,contempt",
+                       "--cache-dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--emotions: no utterance is labelled contempt" in err[-1] and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "mlruns").exists()

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from mser.cli.common import note, run, study_language
+from mser.cli.common import at_least, note, run, study_language
 from mser.corpora import is_one_language
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
@@ -34,7 +34,7 @@ def build_promote_parser() -> argparse.ArgumentParser:
                         help="only this language: all or all-but-<code> promote those studies' results; a language "
                              "code (it) promotes the model that serves it best, its own study's result or a joint "
                              "study's, chosen on its validation speakers only (default: every study found)")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="M",
+    parser.add_argument("--margin", type=at_least(0.0, float), default=DEFAULT_MARGIN, metavar="M",
                         help=f"validation kappa a candidate must gain over the champion (default: {DEFAULT_MARGIN})")
     parser.add_argument("--force", action="store_true", help="make the candidate champion whatever the gate says")
     parser.add_argument("--json", action="store_true", help="print what was done as JSON")

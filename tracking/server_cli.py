@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
-from mser.cli.common import add_verbose_option, note, run
+from mser.cli.common import add_verbose_option, at_least, note, run
 from mser.errors import MserError
 from tracking.processes import QUIET_SERVER, check_port, is_loopback, local_base, port_number, run_foreground
 from tracking.store import DEFAULT_STORE_DIR, check_store, ensure_store, sqlite_path
@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "postgresql://... for many writers)")
     parser.add_argument("--artifacts-destination", type=Path, default=DEFAULT_STORE_DIR / "artifacts", metavar="DIR",
                         help="where uploaded artifacts are kept (default: mlruns/artifacts)")
-    parser.add_argument("--workers", type=int, default=2, help="server worker processes (default: 2)")
+    parser.add_argument("--workers", type=at_least(1), default=2, metavar="N",
+                        help="server worker processes (default: 2)")
     add_verbose_option(parser)
     auth = parser.add_argument_group("authentication")
     auth.add_argument("--auth", action="store_true",

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from mser.cli.common import (
     LANGUAGE_HELP,
     add_data_options,
+    at_least,
     check_language_data,
     note,
     prepare,
@@ -62,10 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"{LANGUAGE_HELP} (default: all)")
     parser.add_argument("--reproduce", action="store_true",
                         help="train every model and language of the paper's Table 4 and print it beside the paper's")
-    parser.add_argument("--max-epochs", type=int, metavar="N",
+    parser.add_argument("--max-epochs", type=at_least(1), metavar="N",
                         help="cap the epochs of the autoencoder and the classifier, for quick runs "
                              "(default: the paper's, 100; 300 for the joint classifier)")
-    parser.add_argument("--patience", type=int, default=10, metavar="N",
+    parser.add_argument("--patience", type=at_least(1), default=10, metavar="N",
                         help="epochs without a better validation score before stopping (default: 10)")
     parser.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default="balanced",
                         help="class weights from compute_class_weight (default: balanced, as the paper)")
@@ -89,8 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.max_epochs is not None and args.max_epochs < 1:
-        parser.error(f"--max-epochs must be at least 1, got {args.max_epochs}")
     cells = table4_runs() if args.reproduce else [(args.model, args.language)]
     feature_sets = [args.feature_set] if any(MODELS[model].uses_functionals for model, _ in cells) else []
     require_functionals(feature_sets)

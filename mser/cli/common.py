@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Sequence, TextIO
 from tqdm import tqdm
 
 from mser.cache import default_cache_dir
-from mser.corpora import EMOTIONS, check_study_language, parse_emotions
+from mser.corpora import EMOTION_SYNONYMS, EMOTIONS, check_study_language, parse_emotions
 from mser.dataset import Dataset, load_dataset, load_functionals
 from mser.errors import DataError, MserError
 from mser.functionals import smile
@@ -35,6 +35,19 @@ def study_language(text: str) -> str:
         return check_study_language(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def at_least(minimum: float, kind: Callable[[str], float] = int) -> Callable[[str], float]:
+    """An argparse type: a number (``int`` or ``float``) no smaller than ``minimum``; NaN is refused."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number: give {minimum:g} or more") from None
+        if not value >= minimum:
+            raise argparse.ArgumentTypeError(f"{text} is too small: give {minimum:g} or more")
+        return value
+    return parse
 
 
 #: What ``--language`` takes, for help texts.
@@ -91,10 +104,30 @@ def data_root(args: argparse.Namespace) -> Path | None:
     return root
 
 
-def prepare(args: argparse.Namespace, feature_sets: Sequence[str] = ()) -> Dataset:
+def check_emotions(args: argparse.Namespace) -> None:
+    """Refuse, before any audio is read, a label no corpus can have: without a corpus index
+    (``--corpus``, whose labels are its own), only the built-in corpora's emotions exist.
+
+    Raises:
+        DataError: Naming the labels, those that exist, and the fix.
+    """
+    unknown = [] if args.corpus else [e for e in args.emotions if e not in EMOTION_SYNONYMS]
+    if unknown:
+        raise DataError(f"--emotions: no corpus has {', '.join(unknown)} (EMOVO, EmoDB, RAVDESS and the demo have "
+                        f"{', '.join(EMOTION_SYNONYMS)}): check the spelling, or add a corpus of your own that has "
+                        "it (--corpus)")
+
+
+def prepare(args: argparse.Namespace, feature_sets: Sequence[str] = (), *, every_emotion: bool = True) -> Dataset:
     """Load the dataset the data options describe, with a progress bar and one line per skipped file,
-    and the openSMILE ``feature_sets`` its models read (each with a progress bar of its own)."""
+    and the openSMILE ``feature_sets`` its models read (each with a progress bar of its own).
+
+    Raises:
+        DataError: With ``every_emotion`` (commands that train), a label of ``--emotions`` that no
+            utterance has, before any model is trained; without it (inspection), that is a note.
+    """
     require_functionals(feature_sets)
+    check_emotions(args)
     root = data_root(args)
     with progress_bar("preparing audio", "files") as progress:
         dataset = load_dataset(root, indexes=args.corpus, emotions=args.emotions, split_seed=args.split_seed,
@@ -103,8 +136,11 @@ def prepare(args: argparse.Namespace, feature_sets: Sequence[str] = ()) -> Datas
         note(f"skipped {row.path}: {row.reason}")
     absent = [e for e in dataset.emotions if e not in set(dataset.utterances["emotion"])]
     if absent:
-        note(f"no utterance is labelled {', '.join(absent)}: its class has no example; leave it out of --emotions, "
-             f"or check the corpora's labels (mser-data inspect)")
+        message = (f"no utterance is labelled {', '.join(absent)}: its class has no example; leave it out of "
+                   "--emotions, or check the corpora's labels (mser-data inspect)")
+        if every_emotion:
+            raise DataError(f"--emotions: {message}")
+        note(message)
     for feature_set in feature_sets:
         with progress_bar(f"openSMILE {feature_set} functionals", "files") as progress:
             load_functionals(dataset, feature_set, cache_dir=args.cache_dir, use_cache=not args.no_cache,

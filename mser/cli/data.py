@@ -79,7 +79,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    dataset = prepare(args)
+    dataset = prepare(args, every_emotion=False)  # what is missing is what inspection tells
     if args.json:
         json.dump(_as_json(dataset), sys.stdout, indent=2)
         print()

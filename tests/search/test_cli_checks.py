@@ -114,11 +114,11 @@ def test_resume_from_another_folder_names_the_store_of_the_interrupted_search(ti
 
     import ray
 
-    from search.options import StudyOptions
+    from search.options import StudyOptions, state_folder
 
     cache = tmp_path / "cache"
     first = f"sqlite:///{tmp_path / 'here' / 'mlruns' / 'mlflow.db'}"
-    state = cache / "searches" / "probe" / "cnn_features-de"
+    state = state_folder(cache, first, "probe") / "cnn_features-de"
     state.mkdir(parents=True)
     saved = StudyOptions(space="cnn_features", language="de", trials=200, tracking_uri=first, experiment="probe",
                          state_dir=state.parent, epochs=30).saved()
@@ -131,6 +131,18 @@ def test_resume_from_another_folder_names_the_store_of_the_interrupted_search(ti
     assert "same options" in line and not ray.is_initialized()
 
 
+def test_each_store_keeps_its_own_resume_state_inside_the_cache(tmp_path):
+    from search.options import state_folder
+
+    here, there = "sqlite:////a/mlruns/mlflow.db", "http://server:5000"
+    assert state_folder(tmp_path, here, "probe") != state_folder(tmp_path, there, "probe")
+    assert state_folder(tmp_path, here, "probe") != state_folder(tmp_path, here, "other")
+    for name in ("../../../somewhere/else", "/etc", "..", ".hidden", "a/b", "x" * 500, ""):
+        folder = state_folder(tmp_path, here, name)
+        assert folder.parent == tmp_path / "searches" and not folder.name.startswith(".")
+        assert len(folder.name) < 120
+
+
 def test_a_cluster_address_where_nothing_answers_stops_the_command(tmp_path, monkeypatch, capfd):
     import search.cli
 
@@ -140,14 +152,17 @@ def test_a_cluster_address_where_nothing_answers_stops_the_command(tmp_path, mon
     _one_line_error(capfd, "nothing answers at the Ray cluster address 127.0.0.1:1")
 
 
-def test_repeats_must_not_be_negative(capsys):
-    from search.cli import _check, build_parser
+def test_counts_are_checked_as_they_are_parsed(capsys):
+    from search.cli import build_parser
 
     parser = build_parser()
-    with pytest.raises(SystemExit):
-        _check(parser, parser.parse_args(["--repeats", "-1"]))
-    assert "--repeats must be 0 or more, got -1" in capsys.readouterr().err
+    for flag, value, minimum in (("--repeats", "-1", "0"), ("--trials", "0", "1"), ("--max-epochs", "-3", "1"),
+                                 ("--top", "0", "1"), ("--max-concurrent", "0", "1"), ("--trials", "many", "1")):
+        with pytest.raises(SystemExit):
+            parser.parse_args([flag, value])
+        assert f"argument {flag}: " in (err := capsys.readouterr().err) and f"give {minimum} or more" in err
     assert parser.parse_args(["--repeats", "3"]).repeats == 3
+    assert parser.parse_args(["--trials", "7"]).trials == 7
 
 
 def test_folds_take_a_number_or_speakers(capsys):

@@ -156,6 +156,8 @@ def test_names_and_tags_are_text_never_markup(hostile: str):
     assert all(attrs["src"].startswith("data:image/png;base64,") and set(attrs) == {"alt", "src"} for attrs in images)
     assert "<!--" not in hostile and "</script><script>" not in hostile
     assert hostile.count("</script>") == 1
+    [script] = page.scripts  # as Django's json_script: HTML's special characters as JSON escapes
+    assert not set("<>&") & set(script) and "\\u003cscript\\u003e" in script
 
 
 def test_names_and_tags_read_as_they_were_written(hostile: str):

@@ -126,7 +126,7 @@ def test_bad_options_are_refused(capsys):
     assert "invalid choice: 'svm'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--max-epochs", "0"])
-    assert "--max-epochs must be at least 1" in capsys.readouterr().err
+    assert "argument --max-epochs: 0 is too small: give 1 or more" in capsys.readouterr().err
 
 
 def test_a_language_without_data_is_refused_before_a_store_or_run_exists(tiny_demo, tmp_path, capfd):
