@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from mser.metrics import VAL_KAPPA
+from search.schedulers import ENCODER_STEP
 from search.trial import RUN_ID_KEY
 from tracking.query import children
 from tracking.schema import ERROR_TAG, MODEL_URI_TAG, PRUNED_TAG, RETRIED_TAG, TRIAL_TAG
@@ -42,7 +43,11 @@ class MlflowStatusCallback(Callback):
         self.retried = 0
         self.done = self.pruned = self.failed = 0
         self.running: set[str] = set()
+        #: The best validation kappa of a model a trial could be chosen with (classifier results).
         self.best: float | None = None
+        #: The best linear probe of an encoder's code (results counted in encoder epochs): shown
+        #: apart, as no trial is chosen on it.
+        self.best_probe: float | None = None
         self._pending: dict[str, float] = {}
         self._printed = 0.0
         self._printed_counts = ""
@@ -75,8 +80,10 @@ class MlflowStatusCallback(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         value = result.get(VAL_KAPPA)
-        if value is not None and (self.best is None or value > self.best):
-            self.best = float(value)
+        if value is not None:
+            kind = "best_probe" if ENCODER_STEP in result else "best"
+            if getattr(self, kind) is None or value > getattr(self, kind):
+                setattr(self, kind, float(value))
         self._print(force=False)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
@@ -160,6 +167,8 @@ class MlflowStatusCallback(Callback):
         earlier = self.earlier or 0
         ended = earlier + session
         best = "-" if self.best is None else f"{self.best:.3f}"
+        if self.best_probe is not None:
+            best += f" (encoder probe {self.best_probe:.3f})"
         retried = f", {self.retried} retried" if self.retried else ""
         before = f", {earlier} before resuming" if earlier else ""
         elapsed = (time.monotonic() if now is None else now) - self._started

@@ -40,6 +40,19 @@ def test_a_resumed_search_counts_the_trials_its_last_session_ended(tmp_path):
     assert status.earlier == 3
 
 
+def test_the_best_is_a_choosable_models_kappa_and_the_encoder_probe_is_apart(tmp_path):
+    from search.schedulers import CLASSIFIER_STEP, ENCODER_STEP
+
+    status = _callback(tmp_path)
+    status.on_step_begin(0, [])
+    trial = SimpleNamespace(trial_id="a")
+    status.on_trial_result(0, [], trial, {"val_kappa": 0.377, ENCODER_STEP: 3})  # the probe of the code
+    assert "best val kappa - (encoder probe 0.377)" in status.line()
+    status.on_trial_result(0, [], trial, {"val_kappa": 0.315, CLASSIFIER_STEP: 2})
+    status.on_trial_result(0, [], trial, {"val_kappa": 0.301, ENCODER_STEP: 4})
+    assert "best val kappa 0.315 (encoder probe 0.377);" in status.line()
+
+
 def test_the_end_of_the_search_repeats_no_line(tmp_path):
     import io
 
