@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from mser import inspect as tables
+from mser import tables
 from mser.cli.common import add_data_options, prepare, progress_bar, run
 from mser.dataset import LONG_FACTOR, LONG_SECONDS, MAX_UTTERANCE_WINDOWS, Dataset, long_utterances
 from mser.errors import DataError
