@@ -9,9 +9,9 @@ Three measurements, each in fresh processes on a demo corpus written here:
 2. reload: a second ``load_dataset(..., feature_sets=both)`` in a new process, against
    the first build (windows, features and both sets of functionals);
 3. search: a ``--trials``-trial ``mser-search --space smile_svm`` with its workers reused
-   between trials (as the Keras spaces run) and with a fresh worker per trial (how the
-   sklearn spaces run, see ``search.study._reuse_workers``), in trials per hour and the
-   share of the slots' time spent training.
+   between trials (as every space runs) and with a fresh worker per trial (as the
+   sklearn spaces ran until their trials ended cleanly, see ``search.study.REUSE_WORKERS``),
+   in trials per hour and the share of the slots' time spent training.
 
 Needs the dev extra (opensmile, psutil). Results go to stdout and, with ``--out``, to a
 JSON file (docs/benchmarks.md and the README quote ``bench/functionals.json``).
@@ -121,7 +121,7 @@ _SEARCH = """
 import sys
 import search.study
 reuse = sys.argv[1] == "reused"
-search.study._reuse_workers = lambda space: reuse
+search.study.REUSE_WORKERS = reuse
 from search.cli import main
 sys.exit(main(sys.argv[2:]))
 """

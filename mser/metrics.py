@@ -124,6 +124,18 @@ class Evaluation:
     predictions: pd.DataFrame
     emotions: tuple[str, ...] = EMOTIONS
 
+    def metrics(self, prefix: str, *, per_window: bool = True) -> dict[str, float]:
+        """The scores as flat metric names, the one place they are built: ``val_kappa``,
+        ``test_uar``, ``test_window_kappa`` (with ``per_window``), and per language when there
+        are several (``test_kappa_de``), for a side's ``prefix`` (``val``, ``test``)."""
+        flat = {f"{prefix}_{name}": value for name, value in self.utterances.items()}
+        if per_window:
+            flat.update({f"{prefix}_window_{name}": value for name, value in self.windows.items()})
+        if len(self.languages) > 1:
+            flat.update({per_language(f"{prefix}_{name}", language): value
+                         for language, values in self.languages.items() for name, value in values.items()})
+        return flat
+
 
 def evaluate(probabilities: np.ndarray, meta: pd.DataFrame, *, vote: str = "mean",
              emotions: tuple[str, ...] = EMOTIONS) -> Evaluation:

@@ -26,7 +26,7 @@ import numpy as np
 
 from mser.corpora import JOINT, check_study_language, held_out_language, language_order
 from mser.dataset import MAX_UTTERANCE_WINDOWS, WINDOW_UNIT, Dataset, capped_rows
-from mser.errors import MserError
+from mser.errors import MserError, TrainingStopped
 from mser.functionals import FunctionalsParams
 from mser.metrics import (
     CLASS_WEIGHTINGS,
@@ -41,7 +41,6 @@ from mser.metrics import (
     class_weights,
     evaluate,
     kappa,
-    per_language,
     sample_weights,
     utterance_kappa,
 )
@@ -156,20 +155,9 @@ class TrainResult:
         """Flat final metrics: ``val_kappa``, ``test_uar``, ``test_kappa_de``, ``test_window_kappa``...
 
         A model on whole utterances has no window scores."""
-        flat = {}
         per_window = not get_model(self.config.model).uses_functionals
-        for side, result in (("val", self.validation), ("test", self.test)):
-            if result is None:
-                continue
-            for name, value in result.utterances.items():
-                flat[f"{side}_{name}"] = value
-            for name, value in result.windows.items() if per_window else ():
-                flat[f"{side}_window_{name}"] = value
-            if len(result.languages) > 1:
-                for language, values in result.languages.items():
-                    for name, value in values.items():
-                        flat[per_language(f"{side}_{name}", language)] = value
-        return flat
+        return {name: value for side, result in (("val", self.validation), ("test", self.test)) if result is not None
+                for name, value in result.metrics(side, per_window=per_window).items()}
 
 
 class _EpochReporter(keras.callbacks.Callback):
@@ -361,7 +349,8 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
         split: Speakers per side; default :func:`make_split`. Without validation speakers
             (:func:`refit_split`) this is a refit: exactly ``config.epochs`` and
             ``config.sae_epochs``, no early stopping, no validation scores.
-        on_epoch: Called after every epoch of the autoencoder and the classifier.
+        on_epoch: Called after every epoch of the autoencoder and the classifier; it may stop
+            the training by raising :class:`~mser.errors.TrainingStopped`.
         encoder_cache: An :class:`mser.encoders.EncoderCache` to reuse an encoder trained
             before for the same data, speakers and settings.
         score_test: Score the test speakers now. A search passes ``False`` and scores
@@ -464,7 +453,7 @@ def _fit_replaying(fit_encoder: Callable, encoder_cache, material: dict, on_epoc
 
     try:
         return fit_encoder(reporter)
-    except SystemExit:  # how a judge stops a training (Ray Tune raises it in on_epoch): keep what it reached
+    except TrainingStopped:  # a judge stopped the training in on_epoch: keep what it reached
         encoder_cache.record_interrupted(material, curve)
         raise
 

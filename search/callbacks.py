@@ -1,11 +1,13 @@
-"""Driver-side Tune callbacks: MLflow statuses of stopped trials, and live progress.
+"""Driver-side Tune callbacks: each trial's outcome, and live progress.
 
-A trial stopped by ASHA may be stopped before it could end its own MLflow run; when
-Tune reports it complete and its run is still RUNNING, the run is ended as KILLED
-with a ``pruned`` tag (a pruned trial is not a failure), unless it has logged its model:
-then it trained to its end and is ended FINISHED. A trial that errored has its
-run ended FAILED. Progress (done, running, pruned, failed, best validation kappa) is
-printed as one line per change, at most every few seconds.
+The driver is the one writer of a trial's :class:`~tracking.schema.Outcome`, from what
+Tune saw: a trial that completed with its final result (sent once its model is logged,
+:data:`search.trial.FINAL_KEY`) finished; one that completed without it was stopped by
+the scheduler (pruned: not a failure); one that errored failed. The worker ends its own
+run; a run still RUNNING a few seconds after its trial ended is ended here, as its
+outcome says (FINISHED, or KILLED for a pruned trial; FAILED for an error). Progress
+(done, running, pruned, failed, best validation kappa) is printed as one line per
+change, at most every few seconds.
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ import time
 from typing import TextIO
 
 from mlflow.entities import RunStatus
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from mser.metrics import VAL_KAPPA
 from search.schedulers import ENCODER_STEP
-from search.trial import RUN_ID_KEY
+from search.trial import FINAL_KEY, RUN_ID_KEY
 from tracking.query import children
-from tracking.schema import ERROR_TAG, MODEL_URI_TAG, PRUNED_TAG, RETRIED_TAG, TRIAL_TAG
+from tracking.schema import ERROR_TAG, OUTCOME_TAG, RETRIED_TAG, TRIAL_TAG, Outcome
 
 _GRACE_SECONDS = 5.0
 
@@ -48,7 +49,8 @@ class MlflowStatusCallback(Callback):
         #: The best linear probe of an encoder's code (results counted in encoder epochs): shown
         #: apart, as no trial is chosen on it.
         self.best_probe: float | None = None
-        self._pending: dict[str, float] = {}
+        #: Runs of completed trials not yet settled: their deadline and outcome.
+        self._pending: dict[str, tuple[float, Outcome]] = {}
         self._printed = 0.0
         self._printed_counts = ""
         self._started = time.monotonic()
@@ -88,11 +90,13 @@ class MlflowStatusCallback(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.running.discard(trial.trial_id)
-        run_id = (trial.last_result or {}).get(RUN_ID_KEY)
+        last = trial.last_result or {}
+        run_id = last.get(RUN_ID_KEY)
         if run_id is None:
             self.done += 1
         else:
-            self._pending[run_id] = time.monotonic() + _GRACE_SECONDS
+            outcome = Outcome.FINISHED if last.get(FINAL_KEY) else Outcome.PRUNED
+            self._pending[run_id] = (time.monotonic() + _GRACE_SECONDS, outcome)
             self._settle(final=False)
         self._print(force=True)
 
@@ -126,6 +130,8 @@ class MlflowStatusCallback(Callback):
             if retried:
                 self.client.set_tag(run_id, RETRIED_TAG, "true")
             self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        for run_id in run_ids:  # also a run the trial ended FAILED itself
+            self.client.set_tag(run_id, OUTCOME_TAG, Outcome.FAILED.value)
 
     def on_step(self, iteration, trials, **info) -> None:
         if self._pending:
@@ -136,25 +142,17 @@ class MlflowStatusCallback(Callback):
         self._print(force=True, if_changed=True)
 
     def _settle(self, *, final: bool) -> None:
-        """Count completed trials whose runs are ended; end the runs of stopped ones."""
+        """Record the outcome of completed trials whose runs are ended (or past their grace),
+        ending those still RUNNING as their outcome says, and count them."""
         now = time.monotonic()
-        for run_id, deadline in list(self._pending.items()):
-            run = self.client.get_run(run_id)
-            if run.info.status == "RUNNING":
+        for run_id, (deadline, outcome) in list(self._pending.items()):
+            if self.client.get_run(run_id).info.status == "RUNNING":
                 if not final and now < deadline:
                     continue
-                if MODEL_URI_TAG in run.data.tags:  # it logged its model: complete, only its end was cut
-                    self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
-                    self.done += 1
-                    del self._pending[run_id]
-                    continue
-                try:
-                    self.client.set_tag(run_id, PRUNED_TAG, "true")
-                except MlflowException:
-                    pass  # the trial tagged it at the same moment (its reused worker was just reset)
-                self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
-                self.pruned += 1
-            elif run.data.tags.get(PRUNED_TAG) == "true":
+                self.client.set_terminated(run_id, RunStatus.to_string(
+                    RunStatus.FINISHED if outcome is Outcome.FINISHED else RunStatus.KILLED))
+            self.client.set_tag(run_id, OUTCOME_TAG, outcome.value)
+            if outcome is Outcome.PRUNED:
                 self.pruned += 1
             else:
                 self.done += 1

@@ -51,7 +51,7 @@ from search.page import Image, Importance, Pictures, render
 from search.repeats import summarise
 from search.spaces import SPACES, param_name
 from tracking.language_choice import language_choice
-from tracking.query import best_by, children, latest_studies
+from tracking.query import best_by, children, latest_studies, outcome
 from tracking.schema import (
     BEST_EPOCH_TAG,
     BEST_RUN_TAG,
@@ -64,12 +64,12 @@ from tracking.schema import (
     HISTORY_FILE,
     LABELS_TAG,
     PAPER_TAG,
-    PRUNED_TAG,
     REFIT_OF_TAG,
     REPEAT_OF_TAG,
     RETRIED_TAG,
     SEED_PARAM,
     SPEAKER_SIDES,
+    Outcome,
     predictions_file,
     speakers_tag,
     transfer_metric,
@@ -283,7 +283,7 @@ def analyse(study: Study, *, resamples: int) -> dict:
                                    for lang, part in predictions.groupby("language")}
     if paper is not None:
         result["paper"] = {"run_id": paper.info.run_id, "run_name": paper.info.run_name, "status": paper.info.status,
-                           "pruned": paper.data.tags.get(PRUNED_TAG) == "true",
+                           "pruned": outcome(paper) is Outcome.PRUNED,
                            VAL_KAPPA: paper.data.metrics.get(study.objective),
                            TEST_KAPPA: paper.data.metrics.get(TEST_KAPPA)}
     if best is not None and paper is not None and paper.info.run_id in study.predictions:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import mlflow
 import optuna
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.result import TRIAL_ID  # Tune's key of a result's trial (the same value as our TRIAL_TAG)
@@ -27,10 +27,9 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils import flatten_dict
 
 from mser.cli.common import note
-from mser.dataset import Dataset
+from mser.dataset import WINDOW_UNIT, Dataset
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
-from mser.models import get_model
 from mser.train import make_split, score_speakers
 from search.callbacks import MlflowStatusCallback
 from search.options import SCHEDULERS, StudyOptions, resume_differences
@@ -40,7 +39,7 @@ from search.schedulers import make_scheduler
 from search.spaces import PAPER_POINTS, get_space
 from search.trial import SearchSettings, fold_count, run_trial, study_data, train_config
 from tracking.model import load_pipeline
-from tracking.query import children, ranked
+from tracking.query import children, outcome, ranked
 from tracking.runs import log_evaluation
 from tracking.schema import (
     BEST_RUN_TAG,
@@ -57,7 +56,6 @@ from tracking.schema import (
     MODEL_URI_TAG,
     PAPER_TAG,
     PARENT_ROLE,
-    PRUNED_TAG,
     REFIT_OF_TAG,
     REFIT_PARAM,
     REPEAT_OF_TAG,
@@ -72,11 +70,15 @@ from tracking.schema import (
     SPACE_TAG,
     TRIAL_TAG,
     TRIALS_PREFIX,
+    Outcome,
     speakers_tag,
 )
 from tracking.store import ensure_store, experiment_id
 
 _STATE = "mser_study.json"
+#: Trials run one after another on the same workers (Tune's ``reuse_actors``), whatever the
+#: space: a fresh worker costs seconds of imports per trial. A benchmark may turn it off.
+REUSE_WORKERS = True
 
 
 class SearchInterrupted(MserError):
@@ -223,30 +225,16 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
     return tune.Tuner(
         trainable,
         param_space=dict(get_space(options.space)),
-        # Workers are reused: a fresh one costs seconds of imports per trial (see run_trial
-        # for what makes a reused worker's reset reliable); see _reuse_workers for which.
+        # Workers are reused by every space: a fresh one costs seconds of imports per trial
+        # (see search.trial.run_trial for how a trial ends so that its worker can be reset).
         tune_config=tune.TuneConfig(metric=VAL_KAPPA, mode="max", num_samples=options.trials,
                                     search_alg=ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent),
                                     scheduler=make_scheduler(options, folds),
-                                    reuse_actors=_reuse_workers(options.space)),
+                                    reuse_actors=REUSE_WORKERS),
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), callbacks=[status], verbose=0,
                                   # One retry: a worker lost or not reusable is no reason to lose the trial.
                                   failure_config=tune.FailureConfig(max_failures=1)),
     )
-
-
-def _reuse_workers(space: str) -> bool:
-    """Whether a search of ``space`` runs its trials one after another on the same workers.
-
-    Only for the Keras classifiers. The sklearn classifiers' trials (``sae_svm``,
-    ``sae_mlp``, ``smile_*``) report once, as they end, and there Ray fails now and then
-    to reset a reused worker: the last trial's thread is still alive when the next trial
-    asks for the worker, after the 60 s we allow (a 4-trial ``smile_mlp`` search in CI,
-    twice for ``sae_svm`` before; not reproduced alone), which fails the next trial
-    without a retry. Reuse would make a ``smile_*`` search about 8x faster
-    (``bench/functionals.py``).
-    """
-    return get_model(space).keras
 
 
 def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, options: StudyOptions) -> str:
@@ -307,11 +295,10 @@ def _counts(client: MlflowClient, experiment: str, parent: str, errored: set) ->
     every = children(client, experiment, parent)
     runs = [r for r in every if r.data.tags.get(RETRIED_TAG) != "true"]
     without_run = len(errored - {r.data.tags.get(TRIAL_TAG) for r in runs})
-    pruned = sum(r.data.tags.get(PRUNED_TAG) == "true" for r in runs)
-    statuses = [r.info.status for r in runs]
-    return {"runs": len(runs) + without_run, "finished": statuses.count("FINISHED"), "pruned": pruned,
-            "failed": statuses.count("FAILED") + without_run, "killed": statuses.count("KILLED") - pruned,
-            "retried": len(every) - len(runs)}
+    outcomes = [outcome(r) for r in runs]
+    return {"runs": len(runs) + without_run, "finished": outcomes.count(Outcome.FINISHED),
+            "pruned": outcomes.count(Outcome.PRUNED), "failed": outcomes.count(Outcome.FAILED) + without_run,
+            "killed": outcomes.count(None), "retried": len(every) - len(runs)}
 
 
 def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dataset,
@@ -333,11 +320,9 @@ def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dat
 def _score_test(client: MlflowClient, run, dataset: Dataset, options: StudyOptions, objective: str) -> dict:
     pipeline = load_pipeline(run.data.tags[MODEL_URI_TAG])
     evaluation = score_speakers(pipeline, dataset, run.data.tags[speakers_tag("test")].split())
-    metrics = {f"test_{k}": v for k, v in evaluation.utterances.items()}
-    if len(evaluation.languages) > 1:
-        metrics.update({f"test_kappa_{lang}": v["kappa"] for lang, v in evaluation.languages.items()})
-    for name, value in metrics.items():
-        client.log_metric(run.info.run_id, name, value)
+    metrics = evaluation.metrics("test", per_window=pipeline.spec.unit == WINDOW_UNIT)
+    now = int(time.time() * 1000)
+    client.log_batch(run.info.run_id, metrics=[Metric(name, float(value), now, 0) for name, value in metrics.items()])
     log_evaluation(client, run.info.run_id, evaluation, "test", title=f"{options.space}, {options.language}")
     return {"run_id": run.info.run_id, "run_name": run.info.run_name, "trial_id": run.data.tags.get(TRIAL_TAG),
             VAL_KAPPA: run.data.metrics[objective], TEST_KAPPA: metrics[TEST_KAPPA], "params": dict(run.data.params),

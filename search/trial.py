@@ -2,13 +2,13 @@
 
 Each trial opens a child run under the search's parent run, reports the best
 validation kappa so far to Tune after every classifier epoch (so ASHA can stop it
-early) but the last, which it reports once its model is logged (until then Tune counts
-it as running, so a trial that trained to its end is never cut or pruned), and never
+early) but the last, which it reports once its run is recorded and ended (until then Tune
+counts it as running, so a trial that trained to its end is never cut or pruned), and never
 scores the test speakers: the driver does that for the best trials once the search is
 over. With encoder rungs, a trial that trains an autoencoder also reports a linear probe's
 validation kappa on the code after each encoder epoch (:class:`search.schedulers.StagedASHA`).
-A trial stopped by ASHA is ended as KILLED by the driver (see :mod:`search.callbacks`);
-a crash or NaN ends the run FAILED.
+A trial stopped by ASHA ends its run KILLED, a crash or NaN FAILED; the driver records
+each trial's outcome (see :mod:`search.callbacks`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from mlflow.entities import Metric, RunTag
-from mlflow.exceptions import MlflowException
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from ray import tune
 
 from mser.dataset import Dataset
 from mser.encoders import EncoderCache
-from mser.errors import MserError
+from mser.errors import MserError, TrainingStopped
 from mser.metrics import SAE_PROBE_KAPPA, VAL_KAPPA, kappa, per_language
 from mser.models import get_model
 from mser.models._keras import keras, set_threads
@@ -52,7 +51,6 @@ from tracking.schema import (
     NODE_TAG,
     PAPER_TAG,
     PID_TAG,
-    PRUNED_TAG,
     SAE_EPOCHS_FOUND,
     TRAIN_SECONDS,
     TRIAL_TAG,
@@ -60,6 +58,9 @@ from tracking.schema import (
 
 #: The Tune result key that carries a trial's MLflow run id to the driver (search.callbacks).
 RUN_ID_KEY = "mlflow_run_id"
+#: The Tune result key of a trial's last result, sent once its model is logged: a trial that
+#: ends without it was stopped by the scheduler (pruned).
+FINAL_KEY = "trial_final"
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,28 @@ def train_config(config: Mapping[str, Any], options: StudyOptions) -> TrainConfi
 
 
 def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> None:
-    """Train one configuration and record it; the Tune trainable of every search."""
+    """Train one configuration and record it; the Tune trainable of every search.
+
+    Tune stops a trial by raising ``SystemExit`` in ``tune.report``; :func:`_report`
+    turns it into the science layer's :class:`~mser.errors.TrainingStopped`, and a
+    stopped trial ends here as a trainable that returns (its run ended KILLED)."""
+    try:
+        final = _train_and_record(config, dataset, settings)
+    except TrainingStopped:
+        # Back to Tune's own stop. A trainable that returns instead makes Ray report once
+        # more (its RESULT_DUPLICATE) and wait for an answer that never comes once Tune has
+        # stopped the trial: the thread stays alive and the worker cannot be reused.
+        raise SystemExit(0) from None
+    # The last result, once the run is recorded and ended: until then Tune counts the trial as
+    # running, so neither a stop decision nor the end of the search can cut a trial that
+    # trained to its end. Nothing follows it, so a stop decision on it (Tune's SystemExit)
+    # ends the thread as Tune expects.
+    _report(*final, last=True)
+
+
+def _train_and_record(config: dict, dataset: Dataset, settings: SearchSettings) -> tuple[float, int, str]:
+    """Train and record the trial's run (ended FINISHED); return its last result for Tune:
+    the objective, the classifier epochs (or speaker folds) it counts, and the run id."""
     set_threads(settings.threads)
     # Workers are reused across trials: drop the last trial's Keras state. Without a forced
     # garbage collection, which took a quarter of a second per trial (Python collects anyway).
@@ -128,12 +150,9 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
                 folds = _cross_validate(data, trial_config, split, options, cache, client, run_id, clock)
                 result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
                                score_test=False, probe_encoder=probe)
-        except SystemExit:  # raised by tune.report when the scheduler stops this trial
+        except TrainingStopped:  # the scheduler stopped this trial (see _report); the driver records it pruned
             # One call: Ray waits for a stopped trial's thread before it reuses the worker.
-            try:
-                client.log_batch(run_id, metrics=[clock.metric()], tags=[RunTag(PRUNED_TAG, "true")])
-            except MlflowException:  # the driver tagged it first (search.callbacks); only the tag clashed
-                client.log_batch(run_id, metrics=[clock.metric()])
+            client.log_batch(run_id, metrics=[clock.metric()])
             raise
         scores = [fold.validation.utterances["kappa"] for fold in folds]
         found = epochs_found(folds or [result])
@@ -144,10 +163,8 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
             extra.update({CV_VAL_KAPPA: float(np.mean(scores)), CV_VAL_KAPPA_SD: float(np.std(scores)),
                           **out_of_fold_kappas(folds)})
         log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics=extra)
-        # The final result, once the model is logged: until then Tune counts the trial as running, so
-        # neither a stop decision nor the end of the search can cut a trial that trained to its end.
-        final = extra[CV_VAL_KAPPA] if folds else result.validation.utterances["kappa"]
-        _report(final, len(folds) or len(result.history.get(VAL_KAPPA, [])) or 1, run_id, last=True)
+    final = extra[CV_VAL_KAPPA] if folds else result.validation.utterances["kappa"]
+    return final, len(folds) or len(result.history.get(VAL_KAPPA, [])) or 1, run_id
 
 
 def _cross_validate(data: Dataset, config: TrainConfig, split, options: StudyOptions, cache,
@@ -277,13 +294,18 @@ def _finite(val_kappa: float, epoch: int) -> float:
 
 def _report(val_kappa: float, epoch: int, run_id: str, *, last: bool = False, step: str = CLASSIFIER_STEP) -> None:
     """Report a result to Tune, counted in ``step`` (the classifier's epochs, or the encoder's for
-    a probe of its code). A stop decision on the ``last`` result (the trial has trained to
-    its end) changes nothing: the trial goes on to log its model and is not pruned."""
+    a probe of its code). While the trial trains, Tune's stop (``SystemExit`` from
+    ``tune.report``) becomes :class:`~mser.errors.TrainingStopped`, the one stop the science
+    code knows. The ``last`` result is sent once the trial is recorded (:func:`run_trial`):
+    a stop decision on it changes nothing, and its ``SystemExit`` is left to end the thread."""
+    result = {VAL_KAPPA: _finite(val_kappa, epoch), step: epoch, RUN_ID_KEY: run_id}
+    if last:
+        tune.report({**result, FINAL_KEY: True})
+        return
     try:
-        tune.report({VAL_KAPPA: _finite(val_kappa, epoch), step: epoch, RUN_ID_KEY: run_id})
+        tune.report(result)
     except SystemExit:
-        if not last:
-            raise
+        raise TrainingStopped from None
 
 
 def _node() -> str:

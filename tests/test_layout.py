@@ -28,6 +28,21 @@ def test_mser_imports_neither_ray_nor_mlflow(forbidden):
     assert not offenders, f"{forbidden} imported by {offenders}: mser/ is the science, keep it out"
 
 
+def test_mser_knows_no_scheduler_stop():
+    """A scheduler stops a training through ``on_epoch`` with mser's own TrainingStopped; how
+    Ray Tune stops a trial (``SystemExit`` from ``tune.report``) is search/'s business."""
+    offenders = []
+    for path in (ROOT / "mser").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == "SystemExit":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        for word in ("Ray Tune", "tune.report"):
+            if word in path.read_text():
+                offenders.append(f"{path.relative_to(ROOT)} names {word}")
+    assert not offenders, f"mser/ handles the search's stop itself: {offenders}"
+
+
 def test_tracking_does_not_import_ray():
     offenders = [path for path, names in _imported_modules("tracking").items() if "ray" in names]
     assert not offenders, f"ray imported by {offenders}: tracking/ wraps mlflow only"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mser.dataset import load_dataset
+from mser.errors import TrainingStopped
 from mser.functionals import FEATURE_SETS
 from mser.models import MODELS
 from mser.pipeline import EmotionPipeline
@@ -192,15 +193,15 @@ def test_an_encoder_stopped_while_it_trains_is_replayed_not_retrained(dataset, t
         def on_epoch(stage, epoch, values):
             seen.append((stage, epoch, dict(values)))
             if stage == "sae" and epoch + 1 == stop_at:
-                raise SystemExit
+                raise TrainingStopped
         return seen, on_epoch
 
     first, stop = judged(2)
-    with pytest.raises(SystemExit):
+    with pytest.raises(TrainingStopped):
         train(dataset, config, on_epoch=stop, encoder_cache=cache, score_test=False, probe_encoder=True)
     assert len(fits) == 1 and [e for _, e, _ in first] == [0, 1]
     again, stop = judged(2)
-    with pytest.raises(SystemExit):
+    with pytest.raises(TrainingStopped):
         train(dataset, config, on_epoch=stop, encoder_cache=cache, score_test=False, probe_encoder=True)
     assert len(fits) == 1 and again == first  # replayed: the same values, nothing trained
     onward, go_on = judged(None)

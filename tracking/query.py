@@ -14,7 +14,18 @@ from typing import Iterable, Sequence
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from tracking.schema import BEST_RUN_TAG, LANGUAGE_TAG, PARENT_ROLE, PARENT_TAG, RESULT_RUN_TAG, SEARCH_TAG, SPACE_TAG
+from tracking.schema import (
+    BEST_RUN_TAG,
+    LANGUAGE_TAG,
+    LEGACY_PRUNED_TAG,
+    OUTCOME_TAG,
+    PARENT_ROLE,
+    PARENT_TAG,
+    RESULT_RUN_TAG,
+    SEARCH_TAG,
+    SPACE_TAG,
+    Outcome,
+)
 
 #: Runs per page: the most an MLflow server returns in one answer.
 PAGE_SIZE = 1000
@@ -40,6 +51,18 @@ def children(client: MlflowClient, experiment_id: str, parent_run_id: str, extra
     extra filter clause such as ``attributes.status = 'FINISHED'``."""
     query = f"tags.{PARENT_TAG} = '{parent_run_id}'" + (f" and {extra}" if extra else "")
     return all_runs(client, [experiment_id], query)
+
+
+def outcome(run: Run) -> Outcome | None:
+    """How a trial's run ended for its study (the one reader of :data:`~tracking.schema.OUTCOME_TAG`):
+    the driver's word when it has written it; else, for a run of an older store or one the
+    driver has not settled yet, what its status says (None while it is RUNNING)."""
+    written = run.data.tags.get(OUTCOME_TAG)
+    if written in {o.value for o in Outcome}:
+        return Outcome(written)
+    if run.data.tags.get(LEGACY_PRUNED_TAG) == "true":
+        return Outcome.PRUNED
+    return {"FINISHED": Outcome.FINISHED, "FAILED": Outcome.FAILED}.get(run.info.status)
 
 
 def metric_of(run: Run, metric: str) -> float | None:

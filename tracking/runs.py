@@ -20,6 +20,7 @@ import mlflow
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
+from mser.errors import TrainingStopped
 from mser.plots import confusion_figure, curves_figure
 from mser.train import TrainConfig, TrainResult
 from tracking.model import log_pipeline
@@ -65,8 +66,8 @@ class EpochLogger:
 @contextmanager
 def tracked_run(client: MlflowClient, experiment_id: str, *, run_name: str, tags: Mapping[str, str] | None = None,
                 parent_run_id: str | None = None) -> Iterator[str]:
-    """Start a run and always end it: FINISHED; KILLED on interrupt, SIGTERM or a stop
-    (``SystemExit``, which is how Ray Tune stops a trial); FAILED on any error."""
+    """Start a run and always end it: FINISHED; KILLED on interrupt, SIGTERM, an exit or a
+    stop by a judge (:class:`~mser.errors.TrainingStopped`); FAILED on any error."""
     tags = dict(tags or {})
     if parent_run_id:
         tags[PARENT_TAG] = parent_run_id
@@ -80,7 +81,7 @@ def tracked_run(client: MlflowClient, experiment_id: str, *, run_name: str, tags
     try:
         yield run_id
         status = RunStatus.to_string(RunStatus.FINISHED)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, TrainingStopped):
         status = RunStatus.to_string(RunStatus.KILLED)
         raise
     finally:

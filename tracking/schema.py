@@ -8,6 +8,8 @@ from :mod:`mser.metrics`.
 
 from __future__ import annotations
 
+from enum import Enum
+
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
@@ -35,12 +37,28 @@ EPOCHS_PARAM = "epochs"
 PARENT_TAG = MLFLOW_PARENT_RUN_ID
 
 # ---------------------------------------------------------------- search trials
+class Outcome(str, Enum):
+    """How a search trial ended, as Tune saw it (Optuna's ``TrialState``, for our runs).
+
+    The MLflow status says how the run's process ended its run; the outcome says what the
+    trial means to the study: ``finished`` (it trained to its end and logged its model),
+    ``pruned`` (the scheduler stopped it early: no failure, no candidate) or ``failed``.
+    """
+
+    FINISHED = "finished"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+
 TRIAL_TAG = "trial_id"
 NODE_TAG = "ray_node"
 #: The process that ran the trial (one worker runs several trials in turn).
 PID_TAG = "ray_worker_pid"
-#: ``true`` on a trial the scheduler stopped early.
-PRUNED_TAG = "pruned"
+#: How a trial ended, one :class:`Outcome` value, written once, by the search's driver
+#: (:mod:`search.callbacks`), from what Tune saw; read with :func:`tracking.query.outcome`.
+OUTCOME_TAG = "outcome"
+#: ``true`` on a trial the scheduler stopped early, in stores written before :data:`OUTCOME_TAG`.
+LEGACY_PRUNED_TAG = "pruned"
 #: ``true`` on the trial of the paper's configuration, the baseline every search is compared with.
 PAPER_TAG = "paper_point"
 #: ``true`` on the run of an attempt whose worker failed; the trial ran again under a new run.

@@ -89,7 +89,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> str:
         _trial(client, experiment, parent, f"{COMMENT} {index}", val=0.1 * index, params=_cnn_params(index))
     parent = _study(client, experiment, "smile_logreg", "de", command=SCRIPT, key=AMP)
     _trial(client, experiment, parent, CLOSE, val=0.2, status="KILLED",
-           tags={schema.PAPER_TAG: "true", schema.PRUNED_TAG: "true"})
+           tags={schema.PAPER_TAG: "true", schema.OUTCOME_TAG: schema.Outcome.PRUNED.value})
     _trial(client, experiment, parent, f"{COMMENT} best", val=0.5, seed=3)
     parent = _study(client, experiment, "cnn_features", "all", command=COMMENT, key=IMG)
     _trial(client, experiment, parent, AMP, val=0.4, seed=4, tags={schema.PAPER_TAG: "true"}, language="all")

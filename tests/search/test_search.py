@@ -20,19 +20,21 @@ from search import study as study_module
 from search.options import StudyOptions
 from search.spaces import PAPER_POINTS, SPACES
 from search.study import run_study
+from tracking.query import outcome
 from tracking.schema import (
     DATASET_KEY_TAG,
     LANGUAGE_TAG,
     MODEL_TAG,
     MODEL_URI_TAG,
     NODE_TAG,
+    OUTCOME_TAG,
     PAPER_TAG,
-    PRUNED_TAG,
     REFIT_OF_TAG,
     REPEAT_OF_TAG,
     RESULT_RUN_TAG,
     SPACE_TAG,
     TRIAL_TAG,
+    Outcome,
 )
 
 pytestmark = pytest.mark.slow
@@ -107,7 +109,7 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
     assert len({c.data.tags["trial_id"] for c in children}) == 4
     for child in children:
         assert child.info.status in ("FINISHED", "KILLED"), child.info.status
-        assert (child.info.status == "KILLED") == (child.data.tags.get("pruned") == "true")
+        assert (child.info.status == "KILLED") == (outcome(child) is Outcome.PRUNED)
         assert {MODEL_TAG, LANGUAGE_TAG, TRIAL_TAG, NODE_TAG} <= set(child.data.tags)
         assert child.data.tags[MODEL_TAG] == space
         assert child.info.run_name.startswith(f"{space}-de-")
@@ -264,8 +266,9 @@ def test_a_trial_that_completes_its_epochs_is_never_pruned(ray_cluster, dataset,
     assert result.refit is None and not any(REFIT_OF_TAG in r.data.tags for r in runs)
     parent = client.get_run(result.parent_run_id)
     assert parent.data.tags[RESULT_RUN_TAG] == result.best[0]["run_id"] and parent.data.params["refit"] == "false"
-    assert all(r.info.status == "FINISHED" and MODEL_URI_TAG in r.data.tags and PRUNED_TAG not in r.data.tags
+    assert all(r.info.status == "FINISHED" and MODEL_URI_TAG in r.data.tags and outcome(r) is Outcome.FINISHED
                for r in runs)
+    assert all(r.data.tags[OUTCOME_TAG] == "finished" for r in runs)  # written by the driver
 
 
 def test_a_search_whose_every_trial_fails_says_so_and_exits_non_zero(ray_cluster, tiny_demo, tmp_path, tracking_uri,
@@ -331,7 +334,7 @@ def test_aggressive_asha_still_finishes_the_paper_configuration_and_the_report_c
     runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
     assert result.trials["pruned"] >= 1
     [paper] = [r for r in runs if r.data.tags.get(PAPER_TAG) == "true"]
-    assert paper.info.status == "FINISHED" and PRUNED_TAG not in paper.data.tags and MODEL_URI_TAG in paper.data.tags
+    assert paper.info.status == "FINISHED" and outcome(paper) is Outcome.FINISHED and MODEL_URI_TAG in paper.data.tags
     assert "test_kappa" in paper.data.metrics
     _, [study] = collect(MlflowClient(tracking_uri), options.experiment)
     numbers = analyse(study, resamples=100)
@@ -355,7 +358,7 @@ def test_asha_stops_weak_encoders_while_they_train(ray_cluster, dataset, tmp_pat
     trained = [r for r in runs if curves[r.info.run_id]["sae_loss"] and r.data.tags.get("encoder_cache") != "hit"]
     assert trained and all(len(curves[r.info.run_id]["sae_probe_kappa"]) == len(curves[r.info.run_id]["sae_loss"])
                            for r in trained)
-    in_encoder = [r for r in runs if r.data.tags.get(PRUNED_TAG) == "true" and not curves[r.info.run_id]["val_kappa"]]
+    in_encoder = [r for r in runs if outcome(r) is Outcome.PRUNED and not curves[r.info.run_id]["val_kappa"]]
     assert in_encoder, "no trial was stopped while its encoder trained"
     for run in in_encoder:
         assert run.info.status == "KILLED" and len(curves[run.info.run_id]["sae_probe_kappa"]) < 4
