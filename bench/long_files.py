@@ -17,7 +17,7 @@ speaker 16 trains (not validates), with balanced class weights (the default) and
 
 Reports validation and test kappa per utterance, the long file's share of the angry
 training windows and loss weight, and how often the test utterances are predicted angry against how often they
-are. Not a test: it writes figures for the README.
+are. Not a test: it writes figures for docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ on those same configurations the two objectives' correlations are compared direc
 Then, per objective, means over languages and seeds, and paired Wilcoxon tests of the
 chosen trials' test kappa against ``split``.
 
-Not a test: it writes the figures the README quotes. Needs the dev extra (psutil).
+Not a test: it writes the figures docs/benchmarks.md quotes. Needs the dev extra (psutil).
 """
 
 from __future__ import annotations

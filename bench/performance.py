@@ -21,7 +21,7 @@ Seven measurements, each a ratio of two things measured here, on this machine, n
 7. memory: peak resident memory of the search's driver and of its busiest worker.
 
 Searches run the real ``mser-search`` command with a fresh MLflow store and a cold
-encoder cache each. Results go to stdout and, with ``--out``, to a JSON file (the README
+encoder cache each. Results go to stdout and, with ``--out``, to a JSON file (docs/benchmarks.md
 quotes ``bench/results.json``). A 50-trial run takes about 40 minutes on 2 cores.
 Needs the dev extra (psutil).
 """

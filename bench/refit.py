@@ -22,7 +22,7 @@ McNemar's exact test, Holm's adjustment over all the comparisons of one kind):
 2. grouped vs split objective, both refit (the two searches' results).
 
 Test speakers choose nothing here: they are read after each search, from the logged
-predictions. Not a test: it writes the figures the README quotes. On your own corpora:
+predictions. Not a test: it writes the figures docs/benchmarks.md quotes. On your own corpora:
 ``--data-root DIR``.
 """
 

@@ -23,7 +23,7 @@ process with the same configurations:
   grew most to the last trial (tracing makes it several times slower: not in the default run).
 
 Writes the JSON and a picture of the curves beside it.
-Not a test: it writes figures for the README.
+Not a test: it writes figures for docs/benchmarks.md.
 """
 
 from __future__ import annotations

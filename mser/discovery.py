@@ -339,7 +339,7 @@ def _read_index(index: Path) -> pd.DataFrame:
     if not index.is_file():
         what = "is a folder, not a CSV file" if index.is_dir() else "does not exist"
         raise DataError(f"corpus index {index} {what}: give --corpus a CSV file with the columns "
-                        f"{', '.join(INDEX_COLUMNS)} (see the README, 'Any other corpus: a CSV index')")
+                        f"{', '.join(INDEX_COLUMNS)} (see docs/corpora.md, 'Any other corpus: a CSV index')")
     try:
         table = pd.read_csv(index, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
