@@ -31,7 +31,7 @@ class TrainingStopped(BaseException):
     """A judge outside the training (a scheduler, through ``on_epoch``) stopped it.
 
     Raised by an ``on_epoch`` callback, never by the science code itself; the training
-    keeps what it reached where that is useful (:func:`mser.train._fit_replaying`) and lets
+    keeps what it reached where that is useful (:func:`mser.families.windows._fit_replaying`) and lets
     it pass. A ``BaseException``, as ``KeyboardInterrupt`` is: a stop is not an error, and
     must pass through the ``except Exception`` of code between the judge and the caller.
     """

@@ -27,7 +27,7 @@ VAL_LOSS = "val_loss"
 SAE_LOSS = "sae_loss"
 SAE_VAL_LOSS = "sae_val_loss"
 #: Validation kappa of a linear probe on the autoencoder's code after an encoder epoch
-#: (:func:`mser.train.train_autoencoder`): how well the code separates emotions so far.
+#: (:func:`mser.families.windows.train_autoencoder`): how well the code separates emotions so far.
 SAE_PROBE_KAPPA = "sae_probe_kappa"
 
 

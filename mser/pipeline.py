@@ -19,12 +19,12 @@ from typing import Sequence
 import joblib
 import numpy as np
 
-from mser.audio import peak_dbfs, read_wav, signal_windows, to_mono
+from mser.audio import read_wav
 from mser.corpora import EMOTIONS
 from mser.dataset import PrepParams
 from mser.errors import SkipFile
 from mser.features import FeatureParams, window_features
-from mser.functionals import FunctionalsParams, functionals, per_speaker
+from mser.functionals import FunctionalsParams, per_speaker
 from mser.metrics import VOTES
 from mser.models import get_model, model_inputs
 from mser.models._keras import keras
@@ -33,8 +33,6 @@ _FORMAT = 1
 #: A speaker's recordings are normalised with their own statistics when at least this many
 #: come together (``speaker`` normalisation); fewer are normalised with the training speakers'.
 MIN_SPEAKER_RECORDINGS = 2
-#: The shortest signal an utterance-level model classifies, in seconds.
-MIN_UTTERANCE_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -153,52 +151,21 @@ class EmotionPipeline:
         """Classify a signal, ``(frames,)`` or ``(frames, channels)``, at any rate.
 
         Raises:
-            SkipFile: The signal is silent or shorter than one window.
+            SkipFile: The signal is silent or too short for the model.
         """
-        if self.functionals is not None:
-            answer = self.predict_signals([(samples, rate)])[0]
-            if isinstance(answer, SkipFile):
-                raise answer
-            return answer
-        windows = signal_windows(samples, rate, target_rate=self.params.target_rate, window=self.params.window,
-                                 silence_dbfs=self.params.silence_dbfs)
-        probabilities = self.window_probabilities(windows)
-        if self.vote == "mean":
-            pooled = probabilities.mean(axis=0)
-        else:
-            pooled = np.bincount(probabilities.argmax(axis=1), minlength=len(self.emotions)) / len(probabilities)
-        return _prediction(pooled, len(windows), self.emotions)
-
-    def signal_functionals(self, samples: np.ndarray, rate: int) -> np.ndarray:
-        """The raw functionals of a signal, as the training utterances' were computed.
-
-        Raises:
-            SkipFile: The signal is silent or too short.
-        """
-        mono = to_mono(samples)
-        level = peak_dbfs(mono)
-        if level < self.params.silence_dbfs:
-            raise SkipFile(f"silent: peak level {level:.0f} dBFS is below {self.params.silence_dbfs:.0f} dBFS")
-        if len(mono) < MIN_UTTERANCE_SECONDS * rate:
-            raise SkipFile(f"too short: {len(mono) / rate:.2f} s, the model needs {MIN_UTTERANCE_SECONDS} s")
-        return functionals(samples, rate, feature_set=self.functionals.feature_set)
+        answer = self.predict_signals([(samples, rate)])[0]
+        if isinstance(answer, SkipFile):
+            raise answer
+        return answer
 
     def predict_signals(self, signals: Sequence[tuple[np.ndarray, int]],
                         speakers: Sequence[str | None] | None = None) -> list[Prediction | SkipFile]:
-        """Classify several signals ``(samples, rate)``; an unusable one gets its
+        """Classify several signals ``(samples, rate)``, as the model's family reads them
+        (:meth:`mser.families.Family.predict_signals`); an unusable one gets its
         :class:`SkipFile` in its place. With ``speakers`` (a name or ``None`` per signal), a
         model with ``speaker`` normalisation standardises each speaker's recordings together.
         """
-        if self.functionals is None:
-            return [_or_skip(self.predict_signal, samples, rate) for samples, rate in signals]
-        answers: list = [_or_skip(self.signal_functionals, samples, rate) for samples, rate in signals]
-        usable = [i for i, a in enumerate(answers) if not isinstance(a, SkipFile)]
-        if usable:
-            names = None if speakers is None else [speakers[i] for i in usable]
-            inputs = self.utterance_inputs(np.stack([answers[i] for i in usable]), names)
-            for i, row in zip(usable, self.probabilities(inputs)):
-                answers[i] = _prediction(row, 1, self.emotions)
-        return answers
+        return self.spec.family.predict_signals(self, signals, speakers)
 
     def predict_file(self, path: str | os.PathLike) -> Prediction:
         """Classify a wav file of any rate, depth and channel count.
@@ -257,7 +224,7 @@ class EmotionPipeline:
                    tuple(settings.get("emotions", EMOTIONS)))
 
 
-def _or_skip(function, *args):
+def or_skip(function, *args):
     """The answer for one signal, or the reason it has none: one signal that breaks a feature
     extractor must not cost the other signals of a batch their answers."""
     try:
@@ -268,7 +235,8 @@ def _or_skip(function, *args):
         return SkipFile(f"could not be classified ({type(error).__name__}: {error})")
 
 
-def _prediction(pooled: np.ndarray, examples: int, emotions: Sequence[str]) -> Prediction:
+def prediction(pooled: np.ndarray, examples: int, emotions: Sequence[str]) -> Prediction:
+    """The prediction of pooled probabilities over ``examples`` windows (or 1 utterance)."""
     return Prediction(emotions[int(np.argmax(pooled))], {e: round(float(p), 6) for e, p in zip(emotions, pooled)},
                       examples)
 

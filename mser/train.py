@@ -3,8 +3,9 @@
 ``train(dataset, config) -> TrainResult`` reads top to bottom: choose the languages,
 split speakers (validation drawn from training speakers), keep at most
 ``max_windows_per_utterance`` evenly spread training windows of each file (so one very
-long file cannot dominate), fit the scalers on training speakers, train the autoencoder
-(for a model on utterance functionals: take their statistics instead), train the
+long file cannot dominate), fit the model family's preprocessing on training speakers
+(:mod:`mser.families`: scalers and the autoencoder for the paper's window models, the
+functionals' statistics for the utterance models), train the
 classifier with Cohen's kappa on the validation speakers every epoch (early stopping on
 it, best weights restored), then score validation and test. Test speakers are used for
 that last score only.
@@ -25,14 +26,11 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from mser.corpora import JOINT, check_study_language, held_out_language, language_order
-from mser.dataset import MAX_UTTERANCE_WINDOWS, WINDOW_UNIT, Dataset, capped_rows
-from mser.errors import MserError, TrainingStopped
-from mser.functionals import FunctionalsParams
+from mser.dataset import MAX_UTTERANCE_WINDOWS, Dataset
+from mser.errors import MserError
 from mser.metrics import (
     CLASS_WEIGHTINGS,
     LOSS,
-    SAE_LOSS,
-    SAE_PROBE_KAPPA,
     SAE_VAL_LOSS,
     TRAIN_KAPPA,
     VAL_KAPPA,
@@ -44,9 +42,9 @@ from mser.metrics import (
     sample_weights,
     utterance_kappa,
 )
-from mser.models import build_autoencoder, classifier_shape_kwargs, get_model
+from mser.models import classifier_shape_kwargs, get_model
 from mser.models._keras import keras
-from mser.pipeline import EmotionPipeline, Standardizer, classifier_probabilities, keras_predict
+from mser.pipeline import EmotionPipeline, classifier_probabilities
 from mser.splits import Split, with_validation
 
 #: ``on_epoch(stage, epoch, metrics)``: stage is ``sae`` or ``classifier``, epoch counts from 0.
@@ -98,8 +96,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if get_model(self.model).uses_functionals:
-            FunctionalsParams(**self.functionals)  # refuses an unknown set or normalisation
+        get_model(self.model).family.check(self)
         check_study_language(self.language)
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise ValueError(f"unknown class weighting {self.class_weighting!r}: "
@@ -155,7 +152,7 @@ class TrainResult:
         """Flat final metrics: ``val_kappa``, ``test_uar``, ``test_kappa_de``, ``test_window_kappa``...
 
         A model on whole utterances has no window scores."""
-        per_window = not get_model(self.config.model).uses_functionals
+        per_window = get_model(self.config.model).family.window_scores
         return {name: value for side, result in (("val", self.validation), ("test", self.test)) if result is not None
                 for name, value in result.metrics(side, per_window=per_window).items()}
 
@@ -179,49 +176,6 @@ class _EpochReporter(keras.callbacks.Callback):
             self.model.stop_training = True
         if self.on_epoch:
             self.on_epoch(self.stage, epoch, values)
-
-
-class _CodeProbe(keras.callbacks.Callback):
-    """A linear probe on the code after each autoencoder epoch, the usual measure of a learnt
-    representation before any model is trained on it: each window's code pooled over time
-    (mean and standard deviation of every channel), standardised on the training windows, a
-    multinomial logistic regression fitted on them, and the validation windows' probabilities
-    pooled per utterance as the classifiers' are (:func:`~mser.metrics.utterance_kappa`).
-    Its kappa goes into the epoch's logs as :data:`~mser.metrics.SAE_PROBE_KAPPA`."""
-
-    def __init__(self, encoder: keras.Model, train_windows: np.ndarray, train_labels: np.ndarray,
-                 val_windows: np.ndarray, val_meta, config: TrainConfig) -> None:
-        super().__init__()
-        self.encoder, self.train_windows, self.train_labels = encoder, train_windows, train_labels
-        self.val_windows, self.val_meta, self.config = val_windows, val_meta, config
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is not None:
-            logs[SAE_PROBE_KAPPA] = probe_kappa(self._pooled(self.train_windows), self.train_labels,
-                                                self._pooled(self.val_windows), self.val_meta,
-                                                seed=self.config.seed, vote=self.config.vote)
-
-    def _pooled(self, windows: np.ndarray) -> np.ndarray:
-        # In batches: the first layers' activations for every window at once would be
-        # gigabytes at the paper's size (4314 windows: 1.4 GB for the first convolution's output
-        # with its default 20 filters).
-        code = keras_predict(self.encoder, windows[..., None], batch_size=self.config.batch_size)
-        return np.concatenate([code.mean(axis=1), code.std(axis=1)], axis=1)  # code: (windows, time, channels)
-
-
-def probe_kappa(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_meta, *, seed: int = 0,
-                vote: str = "mean") -> float:
-    """Utterance kappa on ``val_meta``'s windows of a logistic regression fitted on ``train_x``."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, random_state=seed))
-    probe.fit(train_x, train_y)
-    known = probe.predict_proba(val_x)
-    probabilities = np.zeros((len(val_x), int(max(train_y.max(), val_meta["label"].max())) + 1))
-    probabilities[:, probe.classes_] = known  # classes no training window has keep probability 0
-    return utterance_kappa(probabilities, val_meta, vote=vote)
 
 
 def _check_finite(history: Mapping[str, list[float]], stage: str) -> None:
@@ -269,38 +223,6 @@ def epochs_found(results: Sequence[TrainResult]) -> dict[str, int]:
     return found
 
 
-def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray | None, config: TrainConfig,
-                      on_epoch: EpochCallback | None = None, probe: tuple | None = None,
-                      ) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Fit the autoencoder on scaled training windows; early stopping on validation reconstruction.
-
-    With ``probe = (train labels, validation meta)`` (one per window), each epoch also
-    measures :data:`~mser.metrics.SAE_PROBE_KAPPA`, the validation speakers' utterance kappa
-    of a linear probe fitted on the code of the training windows (see :class:`_CodeProbe`):
-    what a search may judge an encoder by before any classifier is trained on it.
-
-    Without ``windows_val`` (a refit) it trains for exactly ``config.sae_epochs``.
-    """
-    autoencoder, encoder = build_autoencoder(input_length=windows_train.shape[1], **config.sae)
-    names = {"loss": SAE_LOSS, "val_loss": SAE_VAL_LOSS}
-    callbacks = [_EpochReporter("sae", on_epoch, names)]
-    if windows_val is not None:
-        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
-                                                       restore_best_weights=True))
-    if probe is not None and windows_val is not None:
-        names[SAE_PROBE_KAPPA] = SAE_PROBE_KAPPA
-        callbacks.insert(0, _CodeProbe(encoder, windows_train, probe[0], windows_val, probe[1], config))
-    fitted = autoencoder.fit(
-        windows_train[..., None], windows_train[..., None],
-        validation_data=None if windows_val is None else (windows_val[..., None], windows_val[..., None]),
-        epochs=config.sae_epochs, batch_size=config.batch_size, verbose=0, callbacks=callbacks,
-    )
-    history = {name: fitted.history[theirs] for theirs, name in (("loss", SAE_LOSS), ("val_loss", SAE_VAL_LOSS))
-               if theirs in fitted.history}
-    _check_finite(history, "autoencoder")
-    return encoder, history
-
-
 def _fit_classifier(spec, inputs: dict, labels: dict, meta_val, config: TrainConfig,
                     on_epoch: EpochCallback | None,
                     n_classes: int) -> tuple[object, dict[str, list[float]], int | None]:
@@ -329,14 +251,6 @@ def _fit_classifier(spec, inputs: dict, labels: dict, meta_val, config: TrainCon
     return model, history, best
 
 
-def encoder_material(dataset: Dataset, split: Split, config: TrainConfig, input_length: int) -> dict:
-    """Everything that determines a trained encoder: the cache key's contents."""
-    return {"dataset": dataset.key, "train": sorted(split.train), "validation": sorted(split.validation),
-            "sae": dict(sorted(config.sae.items())), "input_length": input_length,
-            "sae_epochs": config.sae_epochs, "batch_size": config.batch_size, "patience": config.patience,
-            "max_windows_per_utterance": config.max_windows_per_utterance, "seed": config.seed}
-
-
 def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
           on_epoch: EpochCallback | None = None, encoder_cache=None, score_test: bool = True,
           probe_encoder: bool = False) -> TrainResult:
@@ -362,30 +276,30 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     """
     keras.utils.set_random_seed(config.seed)
     spec = get_model(config.model)
+    family = spec.family
     data = dataset.for_languages(config.languages(dataset.languages))
     # The test speakers' data is checked now, before any training, and read only once trained
     # (for a held-out language, its own data only then).
     test_data = ((dataset.for_languages(config.test_languages(dataset.languages)) if config.held_out else data)
                  if score_test else None)
     split = split or make_split(data, config)
-    examples = data.examples(spec.unit)
+    examples = data.examples(family.unit)
     sides = ("train", "validation") if split.validation else ("train",)  # none to validate on in a refit
     rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in sides}
-    if spec.unit == WINDOW_UNIT:
-        rows["train"] = capped_rows(examples, rows["train"], config.max_windows_per_utterance)
+    rows["train"] = family.training_rows(examples, rows["train"], config)
     for side, index in rows.items():
         if len(index) == 0:
-            raise MserError(f"no {side} {spec.unit}s for language {config.language} under the split {split.name}")
+            raise MserError(f"no {side} {family.unit}s for language {config.language} under the split {split.name}")
     history: dict[str, list[float]] = {}
     seconds = {}
     started = time.perf_counter()
     labels = {side: examples["label"].to_numpy()[index] for side, index in rows.items()}
     meta = {side: examples.iloc[index].reset_index(drop=True) for side, index in rows.items()}
-    prepare = _prepare_utterances if spec.uses_functionals else _prepare_windows
-    pipeline = prepare(data, config, rows, split, history, on_epoch, encoder_cache,
-                       probe=(labels["train"], meta["validation"]) if probe_encoder and split.validation else None)
+    probe = (labels["train"], meta["validation"]) if probe_encoder and split.validation else None
+    pipeline = family.prepare(data, config, rows, split, history=history, on_epoch=on_epoch,
+                              encoder_cache=encoder_cache, probe=probe)
     seconds["sae"] = time.perf_counter() - started
-    inputs = {side: dataset_inputs(pipeline, data, index) for side, index in rows.items()}
+    inputs = {side: family.inputs(pipeline, data, index) for side, index in rows.items()}
 
     started = time.perf_counter()
     # The classifier's initial weights and shuffling must not depend on whether the encoder
@@ -401,90 +315,10 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     return TrainResult(config, split, pipeline, history, best, validation, test, seconds)
 
 
-def _prepare_windows(data: Dataset, config: TrainConfig, rows: dict, split: Split, history: dict,
-                     on_epoch: EpochCallback | None, encoder_cache, probe: tuple | None = None) -> EmotionPipeline:
-    """A window pipeline fitted on the training speakers: scaler, encoder (trained or cached,
-    with ``probe`` as :func:`train_autoencoder` takes it), the code's and features' standardisers."""
-    spec = get_model(config.model)
-    train_windows = np.asarray(data.windows[rows["train"]])
-    pipeline = EmotionPipeline(config.model, data.params,
-                               (float(train_windows.min()), float(train_windows.max())), None, None, None,
-                               config.vote, emotions=data.emotions)
-    if spec.uses_code:
-        def fit_encoder(reporter=on_epoch):
-            scaled = {side: pipeline.scale_windows(data.windows[index]) for side, index in rows.items()}
-            return train_autoencoder(scaled["train"], scaled.get("validation"), config, reporter, probe)
-
-        if encoder_cache is None:
-            encoder, sae_history = fit_encoder()
-        else:
-            material = encoder_material(data, split, config, train_windows.shape[1])
-            replaying = probe is not None and on_epoch is not None
-            encoder, sae_history, _ = encoder_cache.get_or_train(
-                material, (lambda: _fit_replaying(fit_encoder, encoder_cache, material, on_epoch)) if replaying
-                else fit_encoder)
-        history.update(sae_history)
-        pipeline.encoder = encoder
-        if spec.keras:  # SVM and MLP standardise the flat code in their own sklearn pipeline
-            pipeline.code_standardizer = Standardizer.fit(pipeline.encode(train_windows), axis=2)
-    if spec.uses_features:
-        pipeline.standardizer = Standardizer.fit(data.features[rows["train"]], axis=1)
-    return pipeline
-
-
-def _fit_replaying(fit_encoder: Callable, encoder_cache, material: dict, on_epoch: EpochCallback):
-    """Train an encoder that is judged while it trains (a probe, reported through ``on_epoch``),
-    first replaying the epochs an earlier training of the same encoder reached before it was
-    stopped: the values this deterministic training would measure again, so a judge that
-    stopped it then can stop it now without the cost. If it is not stopped, the encoder is
-    trained from its start, and the replayed epochs are not reported twice. A training
-    stopped here leaves its curve in the cache for the next one."""
-    done = encoder_cache.interrupted_curve(material)
-    for epoch, values in enumerate(done):
-        on_epoch("sae", epoch, values)
-    curve: list[dict[str, float]] = []
-
-    def reporter(stage: str, epoch: int, values: Mapping[str, float]) -> None:
-        if stage == "sae":
-            curve.append(dict(values))
-            if epoch < len(done):
-                return
-        on_epoch(stage, epoch, values)
-
-    try:
-        return fit_encoder(reporter)
-    except TrainingStopped:  # a judge stopped the training in on_epoch: keep what it reached
-        encoder_cache.record_interrupted(material, curve)
-        raise
-
-
-def _prepare_utterances(data: Dataset, config: TrainConfig, rows: dict, split: Split, history: dict,
-                        on_epoch: EpochCallback | None, encoder_cache, probe: tuple | None = None) -> EmotionPipeline:
-    """An utterance pipeline: the functionals' settings and the training speakers' statistics
-    (no encoder, so nothing to ``probe``)."""
-    params = FunctionalsParams(**config.functionals)
-    values = data.functional_values(params.feature_set)
-    return EmotionPipeline(config.model, data.params, (0.0, 1.0), Standardizer.fit(values[rows["train"]], axis=1),
-                           None, None, config.vote, functionals=params, emotions=data.emotions)
-
-
 def dataset_inputs(pipeline: EmotionPipeline, data: Dataset, index: np.ndarray) -> np.ndarray:
-    """The classifier's inputs for the examples at ``index`` of ``data.examples(unit)``.
-
-    Utterances under ``speaker`` normalisation are standardised with the statistics of
-    their speaker's utterances in ``data``, whatever ``index`` selects, so a speaker's
-    inputs are the same on every side and in every call.
-    """
-    if pipeline.functionals is None:
-        return pipeline.inputs(np.asarray(data.windows[index]), np.asarray(data.features[index]))
-    values = data.functional_values(pipeline.functionals.feature_set)
-    speakers = data.utterances["speaker"].to_numpy()
-    if pipeline.functionals.normalisation == "global":
-        return pipeline.utterance_inputs(values[index])
-    wanted = np.isin(speakers, np.unique(speakers[index]))
-    inputs = np.zeros((len(speakers), values.shape[1]), dtype=np.float32)
-    inputs[wanted] = pipeline.utterance_inputs(values[wanted], speakers[wanted])
-    return inputs[index]
+    """The classifier's inputs for the examples at ``index`` of ``data.examples(unit)``, as the
+    pipeline's model family makes them (:meth:`mser.families.Family.inputs`)."""
+    return pipeline.spec.family.inputs(pipeline, data, index)
 
 
 def score_speakers(pipeline: EmotionPipeline, dataset: Dataset, speakers: Sequence[str]) -> Evaluation:

@@ -1,11 +1,11 @@
 """Search spaces, one plain dict per model, keyed by the name ``mser-search --space`` takes.
 
 A trial's config is ``{"sae": {...}, "classifier": {...}, "training": {...}}``: the
-keywords of :func:`mser.models.sae.build_autoencoder`, of the model's classifier
-builder, and of :class:`mser.train.TrainConfig` (a test checks every key against
-those signatures). The spaces on utterance functionals (``smile_*``) have a
-``functionals`` group instead of ``sae``: the keywords of
-:class:`mser.functionals.FunctionalsParams` (feature set and normalisation).
+keywords of the groups the model's family reads (:meth:`mser.families.Family.groups`:
+``sae``, :func:`mser.models.sae.build_autoencoder`, for a model on the code;
+``functionals``, :class:`mser.functionals.FunctionalsParams`, for the ``smile_*``
+spaces), of the model's classifier builder, and of :class:`mser.train.TrainConfig` (a
+test checks every key against those signatures).
 Autoencoder sizes are coarse choices, so good encoders are asked for again and come
 from the encoder cache instead of being retrained.
 
@@ -23,8 +23,7 @@ from typing import Any, Mapping
 
 from ray import tune
 
-from mser.functionals import FunctionalsParams
-from mser.models import build_autoencoder, get_model
+from mser.models import get_model
 from mser.train import TrainConfig
 
 _SAE = {
@@ -101,8 +100,8 @@ def _defaults(function) -> dict[str, Any]:
 
 def _paper_point(space: str) -> dict[str, dict[str, Any]]:
     """The point of ``space`` where every searched keyword has its builder's default."""
-    holders = {"sae": build_autoencoder, "functionals": FunctionalsParams, "classifier": get_model(space).builder,
-               "training": TrainConfig}
+    spec = get_model(space)
+    holders = {**spec.family.groups(spec), "classifier": spec.builder, "training": TrainConfig}
     return {group: {key: _defaults(holders[group])[key] for key in domains}
             for group, domains in SPACES[space].items()}
 

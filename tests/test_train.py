@@ -162,7 +162,7 @@ def test_the_encoder_probe_reports_each_epoch_and_changes_nothing_else(dataset):
 def test_the_probe_kappa_is_the_utterance_kappa_of_a_logistic_regression():
     import pandas as pd
 
-    from mser.train import probe_kappa
+    from mser.families.windows import probe_kappa
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 40)
@@ -177,7 +177,7 @@ def test_an_encoder_stopped_while_it_trains_is_replayed_not_retrained(dataset, t
     """A judge that stopped an encoder at its second epoch meets the same two epochs again in
     the next trial that asks for it, without a training; if it lets that trial go on, the
     encoder trains from its start, each epoch reported once, and the same curve as before."""
-    import mser.train as training
+    import mser.families.windows as training
     from mser.encoders import EncoderCache
     from mser.metrics import SAE_PROBE_KAPPA
 

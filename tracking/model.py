@@ -140,7 +140,7 @@ def log_pipeline(pipeline, *, name: str = "model") -> "mlflow.models.model.Model
             code_paths=[str(Path(mser.__file__).parent)],
             signature=signature(pipeline.emotions),
             input_example=pd.DataFrame({"audio": [example_wav()]}),
-            pip_requirements=_requirements(("opensmile",) if pipeline.functionals else ()),
+            pip_requirements=_requirements(pipeline.spec.family.requirements),
         )
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from mser.dataset import UTTERANCE_UNIT, WINDOW_UNIT
+from mser.families import Family, get_family
 from mser.models import classifiers
 from mser.models.sae import build_autoencoder
 
@@ -32,8 +32,8 @@ class ModelSpec:
         uses_features: Reads the 41 x 16 features.
         builder: Classifier builder in :mod:`mser.models.classifiers`.
         keras: The classifier is a Keras model (trained by epochs) rather than sklearn.
-        unit: What one example is: a 1-s ``window``, or a whole ``utterance`` described by
-            its openSMILE functionals.
+        family_name: Its family (:mod:`mser.families`): ``windows`` (1-s windows, the
+            paper's models) or ``functionals`` (a whole utterance's openSMILE functionals).
     """
 
     name: str
@@ -42,11 +42,22 @@ class ModelSpec:
     uses_features: bool
     builder: Callable
     keras: bool
-    unit: str = WINDOW_UNIT
+    family_name: str = "windows"
+
+    @property
+    def family(self) -> Family:
+        """How its inputs are made from a dataset (:class:`mser.families.Family`)."""
+        return get_family(self.family_name)
+
+    @property
+    def unit(self) -> str:
+        """What one example is: a 1-s ``window``, or a whole ``utterance``."""
+        return self.family.unit
 
     @property
     def uses_functionals(self) -> bool:
-        return self.unit == UTTERANCE_UNIT
+        """Reads openSMILE functionals (the dataset must hold them)."""
+        return "functionals" in self.family.groups(self)
 
 
 MODELS: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in (
@@ -57,10 +68,10 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in 
     ModelSpec("sae_cnn", "AE + CNN (encoded signal)", True, False, classifiers.build_code_cnn, True),
     ModelSpec("sae_cnn_features", "AE + CNN (encoded signal + features)", True, True,
               classifiers.build_matrix_cnn, True),
-    ModelSpec("smile_svm", "openSMILE functionals + SVM", False, False, classifiers.build_svm, False, UTTERANCE_UNIT),
+    ModelSpec("smile_svm", "openSMILE functionals + SVM", False, False, classifiers.build_svm, False, "functionals"),
     ModelSpec("smile_logreg", "openSMILE functionals + logistic regression", False, False,
-              classifiers.build_logreg, False, UTTERANCE_UNIT),
-    ModelSpec("smile_mlp", "openSMILE functionals + MLP", False, False, classifiers.build_mlp, False, UTTERANCE_UNIT),
+              classifiers.build_logreg, False, "functionals"),
+    ModelSpec("smile_mlp", "openSMILE functionals + MLP", False, False, classifiers.build_mlp, False, "functionals"),
 )})
 
 

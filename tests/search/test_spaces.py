@@ -17,14 +17,16 @@ def _keywords(function) -> set[str]:
 
 @pytest.mark.parametrize("name", list(SPACES))
 def test_space_keys_are_the_builders_keywords(name):
-    space = SPACES[name]
-    assert set(space) <= {"sae", "functionals", "classifier", "training"}
-    assert set(space.get("sae", {})) <= _keywords(build_autoencoder)
-    assert set(space.get("functionals", {})) <= _keywords(FunctionalsParams)
-    assert ("functionals" in space) == MODELS[name].uses_functionals
-    assert set(space["classifier"]) <= _keywords(MODELS[name].builder)
+    space, spec = SPACES[name], MODELS[name]
+    groups = spec.family.groups(spec)  # what the model's family reads besides classifier and training
+    assert set(space) == {*groups, "classifier", "training"}
+    for group, holder in groups.items():
+        assert set(space[group]) <= _keywords(holder)
+    assert groups.get("sae") in (None, build_autoencoder) and groups.get("functionals") in (None, FunctionalsParams)
+    assert ("functionals" in space) == spec.uses_functionals
+    assert set(space["classifier"]) <= _keywords(spec.builder)
     assert set(space["training"]) <= {f.name for f in dataclasses.fields(TrainConfig)}
-    assert ("sae" in space) == MODELS[name].uses_code
+    assert ("sae" in space) == spec.uses_code
 
 
 @pytest.mark.parametrize("name", list(SPACES))

@@ -1,0 +1,89 @@
+"""The field's baseline family: a whole utterance described by its openSMILE functionals
+(:mod:`mser.functionals`), standardised with the training speakers' statistics
+(``global``) or each speaker's own (``speaker``). No encoder: nothing to train before the
+classifier, nothing to probe.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from mser.audio import peak_dbfs, to_mono
+from mser.dataset import UTTERANCE_UNIT, Dataset
+from mser.errors import SkipFile
+from mser.families import Family
+from mser.functionals import FunctionalsParams, functionals
+from mser.pipeline import EmotionPipeline, Prediction, Standardizer, or_skip, prediction
+from mser.splits import Split
+from mser.train import EpochCallback, TrainConfig
+
+#: The shortest signal an utterance-level model classifies, in seconds.
+MIN_UTTERANCE_SECONDS = 0.25
+
+
+class FunctionalsFamily(Family):
+    """Models on an utterance's openSMILE functionals."""
+
+    name = "functionals"
+    unit = UTTERANCE_UNIT
+    window_scores = False
+    requirements = ("opensmile",)
+
+    def groups(self, spec) -> Mapping[str, Callable]:
+        return {"functionals": FunctionalsParams}
+
+    def check(self, config: TrainConfig) -> None:
+        FunctionalsParams(**config.functionals)  # refuses an unknown set or normalisation
+
+    def prepare(self, data: Dataset, config: TrainConfig, rows: Mapping[str, np.ndarray], split: Split, *,
+                history: dict, on_epoch: EpochCallback | None = None, encoder_cache=None,
+                probe: tuple | None = None) -> EmotionPipeline:
+        """The functionals' settings and the training speakers' statistics."""
+        params = FunctionalsParams(**config.functionals)
+        values = data.functional_values(params.feature_set)
+        return EmotionPipeline(config.model, data.params, (0.0, 1.0), Standardizer.fit(values[rows["train"]], axis=1),
+                               None, None, config.vote, functionals=params, emotions=data.emotions)
+
+    def inputs(self, pipeline: EmotionPipeline, data: Dataset, index: np.ndarray) -> np.ndarray:
+        """Under ``speaker`` normalisation, each utterance is standardised with the statistics
+        of its speaker's utterances in ``data``, whatever ``index`` selects, so a speaker's
+        inputs are the same on every side and in every call."""
+        values = data.functional_values(pipeline.functionals.feature_set)
+        speakers = data.utterances["speaker"].to_numpy()
+        if pipeline.functionals.normalisation == "global":
+            return pipeline.utterance_inputs(values[index])
+        wanted = np.isin(speakers, np.unique(speakers[index]))
+        inputs = np.zeros((len(speakers), values.shape[1]), dtype=np.float32)
+        inputs[wanted] = pipeline.utterance_inputs(values[wanted], speakers[wanted])
+        return inputs[index]
+
+    def predict_signals(self, pipeline: EmotionPipeline, signals: Sequence[tuple[np.ndarray, int]],
+                        speakers: Sequence[str | None] | None = None) -> list[Prediction | SkipFile]:
+        """The signals' functionals, standardised together (per speaker under ``speaker``
+        normalisation, see :meth:`~mser.pipeline.EmotionPipeline.utterance_inputs`)."""
+        answers: list = [or_skip(_signal_functionals, pipeline, samples, rate) for samples, rate in signals]
+        usable = [i for i, a in enumerate(answers) if not isinstance(a, SkipFile)]
+        if usable:
+            names = None if speakers is None else [speakers[i] for i in usable]
+            inputs = pipeline.utterance_inputs(np.stack([answers[i] for i in usable]), names)
+            for i, row in zip(usable, pipeline.probabilities(inputs)):
+                answers[i] = prediction(row, 1, pipeline.emotions)
+        return answers
+
+
+def _signal_functionals(pipeline: EmotionPipeline, samples: np.ndarray, rate: int) -> np.ndarray:
+    """The raw functionals of a signal, as the training utterances' were computed.
+
+    Raises:
+        SkipFile: The signal is silent or too short.
+    """
+    mono = to_mono(samples)
+    level = peak_dbfs(mono)
+    silence = pipeline.params.silence_dbfs
+    if level < silence:
+        raise SkipFile(f"silent: peak level {level:.0f} dBFS is below {silence:.0f} dBFS")
+    if len(mono) < MIN_UTTERANCE_SECONDS * rate:
+        raise SkipFile(f"too short: {len(mono) / rate:.2f} s, the model needs {MIN_UTTERANCE_SECONDS} s")
+    return functionals(samples, rate, feature_set=pipeline.functionals.feature_set)
