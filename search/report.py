@@ -66,6 +66,7 @@ from tracking.schema import (
     PAPER_TAG,
     REFIT_OF_TAG,
     REPEAT_OF_TAG,
+    REPORT_ARTIFACT_DIR,
     RETRIED_TAG,
     SEED_PARAM,
     SPEAKER_SIDES,
@@ -327,8 +328,8 @@ def write_report(client: MlflowClient, experiment: str, out: Path, *, resamples:
     path.write_text(page, encoding="utf-8")
     if log:
         for study in studies:
-            client.log_artifact(study.parent.info.run_id, str(path), "report")
-            client.log_artifacts(study.parent.info.run_id, str(figures.folder), "report/figures")
+            client.log_artifact(study.parent.info.run_id, str(path), REPORT_ARTIFACT_DIR)
+            client.log_artifacts(study.parent.info.run_id, str(figures.folder), f"{REPORT_ARTIFACT_DIR}/figures")
     return path
 
 

@@ -40,7 +40,7 @@ from search.spaces import PAPER_POINTS, get_space
 from search.trial import SearchSettings, fold_count, run_trial, study_data, train_config
 from tracking.model import load_pipeline
 from tracking.query import children, outcome, ranked
-from tracking.runs import log_evaluation
+from tracking.runs import log_evaluation, log_params
 from tracking.schema import (
     BEST_RUN_TAG,
     BEST_TEST_KAPPA,
@@ -50,9 +50,12 @@ from tracking.schema import (
     CV_VAL_KAPPA,
     CV_VAL_KAPPA_SD,
     DATASET_KEY_TAG,
+    EPOCHS_PARAM,
     FOLDS_PARAM,
+    GRACE_PERIOD_PARAM,
     INTERRUPTED_TAG,
     LANGUAGE_TAG,
+    MAX_CONCURRENT_PARAM,
     MODEL_URI_TAG,
     PAPER_TAG,
     PARENT_ROLE,
@@ -64,11 +67,14 @@ from tracking.schema import (
     RESULT_RUN_TAG,
     RESULT_TEST_KAPPA,
     RETRIED_TAG,
+    SAE_EPOCHS_PARAM,
     SEARCH_SECONDS,
     SEARCH_TAG,
+    SEED_PARAM,
     SPACE_FILE,
     SPACE_TAG,
     TRIAL_TAG,
+    TRIALS_PARAM,
     TRIALS_PREFIX,
     Outcome,
     speakers_tag,
@@ -243,11 +249,10 @@ def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, option
                                   LANGUAGE_TAG: options.language, DATASET_KEY_TAG: dataset.key,
                                   SEARCH_TAG: PARENT_ROLE})
     run_id = run.info.run_id
-    for key, value in {"trials": options.trials, "seed": options.seed, "sae_epochs": options.sae_epochs,
-                       "epochs": options.epochs, "grace_period": options.grace_period,
-                       "max_concurrent": options.max_concurrent, FOLDS_PARAM: options.folds,
-                       REFIT_PARAM: str(options.refit).lower()}.items():
-        client.log_param(run_id, key, value)
+    log_params(client, run_id, {TRIALS_PARAM: options.trials, SEED_PARAM: options.seed,
+                                SAE_EPOCHS_PARAM: options.sae_epochs, EPOCHS_PARAM: options.epochs,
+                                GRACE_PERIOD_PARAM: options.grace_period, MAX_CONCURRENT_PARAM: options.max_concurrent,
+                                FOLDS_PARAM: options.folds, REFIT_PARAM: str(options.refit).lower()})
     client.log_dict(run_id, {"space": _describe(get_space(options.space)),
                              "paper_point": PAPER_POINTS[options.space]}, SPACE_FILE)
     return run_id

@@ -50,7 +50,18 @@ def test_tracking_does_not_import_ray():
 
 _MLFLOW_READS = {"tags", "metrics", "params"}
 _MLFLOW_WRITES = {"set_tag": 1, "log_metric": 1, "log_param": 1, "log_dict": 2, "log_text": 2, "log_figure": 2,
-                  "get_metric_history": 1}
+                  "get_metric_history": 1, "log_artifact": 2, "log_artifacts": 2, "Metric": 0, "RunTag": 0,
+                  "Param": 0}
+
+
+def _literal_name(node: ast.AST) -> str | None:
+    """A name written by hand: a string literal, or an f-string that starts with literal text
+    (``f"test_{k}"``; ``f"{PREFIX}{k}"`` builds on a schema name and passes)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+        return node.values[0].value + "{...}"
+    return None
 
 
 def _mlflow_name_literals(tree: ast.AST) -> list[tuple[int, str]]:
@@ -59,16 +70,17 @@ def _mlflow_name_literals(tree: ast.AST) -> list[tuple[int, str]]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
-                and node.value.attr in _MLFLOW_READS and isinstance(node.slice, ast.Constant):
-            found.append((node.lineno, node.slice.value))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            owner, name = node.func.value, node.func.attr
+                and node.value.attr in _MLFLOW_READS and _literal_name(node.slice) is not None:
+            found.append((node.lineno, _literal_name(node.slice)))
+        elif isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
+            owner = node.func.value if isinstance(node.func, ast.Attribute) else None
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
             if name == "get" and isinstance(owner, ast.Attribute) and owner.attr in _MLFLOW_READS \
-                    and node.args and isinstance(node.args[0], ast.Constant):
-                found.append((node.lineno, node.args[0].value))
+                    and node.args and _literal_name(node.args[0]) is not None:
+                found.append((node.lineno, _literal_name(node.args[0])))
             position = _MLFLOW_WRITES.get(name)
-            if position is not None and len(node.args) > position and isinstance(node.args[position], ast.Constant):
-                found.append((node.lineno, node.args[position].value))
+            if position is not None and len(node.args) > position and _literal_name(node.args[position]) is not None:
+                found.append((node.lineno, _literal_name(node.args[position])))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
                 and any(f"{kind}." in node.value for kind in _MLFLOW_READS | {"attributes"}) \
                 and "=" in node.value and "attributes.status" not in node.value:
@@ -78,9 +90,10 @@ def _mlflow_name_literals(tree: ast.AST) -> list[tuple[int, str]]:
 
 def test_the_schema_check_sees_literal_names():
     code = ("run.data.tags['model_uri']; run.data.metrics.get('val_kappa'); client.set_tag(r, 'pruned', 'true')\n"
-            "client.log_dict(r, {}, 'space.json'); q = f\"tags.model = '{space}'\"; ok = f\"tags.{NAME} = '{v}'\"")
-    assert [value for _, value in _mlflow_name_literals(ast.parse(code))] == [
-        "model_uri", "val_kappa", "pruned", "space.json", "tags.model = '"]
+            "client.log_dict(r, {}, 'space.json'); q = f\"tags.model = '{space}'\"; ok = f\"tags.{NAME} = '{v}'\"\n"
+            "client.log_metric(r, f'test_{k}', 1); Metric(f'{PREFIX}{k}', 1, 0, 0); run.data.metrics[f'test_{k}']")
+    assert sorted(value for _, value in _mlflow_name_literals(ast.parse(code))) == sorted([
+        "model_uri", "val_kappa", "pruned", "space.json", "tags.model = '", "test_{...}", "test_{...}"])
 
 
 @pytest.mark.parametrize("package", ["search", "tracking"])

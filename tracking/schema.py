@@ -118,6 +118,14 @@ RESULT_RUN_TAG = "result_run_id"
 RESULT_TEST_KAPPA = "result_test_kappa"
 #: On a study's parent run: whether the chosen trial was refit (``true``/``false``).
 REFIT_PARAM = "refit"
+#: The other params of a study's parent run: its options (also :data:`SEED_PARAM`,
+#: :data:`EPOCHS_PARAM`, :data:`FOLDS_PARAM`).
+TRIALS_PARAM = "trials"
+SAE_EPOCHS_PARAM = "sae_epochs"
+GRACE_PERIOD_PARAM = "grace_period"
+MAX_CONCURRENT_PARAM = "max_concurrent"
+#: The folder of a study's parent run that holds the experiment's study report.
+REPORT_ARTIFACT_DIR = "report"
 #: The trials' wall time, with Tune's.
 SEARCH_SECONDS = "search_seconds"
 #: Trial counts are logged as ``trials_<outcome>`` (finished, pruned, failed, ...).
