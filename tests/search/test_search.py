@@ -29,6 +29,7 @@ from tracking.schema import (
     NODE_TAG,
     OUTCOME_TAG,
     PAPER_TAG,
+    PID_TAG,
     REFIT_OF_TAG,
     REPEAT_OF_TAG,
     RESULT_RUN_TAG,
@@ -185,6 +186,24 @@ def test_a_crashing_trial_is_failed_and_the_search_goes_on(ray_cluster, dataset,
     assert failed and all(r.data.params["classifier.pool"] == "0" for r in failed)
     assert all(r.info.status == "FINISHED" for r in runs if r.data.params["classifier.pool"] != "0")
     assert MlflowClient(tracking_uri).get_run(result.parent_run_id).info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_reused_workers_survive_stop_decisions_on_a_trials_last_result(ray_cluster, dataset, tmp_path, tracking_uri,
+                                                                       attempt):
+    """Rungs at folds 1 and 3 of 3: ASHA judges some trials on their last result. Before trials
+    ended cleanly, such a trial left its thread waiting in Ray, the reused worker could not be
+    reset ("Could not re-use actor") and the search stalled (docs/design.md): this 12-trial
+    search failed that way every time on reused workers; it must now end every trial, on
+    workers that ran several trials each."""
+    result = run_study(dataset, _options(tmp_path, tracking_uri, "smile_logreg", language="all", trials=12, folds=3,
+                                         grace_period=1, top=1, refit=False, experiment=f"reuse-{attempt}"))
+    assert result.trials["failed"] == 0 and result.trials["retried"] == 0
+    assert result.trials["finished"] + result.trials["pruned"] == 12 and result.trials["pruned"] >= 1
+    runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
+    workers = Counter(r.data.tags[PID_TAG] for r in runs)
+    assert len(runs) == 12 and max(workers.values()) > 1, workers  # reused
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in runs)
 
 
 def test_resume_continues_without_duplicate_runs(tiny_demo, tmp_path):
