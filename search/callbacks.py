@@ -20,6 +20,7 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
+from mser.cli.common import duration
 from mser.metrics import VAL_KAPPA
 from search.schedulers import ENCODER_STEP
 from search.trial import FINAL_KEY, RUN_ID_KEY
@@ -172,10 +173,10 @@ class MlflowStatusCallback(Callback):
         elapsed = (time.monotonic() if now is None else now) - self._started
         left = ""
         if session >= 2 and ended < self.total:  # early trials train encoders: an upper estimate
-            left = f", about {_duration(elapsed / session * (self.total - ended))} left"
+            left = f", about {duration(elapsed / session * (self.total - ended))} left"
         return (f"{self.label}: {ended}/{self.total} trials ended ({self.done} finished, {self.pruned} pruned, "
                 f"{self.failed} failed{retried}{before}), {len(self.running)} running; best val kappa {best}; "
-                f"{_duration(elapsed)}{left}")
+                f"{duration(elapsed)}{left}")
 
     def _print(self, *, force: bool, if_changed: bool = False) -> None:
         """Print the line, at most every ``every`` seconds unless ``force``; with
@@ -189,8 +190,3 @@ class MlflowStatusCallback(Callback):
             return
         self._printed, self._printed_counts = now, counts
         print(line, file=self.stream, flush=True)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else \
-        f"{seconds / 3600:.1f} h"

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -90,3 +91,35 @@ def test_inspect_flags_a_very_long_file_in_text_and_json(tmp_path, capsys):
     (long,) = json.loads(capsys.readouterr().out)["long_files"]
     assert (long["path"], long["duration"], long["corpus_median"], long["windows"]) == (
         "wav/16a01Wa.wav", 30.0, 2.2, 30)
+
+
+def test_preparation_prints_progress_lines_when_stderr_is_a_file(tiny_demo, tmp_path):
+    """In a log file (no terminal), long preparation says how far it is, with counts, as the
+    search's progress lines do; on a terminal it draws a bar instead."""
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "inspect.log"
+    with log.open("w") as stderr:
+        done = subprocess.run([sys.executable, "-m", "mser.cli.data", "inspect", "--data-root", str(tiny_demo),
+                               "--cache-dir", str(tmp_path / "cache")], stdout=subprocess.DEVNULL, stderr=stderr,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=300)
+    assert done.returncode == 0
+    lines = [line for line in log.read_text().splitlines() if line.startswith("preparing audio: ")]
+    assert len(lines) >= 2 and re.match(r"preparing audio: [01]/\d+ files \(\d+%\), \d+ s", lines[0]), lines
+    assert re.fullmatch(r"preparing audio: (\d+)/\1 files \(100%\), \d+ s", lines[-1]), lines
+
+
+def test_progress_lines_are_bounded_in_number():
+    import io
+
+    from mser.cli.common import progress_bar
+
+    stream = io.StringIO()
+    with progress_bar("openSMILE ComParE_2016 functionals", "files", stream=stream, every=3600) as progress:
+        for done in range(0, 101):
+            progress(done, 100)
+    assert stream.getvalue().splitlines() == [
+        "openSMILE ComParE_2016 functionals: 0/100 files (0%), 0 s",
+        "openSMILE ComParE_2016 functionals: 100/100 files (100%), 0 s"]
