@@ -272,6 +272,9 @@ def _search(name: str, extra: list[str], root: Path, dataset_cache: Path, work: 
 def _trials(uri: str, parent: str) -> dict:
     from mlflow.tracking import MlflowClient
 
+    from tracking.query import outcome
+    from tracking.schema import Outcome
+
     client = MlflowClient(uri)
     parent_run = client.get_run(parent)
     experiment = parent_run.info.experiment_id
@@ -283,7 +286,7 @@ def _trials(uri: str, parent: str) -> dict:
             continue
         trials.append({
             "params": {k: v for k, v in run.data.params.items() if k != "dataset_key"},
-            "status": run.info.status, "pruned": run.data.tags.get("pruned") == "true",
+            "status": run.info.status, "pruned": outcome(run) is Outcome.PRUNED,
             "encoder_cache": run.data.tags.get("encoder_cache"),
             "train_seconds": run.data.metrics.get("train_seconds", 0.0),
             "run_seconds": (run.info.end_time - run.info.start_time) / 1000,
