@@ -131,7 +131,7 @@ def worker(args) -> dict:
                            score_test=False)
             trained = process.memory_info().rss
             if args.worker != "nolog":
-                log_result(client, run_id, result, dataset_key=dataset.key)
+                log_result(client, run_id, result, dataset=dataset)
             if index:  # the first trial's growth is imports and first allocations
                 stages["train"] += (trained - before) / 2**20
                 stages["log"] += (process.memory_info().rss - trained) / 2**20

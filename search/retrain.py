@@ -46,7 +46,7 @@ def record_training(client: MlflowClient, experiment: str, parent: str, dataset:
                      tags={MODEL_TAG: options.space, LANGUAGE_TAG: options.language, **tags}) as run_id:
         log_params(client, run_id, config_params(config))
         result = train(dataset, config, split=split, on_epoch=EpochLogger(client, run_id), encoder_cache=cache)
-        log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics=extra_metrics)
+        log_result(client, run_id, result, dataset=dataset, extra_metrics=extra_metrics)
     return run_id, result
 
 

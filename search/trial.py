@@ -162,7 +162,7 @@ def _train_and_record(config: dict, dataset: Dataset, settings: SearchSettings) 
         if folds:
             extra.update({CV_VAL_KAPPA: float(np.mean(scores)), CV_VAL_KAPPA_SD: float(np.std(scores)),
                           **out_of_fold_kappas(folds)})
-        log_result(client, run_id, result, dataset_key=dataset.key, extra_metrics=extra)
+        log_result(client, run_id, result, dataset=dataset, extra_metrics=extra)
     final = extra[CV_VAL_KAPPA] if folds else result.validation.utterances["kappa"]
     return final, len(folds) or len(result.history.get(VAL_KAPPA, [])) or 1, run_id
 

@@ -17,17 +17,23 @@ from typing import Iterator, Mapping
 
 import matplotlib.pyplot as plt
 import mlflow
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+from mser.dataset import Dataset
 from mser.errors import TrainingStopped
 from mser.plots import confusion_figure, curves_figure
+from mser.splits import Split
 from mser.train import TrainConfig, TrainResult
 from tracking.model import log_pipeline
 from tracking.schema import (
     BEST_EPOCH_TAG,
     CURVE_PREFIX,
     CURVES_FILE,
+    DATASET_CONTEXTS,
+    DATASET_DIGEST_LENGTH,
+    DATASET_INPUT_COLUMNS,
     DATASET_KEY_TAG,
     HISTORY_FILE,
     LABELS_TAG,
@@ -36,6 +42,7 @@ from tracking.schema import (
     SPEAKER_SIDES,
     SPLIT_FILE,
     confusion_file,
+    dataset_input_name,
     predictions_file,
     speakers_tag,
 )
@@ -98,17 +105,19 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, dataset_key: str,
+def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, dataset: Dataset,
                extra_metrics: Mapping[str, float] | None = None) -> None:
-    """Log the final metrics (with ``extra_metrics``) and tags in one call, then the split,
-    confusion matrices, curves and model of ``result`` to ``run_id``."""
+    """Log the final metrics (with ``extra_metrics``) and tags in one call, the data each side
+    of the split saw (:func:`log_dataset_inputs`), then the split, confusion matrices, curves
+    and model of ``result`` to ``run_id``."""
     timestamp = int(time.time() * 1000)
-    tags = {DATASET_KEY_TAG: dataset_key, BEST_EPOCH_TAG: str(result.best_epoch),
+    tags = {DATASET_KEY_TAG: dataset.key, BEST_EPOCH_TAG: str(result.best_epoch),
             LABELS_TAG: " ".join(result.pipeline.emotions),
             **{speakers_tag(side): " ".join(getattr(result.split, side)) for side in SPEAKER_SIDES}}
     client.log_batch(run_id, metrics=[Metric(name, float(value), timestamp, 0)
                                       for name, value in {**result.metrics(), **(extra_metrics or {})}.items()],
                      tags=[RunTag(key, value) for key, value in tags.items()])
+    log_dataset_inputs(client, run_id, dataset, result.split)
     client.log_dict(run_id, result.split.as_dict(), SPLIT_FILE)
     client.log_dict(run_id, {k: [float(x) for x in v] for k, v in result.history.items()}, HISTORY_FILE)
     for side, evaluation in (("validation", result.validation), ("test", result.test)):
@@ -123,6 +132,26 @@ def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, datase
     with mlflow.start_run(run_id=run_id, nested=True):
         info = log_pipeline(result.pipeline)
     client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
+
+
+def log_dataset_inputs(client: MlflowClient, run_id: str, dataset: Dataset, split: Split) -> None:
+    """Record, in MLflow's own terms (``mlflow.data``), which utterances each side of the split
+    held: one dataset per side with speakers (``mser-<key>-train``, ``-validation``, ``-test``),
+    the dataset key as digest, the data root as source, and MLflow's context tag
+    (``training``, ``validation``, ``test``), so the UI shows what data a run saw and tells
+    runs on other data apart."""
+    columns = [c for c in DATASET_INPUT_COLUMNS if c in dataset.utterances.columns]
+    inputs = []
+    for side in SPEAKER_SIDES:
+        speakers = getattr(split, side)
+        if not speakers:
+            continue
+        rows = dataset.utterances[dataset.utterances["speaker"].isin(speakers)][columns].reset_index(drop=True)
+        data = mlflow.data.from_pandas(rows, source=str(dataset.root), name=dataset_input_name(dataset.key, side),
+                                       digest=dataset.key[:DATASET_DIGEST_LENGTH])
+        inputs.append(DatasetInput(data._to_mlflow_entity(),
+                                   tags=[InputTag(MLFLOW_DATASET_CONTEXT, DATASET_CONTEXTS[side])]))
+    client.log_inputs(run_id, datasets=inputs)
 
 
 def log_evaluation(client: MlflowClient, run_id: str, evaluation, side: str, *, title: str) -> None:

@@ -23,6 +23,20 @@ LANGUAGE_TAG = "language"
 COMMAND_TAG = "mser.command"
 #: The data fingerprint (:attr:`mser.dataset.Dataset.key`).
 DATASET_KEY_TAG = "dataset_key"
+#: The data a run saw, logged with ``mlflow.data`` (:func:`tracking.runs.log_dataset_inputs`):
+#: one dataset per side of the split, named by :func:`dataset_input_name`, its digest the
+#: dataset key's first characters (MLflow keeps 36 at most), in MLflow's context per side.
+DATASET_DIGEST_LENGTH = 32
+DATASET_CONTEXTS = {"train": "training", "validation": "validation", "test": "test"}
+#: The utterance table's columns a dataset input holds (its schema in the MLflow UI).
+DATASET_INPUT_COLUMNS = ("utterance", "corpus", "language", "speaker", "gender", "emotion")
+
+
+def dataset_input_name(dataset_key: str, side: str) -> str:
+    """``mser-<first 12 characters of the dataset key>-<side>``."""
+    return f"mser-{dataset_key[:12]}-{side}"
+
+
 #: The classifier epoch whose weights were kept (by validation kappa).
 BEST_EPOCH_TAG = "best_epoch"
 #: Where the run's logged model is (``models:/m-...``).

@@ -162,7 +162,7 @@ def _train_and_log(client, experiment: str, dataset: Dataset, config: TrainConfi
             logger = EpochLogger(client, run_id)
             result = train(dataset, config, on_epoch=lambda *a: (logger(*a), progress(*a)))
             progress.close()
-            log_result(client, run_id, result, dataset_key=dataset.key)
+            log_result(client, run_id, result, dataset=dataset)
     except Exception as error:  # noqa: BLE001 - one failed run is reported, --reproduce goes on
         progress.close()
         if not args.reproduce:

@@ -46,10 +46,18 @@ def test_logged_model_predicts_what_the_pipeline_predicts(tracking_uri, dataset,
     config = TrainConfig(model="sae_cnn_features", language="all", sae_epochs=2, epochs=4, patience=3)
     with tracked_run(client, experiment, run_name="t") as run_id:
         result = train(dataset, config, on_epoch=EpochLogger(client, run_id))
-        log_result(client, run_id, result, dataset_key=dataset.key)
+        log_result(client, run_id, result, dataset=dataset)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["val_kappa"] == pytest.approx(result.metrics()["val_kappa"])
+    # The data each side saw, in MLflow's own terms: the dataset key as digest, a context per side.
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {"training", "validation", "test"}
+    for context, side in (("training", "train"), ("validation", "validation"), ("test", "test")):
+        logged = inputs[context]
+        assert logged.digest == dataset.key[:32] and logged.name == f"mser-{dataset.key[:12]}-{side}"
+        assert json.loads(logged.profile)["num_rows"] == int(dataset.utterances["speaker"].isin(
+            getattr(result.split, side)).sum())
     steps = [m.step for m in client.get_metric_history(run_id, f"{CURVE_PREFIX}val_kappa")]
     assert steps == list(range(len(result.history["val_kappa"])))
     assert len(client.get_metric_history(run_id, f"{CURVE_PREFIX}sae_loss")) == len(result.history["sae_loss"])
@@ -81,7 +89,7 @@ def test_a_logged_model_is_checked_by_loading_it_and_predicting_its_example(trac
     config = TrainConfig(model="cnn_features", language="de", epochs=2, patience=2)
     with tracked_run(client, experiment, run_name="checked") as run_id:
         result = train(dataset, config, score_test=False)
-        log_result(client, run_id, result, dataset_key=dataset.key)
+        log_result(client, run_id, result, dataset=dataset)
     run = client.get_run(run_id)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"curves.png", "confusion_validation.png", "split.json"} <= artifacts
