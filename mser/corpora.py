@@ -108,6 +108,22 @@ def held_out_language(language: str) -> str | None:
     return language[len(HELD_OUT_PREFIX):] if language.startswith(HELD_OUT_PREFIX) else None
 
 
+def trained_languages(language: str, available: Iterable[str]) -> tuple[str, ...]:
+    """The languages a study of ``language`` trains and validates on, out of the data's
+    ``available`` ones: the language itself, every one for ``all``, the others for ``all-but-it``."""
+    held = held_out_language(language)
+    if held:
+        return tuple(code for code in language_order(available) if code != held)
+    return language_order(available) if language == JOINT else (language,)
+
+
+def tested_languages(language: str, available: Iterable[str]) -> tuple[str, ...]:
+    """The languages of a study's test speakers: the held-out one for ``all-but-it``, else
+    those it trains on."""
+    held = held_out_language(language)
+    return (held,) if held else trained_languages(language, available)
+
+
 def check_study_language(language: str) -> str:
     """``language`` if it names a study: a language code (``it``, ``ur``...), ``all``, or ``all-but-<code>``.
 

@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from mser.corpora import JOINT, check_study_language, held_out_language, language_order
+from mser.corpora import check_study_language, held_out_language, tested_languages, trained_languages
 from mser.dataset import MAX_UTTERANCE_WINDOWS, Dataset
 from mser.errors import MserError
 from mser.metrics import (
@@ -117,13 +117,11 @@ class TrainConfig:
 
     def languages(self, available: Sequence[str]) -> tuple[str, ...]:
         """The languages trained (and validated) on, out of the data's ``available`` ones."""
-        if self.held_out:
-            return tuple(language for language in language_order(available) if language != self.held_out)
-        return language_order(available) if self.language == JOINT else (self.language,)
+        return trained_languages(self.language, available)
 
     def test_languages(self, available: Sequence[str]) -> tuple[str, ...]:
         """The languages of the test speakers, out of the data's ``available`` ones."""
-        return (self.held_out,) if self.held_out else self.languages(available)
+        return tested_languages(self.language, available)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from mser.corpora import trained_languages
 from mser.dataset import Dataset
 from mser.encoders import EncoderCache
 from mser.errors import MserError, TrainingStopped
@@ -117,8 +118,7 @@ def _train_and_record(config: dict, dataset: Dataset, settings: SearchSettings) 
     trial_id = context.get_trial_id()
     options = settings.options
     trial_config = train_config(config, options)
-    data = dataset.for_languages(trial_config.languages(dataset.languages))
-    split = make_split(data, trial_config)
+    split = make_split(dataset, trial_config)
     client = MlflowClient(options.tracking_uri)
     tags = {MODEL_TAG: options.space, LANGUAGE_TAG: options.language, TRIAL_TAG: trial_id, NODE_TAG: _node(),
             PID_TAG: str(os.getpid()), PAPER_TAG: str(is_paper_point(options.space, config)).lower(),
@@ -147,8 +147,8 @@ def _train_and_record(config: dict, dataset: Dataset, settings: SearchSettings) 
 
         try:
             with clock.training():
-                folds = _cross_validate(data, trial_config, split, options, cache, client, run_id, clock)
-                result = train(data, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
+                folds = _cross_validate(dataset, trial_config, split, options, cache, client, run_id, clock)
+                result = train(dataset, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
                                score_test=False, probe_encoder=probe)
         except TrainingStopped:  # the scheduler stopped this trial (see _report); the driver records it pruned
             # One call: Ray waits for a stopped trial's thread before it reuses the worker.
@@ -196,8 +196,9 @@ def out_of_fold_kappas(folds: list) -> dict[str, float]:
 
 
 def study_data(dataset: Dataset, options: StudyOptions) -> Dataset:
-    """The part of ``dataset`` a study's trials train and validate on: its training languages."""
-    return dataset.for_languages(train_config(PAPER_POINTS[options.space], options).languages(dataset.languages))
+    """The part of ``dataset`` a study's trials train and validate on: its training languages,
+    resolved once, by the driver; the trials receive only this."""
+    return dataset.for_languages(trained_languages(options.language, dataset.languages))
 
 
 #: The default objective of a space whose trials cost seconds (:func:`default_folds`): leave
