@@ -23,9 +23,9 @@ from mser.dataset import Dataset
 from mser.encoders import EncoderCache
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.splits import Split
-from mser.train import TrainConfig, TrainResult, make_split, refit_split, train
+from mser.train import TrainConfig, TrainResult, make_split, refit_split
 from search.options import StudyOptions
-from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
+from tracking.runs import record_training as record_run
 from tracking.schema import (
     CHOICE_VAL_KAPPA,
     EPOCHS_FOUND,
@@ -40,14 +40,12 @@ def record_training(client: MlflowClient, experiment: str, parent: str, dataset:
                     config: TrainConfig, split: Split, *, run_name: str, tags: Mapping[str, str],
                     extra_metrics: Mapping[str, float] | None = None) -> tuple[str, TrainResult]:
     """Train ``config`` on ``split`` (test speakers scored) as a child run of the study's
-    ``parent``, with its curves, scores and model; return the run id and the result."""
+    ``parent``, with its curves, scores and model (:func:`tracking.runs.record_training`);
+    return the run id and the result."""
     cache = EncoderCache(options.cache_dir) if options.encoder_cache else None
-    with tracked_run(client, experiment, run_name=run_name, parent_run_id=parent,
-                     tags={MODEL_TAG: options.space, LANGUAGE_TAG: options.language, **tags}) as run_id:
-        log_params(client, run_id, config_params(config))
-        result = train(dataset, config, split=split, on_epoch=EpochLogger(client, run_id), encoder_cache=cache)
-        log_result(client, run_id, result, dataset=dataset, extra_metrics=extra_metrics)
-    return run_id, result
+    return record_run(client, experiment, dataset, config, run_name=run_name, parent_run_id=parent, split=split,
+                      tags={MODEL_TAG: options.space, LANGUAGE_TAG: options.language, **tags}, encoder_cache=cache,
+                      extra_metrics=extra_metrics)
 
 
 def refit_config(config: TrainConfig, chosen_metrics: Mapping[str, float]) -> TrainConfig:

@@ -25,7 +25,7 @@ from mser.dataset import Dataset
 from mser.errors import TrainingStopped
 from mser.plots import confusion_figure, curves_figure
 from mser.splits import Split
-from mser.train import TrainConfig, TrainResult
+from mser.train import EpochCallback, TrainConfig, TrainResult, train
 from tracking.model import log_pipeline
 from tracking.schema import (
     BEST_EPOCH_TAG,
@@ -132,6 +132,29 @@ def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, datase
     with mlflow.start_run(run_id=run_id, nested=True):
         info = log_pipeline(result.pipeline)
     client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
+
+
+def record_training(client: MlflowClient, experiment_id: str, dataset: Dataset, config: TrainConfig, *,
+                    run_name: str, tags: Mapping[str, str], parent_run_id: str | None = None,
+                    split: Split | None = None, on_epoch: EpochCallback | None = None, encoder_cache=None,
+                    extra_metrics: Mapping[str, float] | None = None) -> tuple[str, TrainResult]:
+    """Train ``config`` on ``dataset`` (test speakers scored) as one MLflow run, the one place
+    where a training outside a search trial is recorded (``mser-train``, a study's refit and
+    repeats): the run opened and always ended (:func:`tracked_run`), its params, every epoch
+    (and ``on_epoch`` too, e.g. a progress bar), then its result (:func:`log_result`).
+    Returns the run id and the result."""
+    with tracked_run(client, experiment_id, run_name=run_name, tags=tags, parent_run_id=parent_run_id) as run_id:
+        log_params(client, run_id, config_params(config))
+        logger = EpochLogger(client, run_id)
+
+        def epoch(stage: str, index: int, values: Mapping[str, float]) -> None:
+            logger(stage, index, values)
+            if on_epoch is not None:
+                on_epoch(stage, index, values)
+
+        result = train(dataset, config, split=split, on_epoch=epoch, encoder_cache=encoder_cache)
+        log_result(client, run_id, result, dataset=dataset, extra_metrics=extra_metrics)
+    return run_id, result
 
 
 def log_dataset_inputs(client: MlflowClient, run_id: str, dataset: Dataset, split: Split) -> None:

@@ -36,8 +36,8 @@ from mser.metrics import CLASS_WEIGHTINGS
 from mser.models import MODELS
 from mser.paper import TABLE4, paper_epochs, table4_runs
 from mser.splits import corpus_of
-from mser.train import TrainConfig, TrainResult, train
-from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
+from mser.train import TrainConfig, TrainResult
+from tracking.runs import record_training
 from tracking.schema import COMMAND_TAG, LANGUAGE_TAG, MODEL_TAG
 from tracking.store import (
     add_tracking_options,
@@ -156,13 +156,10 @@ def _train_and_log(client, experiment: str, dataset: Dataset, config: TrainConfi
     outcome = {"model": config.model, "language": config.language, "status": "FAILED"}
     progress = _Progress(config)
     try:
-        with tracked_run(client, experiment, run_name=run_name, tags=tags) as run_id:
-            outcome["run_id"] = run_id
-            log_params(client, run_id, config_params(config))
-            logger = EpochLogger(client, run_id)
-            result = train(dataset, config, on_epoch=lambda *a: (logger(*a), progress(*a)))
-            progress.close()
-            log_result(client, run_id, result, dataset=dataset)
+        run_id, result = record_training(client, experiment, dataset, config, run_name=run_name, tags=tags,
+                                         on_epoch=progress)
+        progress.close()
+        outcome["run_id"] = run_id
     except Exception as error:  # noqa: BLE001 - one failed run is reported, --reproduce goes on
         progress.close()
         if not args.reproduce:
