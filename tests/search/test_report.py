@@ -50,7 +50,7 @@ def searched(tiny_demo, tmp_path_factory):
              runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}})
     try:
         dataset = load_dataset(tiny_demo, cache_dir=root / "cache", feature_sets=FEATURE_SETS)
-        for space, language, trials in (("cnn_features", "de", 6), ("cnn_features", "all", 4),
+        for space, language, trials in (("cnn_features", "de", 4), ("cnn_features", "all", 3),
                                         ("cnn_features", "it", 3), ("cnn_features", "all-but-it", 3),
                                         ("smile_logreg", "de", 3)):
             run_study(dataset, StudyOptions(space=space, language=language, trials=trials, tracking_uri=uri,

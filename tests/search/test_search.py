@@ -188,7 +188,7 @@ def test_a_crashing_trial_is_failed_and_the_search_goes_on(ray_cluster, dataset,
     assert MlflowClient(tracking_uri).get_run(result.parent_run_id).info.status == "FINISHED"
 
 
-@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize("attempt", range(2))
 def test_reused_workers_survive_stop_decisions_on_a_trials_last_result(ray_cluster, dataset, tmp_path, tracking_uri,
                                                                        attempt):
     """Rungs at folds 1 and 3 of 3: ASHA judges some trials on their last result. Before trials
