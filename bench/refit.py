@@ -45,7 +45,7 @@ from mlflow.tracking import MlflowClient
 from performance import _machine, _say, corpus_arguments, corpus_root
 
 from mser.models import get_model
-from mser.stats import compare_paired, holm, kappa_interval
+from mser.stats import compare_paired, holm, kappa_with_interval
 from search.spaces import SPACES as SPACE_NAMES
 from tracking.query import latest_studies, result_run_id
 from tracking.schema import BEST_RUN_TAG, SEARCH_SECONDS, predictions_file
@@ -112,17 +112,10 @@ def _predictions(run) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text)).sort_values("utterance").reset_index(drop=True)
 
 
-def _kappa(predictions: pd.DataFrame) -> dict:
-    from mser.metrics import kappa
-
-    truth, predicted = predictions["label"].to_numpy(), predictions["predicted"].to_numpy()
-    low, high = kappa_interval(truth, predicted, resamples=1000)
-    return {"kappa": kappa(truth, predicted), "low": low, "high": high, "n": len(predictions)}
-
-
 def _public(study: dict) -> dict:
     return {**{k: v for k, v in study.items() if k not in ("chosen", "refit")},
-            "chosen_test": _kappa(study["chosen"]), "refit_test": _kappa(study["refit"])}
+            "chosen_test": kappa_with_interval(study["chosen"], resamples=1000),
+            "refit_test": kappa_with_interval(study["refit"], resamples=1000)}
 
 
 def _paired(a: pd.DataFrame, b: pd.DataFrame) -> dict:

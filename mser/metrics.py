@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, confusion_matrix
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix
 from sklearn.utils.class_weight import compute_class_weight
 
 from mser.corpora import EMOTIONS
@@ -64,9 +64,34 @@ def sample_weights(labels: np.ndarray, mode: str) -> np.ndarray | None:
 def kappa(truth: np.ndarray, predicted: np.ndarray) -> float:
     """Cohen's kappa; 0.0 (chance) where it is undefined, e.g. a single class on both sides.
     (Classes on neither side change nothing: kappa is taken over the classes present.)"""
-    truth, predicted = np.asarray(truth), np.asarray(predicted)
-    top = int(max(truth.max(), predicted.max())) if len(truth) else 0
-    return float(cohen_kappa_score(truth, predicted, labels=np.arange(max(2, top + 1)), replace_undefined_by=0.0))
+    return float(kappas(truth, predicted))
+
+
+def kappas(truth: np.ndarray, predicted: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Cohen's kappa of many label sequences at once, along ``axis`` (e.g. every bootstrap
+    resample of a test set in one call); the same values as scikit-learn's ``cohen_kappa_score``
+    (a test checks), about a thousand times faster per sequence than calling it in a loop, whose
+    input validation costs milliseconds each time.
+
+    Args:
+        truth: Class indices (0, 1, ...), broadcastable against ``predicted``.
+        predicted: Class indices, the same length along ``axis``.
+    """
+    truth, predicted = np.broadcast_arrays(np.moveaxis(np.asarray(truth, dtype=np.int64), axis, -1),
+                                           np.moveaxis(np.asarray(predicted, dtype=np.int64), axis, -1))
+    batch, n = truth.shape[:-1], truth.shape[-1]
+    if n == 0:
+        return np.zeros(batch)
+    classes = max(2, int(max(truth.max(), predicted.max())) + 1)
+    truth, predicted = truth.reshape(-1, n), predicted.reshape(-1, n)
+    rows = len(truth)
+    cells = (np.arange(rows)[:, None] * classes + truth) * classes + predicted
+    confusion = np.bincount(cells.ravel(), minlength=rows * classes * classes).reshape(rows, classes, classes)
+    observed = np.trace(confusion, axis1=1, axis2=2) / n
+    expected = np.einsum("ij,ij->i", confusion.sum(axis=2), confusion.sum(axis=1)) / (n * n)
+    chance = 1.0 - expected
+    value = np.divide(observed - expected, chance, out=np.zeros(rows), where=chance > 0)
+    return value.reshape(batch)
 
 
 def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
-from mser.metrics import kappa
+from mser.metrics import kappa, kappas
 
 DEFAULT_RESAMPLES = 2000
 
@@ -21,10 +22,17 @@ DEFAULT_RESAMPLES = 2000
 def kappa_interval(truth: np.ndarray, predicted: np.ndarray, *, confidence: float = 0.95,
                    resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of Cohen's kappa, resampling utterances."""
-    result = stats.bootstrap((np.asarray(truth), np.asarray(predicted)), kappa, paired=True, vectorized=False,
+    result = stats.bootstrap((np.asarray(truth), np.asarray(predicted)), kappas, paired=True, vectorized=True,
                              n_resamples=resamples, confidence_level=confidence, method="percentile",
                              random_state=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def kappa_with_interval(predictions: pd.DataFrame, *, resamples: int = DEFAULT_RESAMPLES) -> dict:
+    """A predictions table's (``label``, ``predicted``) kappa, its bootstrap interval and size."""
+    truth, predicted = predictions["label"].to_numpy(), predictions["predicted"].to_numpy()
+    low, high = kappa_interval(truth, predicted, resamples=resamples)
+    return {"kappa": kappa(truth, predicted), "low": low, "high": high, "n": len(predictions)}
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,8 @@ def compare_paired(truth: np.ndarray, predicted_a: np.ndarray, predicted_b: np.n
     truth, a, b = (np.asarray(x) for x in (truth, predicted_a, predicted_b))
     if not (len(truth) == len(a) == len(b)) or len(truth) < 2:
         raise ValueError(f"paired predictions need the same utterances: got {len(truth)}, {len(a)}, {len(b)}")
-    result = stats.bootstrap((truth, a, b), lambda t, x, y: kappa(t, x) - kappa(t, y), paired=True,
-                             vectorized=False, n_resamples=resamples, method="percentile",
+    result = stats.bootstrap((truth, a, b), _kappa_difference, paired=True, vectorized=True,
+                             n_resamples=resamples, method="percentile",
                              random_state=np.random.default_rng(seed))
     right_a, right_b = a == truth, b == truth
     only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
@@ -74,6 +82,10 @@ def compare_paired(truth: np.ndarray, predicted_a: np.ndarray, predicted_b: np.n
     return PairedComparison(len(truth), kappa_a, kappa_b, kappa_a - kappa_b,
                             (float(result.confidence_interval.low), float(result.confidence_interval.high)),
                             only_a, only_b, float(p))
+
+
+def _kappa_difference(truth: np.ndarray, a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return kappas(truth, a, axis) - kappas(truth, b, axis)
 
 
 def holm(pvalues: list[float]) -> list[float]:

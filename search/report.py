@@ -41,12 +41,12 @@ from mser.corpora import (
     study_order,
 )
 from mser.errors import MserError
-from mser.metrics import TEST_KAPPA, VAL_KAPPA, kappa
+from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import get_model
 from mser.paper import TABLE4
 from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure, transfer_figure
 from mser.splits import LOSO
-from mser.stats import compare_paired, holm, kappa_interval
+from mser.stats import compare_paired, holm, kappa_with_interval
 from search.page import Image, Importance, Pictures, render
 from search.repeats import summarise
 from search.spaces import SPACES, param_name
@@ -198,12 +198,6 @@ def _choice(study: Study, best: dict) -> dict:
                 "gap": best[VAL_KAPPA] - best["chosen_test"]["kappa"]}
     return {"objective": "one validation split", "speakers": len(speakers["validation"].split()),
             "utterances": study.validation_utterances, "gap": best[VAL_KAPPA] - best["chosen_test"]["kappa"]}
-
-
-def kappa_with_interval(predictions: pd.DataFrame, *, resamples: int) -> dict:
-    truth, predicted = predictions["label"].to_numpy(), predictions["predicted"].to_numpy()
-    low, high = kappa_interval(truth, predicted, resamples=resamples)
-    return {"kappa": kappa(truth, predicted), "low": low, "high": high, "n": len(predictions)}
 
 
 def importance(study: Study) -> dict[str, float] | None:

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mser.metrics import class_weights, evaluate, kappa, per_utterance, sample_weights
+from mser.metrics import class_weights, evaluate, kappa, kappas, per_utterance, sample_weights
 
 
 def test_class_weights_modes():
@@ -14,6 +14,25 @@ def test_class_weights_modes():
     assert sample_weights(labels, "balanced") == pytest.approx([4 / 6] * 3 + [2.0])
     with pytest.raises(ValueError, match="unknown class weighting"):
         class_weights(labels, "inverse")
+
+
+def test_kappa_is_scikit_learns_one_sequence_or_many_at_once():
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(0)
+    cases = [(rng.integers(0, k, n), rng.integers(0, k, n)) for k in (2, 3, 7) for n in (1, 2, 5, 40, 300)]
+    truth = rng.integers(0, 7, 300)
+    cases += [(truth, truth), (truth, np.where(rng.random(300) < 0.6, truth, rng.integers(0, 7, 300))),
+              (np.full(9, 4), np.arange(9) % 5), (np.array([2, 2]), np.array([2, 2]))]
+    for truth, predicted in cases:
+        top = max(truth.max(), predicted.max())
+        expected = cohen_kappa_score(truth, predicted, labels=np.arange(max(2, top + 1)), replace_undefined_by=0.0)
+        assert kappa(truth, predicted) == pytest.approx(expected, abs=1e-12)
+    truth, predicted = rng.integers(0, 5, (50, 200)), rng.integers(0, 5, (50, 200))
+    each = [kappa(t, p) for t, p in zip(truth, predicted)]
+    assert np.allclose(kappas(truth, predicted), each)
+    assert np.allclose(kappas(truth.T, predicted.T, axis=0), each)
+    assert kappas(np.zeros((3, 0), int), np.zeros((3, 0), int)).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_kappa_of_a_constant_prediction_is_chance():

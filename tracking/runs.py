@@ -11,6 +11,7 @@ import json
 import signal
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Iterator, Mapping
@@ -170,8 +171,12 @@ def log_dataset_inputs(client: MlflowClient, run_id: str, dataset: Dataset, spli
         if not speakers:
             continue
         rows = dataset.utterances[dataset.utterances["speaker"].isin(speakers)][columns].reset_index(drop=True)
-        data = mlflow.data.from_pandas(rows, source=str(dataset.root), name=dataset_input_name(dataset.key, side),
-                                       digest=dataset.key[:DATASET_DIGEST_LENGTH])
+        with warnings.catch_warnings():
+            # MLflow registers its local-files source for both "" and "file:" and warns that a path
+            # could be either; both are the same class, so the source is right either way.
+            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+            data = mlflow.data.from_pandas(rows, source=str(dataset.root), name=dataset_input_name(dataset.key, side),
+                                           digest=dataset.key[:DATASET_DIGEST_LENGTH])
         inputs.append(DatasetInput(data._to_mlflow_entity(),
                                    tags=[InputTag(MLFLOW_DATASET_CONTEXT, DATASET_CONTEXTS[side])]))
     client.log_inputs(run_id, datasets=inputs)
