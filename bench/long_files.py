@@ -9,7 +9,7 @@ speaker 16 trains (not validates), with balanced class weights (the default) and
 
 * ``clean``: the corpus without the long file (the reference);
 * ``none``: with it, every window (``max_windows_per_utterance=None``);
-* ``cap``: with it, the default cap (:data:`mser.dataset.MAX_UTTERANCE_WINDOWS` evenly
+* ``cap``: with it, the default cap (:data:`mser.audio.MAX_UTTERANCE_WINDOWS` evenly
   spread windows per file);
 * ``weight``: with it, every window, each file's windows sharing one unit of loss weight
   and the class weights counted in files. Not part of ``mser``: emulated here by
@@ -35,8 +35,9 @@ from typing import Iterator
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
+from mser.audio import MAX_UTTERANCE_WINDOWS
 from mser.corpora import EMOTIONS
-from mser.dataset import MAX_UTTERANCE_WINDOWS, Dataset, capped_rows, load_dataset
+from mser.dataset import Dataset, capped_rows, load_dataset
 from mser.demo import render_file, write_demo_corpus
 from mser.demo.names import demo_names
 from mser.models._keras import keras

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy import signal as sps
 
 from mser.errors import SkipFile
 
@@ -27,6 +26,12 @@ TARGET_RATE = 8_000
 WINDOW = 8_000
 #: A file whose peak is below this level (dB full scale) is taken as silent.
 SILENCE_DBFS = -60.0
+#: Training windows kept per file at most (``mser.train.TrainConfig.max_windows_per_utterance``).
+MAX_UTTERANCE_WINDOWS = 10
+#: A file is very long when it lasts over this many times its corpus's median and over
+#: :data:`LONG_SECONDS` (see :func:`mser.dataset.long_utterances`).
+LONG_FACTOR = 5.0
+LONG_SECONDS = 10.0
 # scipy.signal.decimate asks for factors of at most 13 per call.
 _MAX_DECIMATE = 13
 
@@ -76,6 +81,7 @@ def resample(samples: np.ndarray, rate: int, *, target_rate: int = TARGET_RATE) 
     samples = np.asarray(samples, dtype=np.float64)
     if rate == target_rate:
         return samples.copy()
+    from scipy import signal as sps  # a second to import: not for commands that read no audio
     steps = _decimation_steps(rate // target_rate) if rate % target_rate == 0 else None
     if steps:
         for step in steps:

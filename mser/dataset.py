@@ -31,7 +31,15 @@ import pandas as pd
 import scipy
 import soundfile
 
-from mser.audio import SILENCE_DBFS, TARGET_RATE, WINDOW, load_windows, read_wav
+from mser.audio import (
+    LONG_FACTOR,
+    LONG_SECONDS,
+    SILENCE_DBFS,
+    TARGET_RATE,
+    WINDOW,
+    load_windows,
+    read_wav,
+)
 from mser.cache import default_cache_dir, digest_json, file_digests, publish_dir, staging_dir
 from mser.corpora import CORPORA, EMOTIONS, language_order
 from mser.discovery import Discovery, Skipped, discover, discover_index
@@ -49,12 +57,6 @@ WINDOW_UNIT, UTTERANCE_UNIT = "window", "utterance"
 UNITS = (WINDOW_UNIT, UTTERANCE_UNIT)
 #: Bumped whenever the stored functionals change meaning.
 FUNCTIONALS_FORMAT = 1
-#: Training windows kept per file at most (``mser.train.TrainConfig.max_windows_per_utterance``).
-MAX_UTTERANCE_WINDOWS = 10
-#: A file is very long when it lasts over this many times its corpus's median and over
-#: :data:`LONG_SECONDS` (see :func:`long_utterances`).
-LONG_FACTOR = 5.0
-LONG_SECONDS = 10.0
 
 Progress = Callable[[int, int], None]
 

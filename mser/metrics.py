@@ -8,11 +8,12 @@ or voted), overall and per language.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix
-from sklearn.utils.class_weight import compute_class_weight
+
+if TYPE_CHECKING:  # scikit-learn and pandas are imported where used: naming a metric costs nothing
+    import pandas as pd
 
 from mser.corpora import EMOTIONS
 
@@ -48,6 +49,8 @@ def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
         raise ValueError(f"unknown class weighting {mode!r}: expected one of {', '.join(CLASS_WEIGHTINGS)}")
     if mode == "none":
         return None
+    from sklearn.utils.class_weight import compute_class_weight
+
     present = np.unique(labels)
     weights = compute_class_weight("balanced", classes=present, y=labels)
     if mode == "sqrt":
@@ -96,6 +99,8 @@ def kappas(truth: np.ndarray, predicted: np.ndarray, axis: int = -1) -> np.ndarr
 
 def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """Kappa, UAR and accuracy of predicted labels."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
     return {KAPPA: kappa(truth, predicted), UAR: float(balanced_accuracy_score(truth, predicted)),
             ACCURACY: float(accuracy_score(truth, predicted))}
 
@@ -109,6 +114,8 @@ def per_utterance(probabilities: np.ndarray, utterances: np.ndarray, labels: np.
     """
     if vote not in VOTES:
         raise ValueError(f"unknown vote {vote!r}: expected one of {', '.join(VOTES)}")
+    import pandas as pd
+
     frame = pd.DataFrame(probabilities)
     frame["utterance"], frame["label"] = utterances, labels
     grouped = frame.groupby("utterance", sort=False)
@@ -166,6 +173,9 @@ def evaluate(probabilities: np.ndarray, meta: pd.DataFrame, *, vote: str = "mean
              emotions: tuple[str, ...] = EMOTIONS) -> Evaluation:
     """Score window probabilities (one column per emotion of ``emotions``) against ``meta``
     (one row per window: utterance, language, label)."""
+    import pandas as pd
+    from sklearn.metrics import confusion_matrix
+
     labels = meta["label"].to_numpy()
     window_scores = scores(labels, probabilities.argmax(axis=1))
     ids, truth, predicted = per_utterance(probabilities, meta["utterance"].to_numpy(), labels, vote=vote)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 from mser.corpora import CORPORA, Corpus
 
@@ -98,6 +97,8 @@ def grouped_kfold(speakers: Iterable[str], k: int, *, seed: int = 0) -> list[Spl
     if not 2 <= k <= len(speakers):
         raise ValueError(f"k-fold over speakers needs 2 <= k <= {len(speakers)} (the speakers), got k={k}")
     corpora = [corpus_of(s) for s in speakers]
+    from sklearn.model_selection import StratifiedKFold  # seconds to import: only where used
+
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         # A corpus with fewer speakers than k is simply absent from some folds.

@@ -25,8 +25,9 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from mser.audio import MAX_UTTERANCE_WINDOWS
 from mser.corpora import check_study_language, held_out_language, tested_languages, trained_languages
-from mser.dataset import MAX_UTTERANCE_WINDOWS, Dataset
+from mser.dataset import Dataset
 from mser.errors import MserError
 from mser.metrics import (
     CLASS_WEIGHTINGS,

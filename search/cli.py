@@ -12,9 +12,7 @@ import os
 import socket
 import sys
 from dataclasses import replace
-from typing import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Sequence
 
 from mser.cache import default_cache_dir
 from mser.cli.common import (
@@ -30,15 +28,10 @@ from mser.cli.common import (
     study_language,
 )
 from mser.corpora import study_languages
-from mser.dataset import Dataset
 from mser.errors import MserError
-from mser.metrics import TEST_KAPPA, VAL_KAPPA
-from mser.models import get_model
+from mser.models import MODELS
 from mser.splits import LOSO
-from search.options import SCHEDULERS, StudyOptions, state_folder
-from search.spaces import SPACES, feature_sets
-from search.study import StudyResult, resumable_state, run_study
-from search.trial import GROUPED_FOLDS, LOSO_MAX_SPEAKERS, default_folds, fold_count
+from search.options import GROUPED_FOLDS, LOSO_MAX_SPEAKERS, SCHEDULERS, StudyOptions, state_folder
 from tracking.store import (
     add_tracking_options,
     browse_hint,
@@ -48,6 +41,10 @@ from tracking.store import (
     resolve_tracking_uri,
 )
 
+if TYPE_CHECKING:  # Ray, TensorFlow and the data libraries load after the arguments are parsed
+    from mser.dataset import Dataset
+    from search.study import StudyResult
+
 PROG = "mser-search"
 
 
@@ -56,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Search a model's hyperparameters with Ray Tune (Optuna TPE, ASHA), optimising Cohen's "
                     "kappa on validation speakers; every trial is an MLflow run under one parent run per study.")
-    parser.add_argument("--space", choices=list(SPACES), default="sae_cnn",
+    parser.add_argument("--space", choices=list(MODELS), default="sae_cnn",  # a space per model (search.spaces)
                         help="which model's space to search: the paper's models (sae_*, cnn_features, dnn_features) "
                              "or openSMILE functionals with an SVM, logistic regression or MLP (smile_*; needs the "
                              "opensmile extra) (default: sae_cnn)")
@@ -149,6 +146,10 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(parser, args)
+    from search.spaces import feature_sets
+    from search.study import resumable_state
+    from search.trial import default_folds, fold_count
+
     require_functionals(feature_sets(args.space))
     uri = resolve_tracking_uri(args.tracking_uri)
     address = args.address or os.environ.get("RAY_ADDRESS")
@@ -220,6 +221,8 @@ def _study_options(args, argv, language: str, uri: str, address: str | None) -> 
 
 def _run_studies(args, studies: list[StudyOptions], dataset, out) -> list[StudyResult]:
     """Each language's study in turn; the results to ``out`` as tables or JSON."""
+    from search.study import run_study
+
     results = []
     for options in studies:
         note(f"{options.space} on {options.language}: {options.trials} trials, {options.max_concurrent} at once, "
@@ -306,6 +309,10 @@ def _as_json(result: StudyResult) -> dict:
 
 def result_table(result: StudyResult) -> str:
     """The best trials of a study with their validation and test kappa and MLflow run ids."""
+    import pandas as pd
+
+    from mser.metrics import TEST_KAPPA, VAL_KAPPA
+
     counts = result.trials
     head = (f"{result.space} on {result.language}: {counts['runs']} trials in {result.seconds / 60:.1f} min "
             f"({counts['finished']} finished, {counts['pruned']} pruned by ASHA, {counts['failed']} failed"
@@ -318,7 +325,7 @@ def result_table(result: StudyResult) -> str:
     text = f"{head}\n{table.to_string(index=False)}\n(ranked by validation kappa; test kappa measured for these only)"
     refit = result.refit
     if refit:
-        epochs = f", {refit['epochs']} epochs" if get_model(result.space).keras else ""
+        epochs = f", {refit['epochs']} epochs" if MODELS[result.space].keras else ""
         text += (f"\nthe study's result: rank 1 trained again on every training speaker (validation ones included"
                  f"{epochs}): test kappa {refit[TEST_KAPPA]:.3f}, run {refit['run_name']} ({refit['run_id']})")
     repeats = result.repeats

@@ -19,6 +19,10 @@ from typing import Any, Mapping
 from mser.cache import digest_json, folder_name
 
 SCHEDULERS = ("asha", "fifo")
+#: The default objective of a space whose trials cost seconds (:func:`search.trial.default_folds`):
+#: leave one speaker out up to this many training speakers, :data:`GROUPED_FOLDS` grouped folds beyond.
+LOSO_MAX_SPEAKERS = 10
+GROUPED_FOLDS = 5
 
 
 def state_folder(cache_dir: Path, tracking_uri: str, experiment: str) -> Path:

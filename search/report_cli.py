@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Sequence
 
 from mser.cli.common import at_least, note, run
-from search.report import report_folder, write_report
 from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
 
 PROG = "mser-report"
@@ -41,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from search.report import report_folder, write_report
+
     client = ensure_store(resolve_tracking_uri(args.tracking_uri), create=False)
     path = write_report(client, args.experiment, args.out or report_folder(args.experiment),
                         resamples=args.resamples, log=not args.no_log)

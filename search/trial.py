@@ -35,7 +35,7 @@ from mser.models import get_model
 from mser.models._keras import keras, set_threads
 from mser.splits import LOSO, validation_folds
 from mser.train import TrainConfig, epochs_found, make_split, train
-from search.options import StudyOptions, shared_fields
+from search.options import GROUPED_FOLDS, LOSO_MAX_SPEAKERS, StudyOptions, shared_fields
 from search.schedulers import CLASSIFIER_STEP, ENCODER_STEP, uses_encoder_rungs
 from search.spaces import PAPER_POINTS, is_paper_point
 from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
@@ -199,12 +199,6 @@ def study_data(dataset: Dataset, options: StudyOptions) -> Dataset:
     """The part of ``dataset`` a study's trials train and validate on: its training languages,
     resolved once, by the driver; the trials receive only this."""
     return dataset.for_languages(trained_languages(options.language, dataset.languages))
-
-
-#: The default objective of a space whose trials cost seconds (:func:`default_folds`): leave
-#: one speaker out up to this many training speakers, :data:`GROUPED_FOLDS` grouped folds beyond.
-LOSO_MAX_SPEAKERS = 10
-GROUPED_FOLDS = 5
 
 
 def default_folds(dataset: Dataset, options: StudyOptions) -> int | str:

@@ -4,7 +4,8 @@ import pytest
 
 from mser import dataset as dataset_module
 from mser import testing
-from mser.dataset import MAX_UTTERANCE_WINDOWS, PrepParams, capped_rows, load_dataset
+from mser.audio import MAX_UTTERANCE_WINDOWS
+from mser.dataset import PrepParams, capped_rows, load_dataset
 from mser.errors import DataError
 from mser.features import FeatureParams
 

@@ -106,3 +106,11 @@ def test_mlflow_names_are_defined_once_in_the_schema(package):
         offenders += [f"{path.relative_to(ROOT)}:{line} {value!r}"
                       for line, value in _mlflow_name_literals(ast.parse(path.read_text()))]
     assert not offenders, f"MLflow names written as literals (import them from tracking.schema): {offenders}"
+
+
+def test_the_parent_tag_is_mlflows_own():
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from tracking.schema import PARENT_TAG
+
+    assert PARENT_TAG == MLFLOW_PARENT_RUN_ID

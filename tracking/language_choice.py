@@ -20,8 +20,10 @@ against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mlflow.tracking import MlflowClient
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 from mser.corpora import JOINT
 from mser.metrics import VAL_KAPPA, per_language

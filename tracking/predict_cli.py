@@ -18,17 +18,14 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Sequence
-
-import mlflow
-import pandas as pd
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING, Sequence
 
 from mser.cli.common import note, progress_bar, run
-from mser.discovery import walk_files
-from tracking.model import probability_column
 from tracking.registry import CHAMPION, load, resolve_model
 from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
+
+if TYPE_CHECKING:  # MLflow and pandas load after the arguments are parsed
+    import pandas as pd
 
 PROG = "mser-predict"
 #: Files per call of the model: large enough to amortise, small enough for a lively progress bar.
@@ -62,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    import mlflow
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
     uri = resolve_tracking_uri(args.tracking_uri)
     # A model in a folder needs no store; the registry and runs:/ URIs do.
     needs_store = args.model is None or args.model.startswith(("models:/", "runs:/"))
@@ -124,6 +125,8 @@ def _speakers(files: list[Path], args: argparse.Namespace) -> list[str] | None:
 def collect(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The wav files named or found under folders (sorted, each once), and the paths that
     name nothing usable, with the reason."""
+    from mser.discovery import walk_files
+
     files: dict[Path, None] = {}
     missing = []
     for path in paths:
@@ -140,6 +143,8 @@ def collect(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
 
 
 def _record(path: Path, row: dict) -> dict:
+    from tracking.model import probability_column
+
     if row["error"]:
         return {"path": str(path), "emotion": None, "probabilities": None, "windows": 0, "error": row["error"]}
     return {"path": str(path), "emotion": row["emotion"],
@@ -154,6 +159,8 @@ def prediction_table(records: list[dict]) -> str:
             for r in records if not r["error"]]
     if not rows:
         return "(no file classified)"
+    import pandas as pd
+
     return pd.DataFrame(rows).to_string(index=False, float_format=lambda x: "" if math.isnan(x) else f"{x:.2f}")
 
 

@@ -23,19 +23,15 @@ import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mlflow
 from filelock import FileLock
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from mser.cache import default_cache_dir
 from mser.corpora import EMOTIONS
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA, per_language
 from tracking.language_choice import language_choice
-from tracking.model import check_model
 from tracking.query import all_runs
 from tracking.schema import (
     CHOICE_VAL_KAPPA,
@@ -58,6 +54,10 @@ from tracking.schema import (
     speakers_tag,
 )
 from tracking.store import sqlite_path
+
+if TYPE_CHECKING:  # MLflow is imported where the registry is used: naming an alias costs nothing
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -237,6 +237,10 @@ class Promotion:
 def promote(client: MlflowClient, candidate: Candidate, *, margin: float = DEFAULT_MARGIN,
             force: bool = False, lock_timeout: float = 300.0) -> Promotion:
     """Register ``candidate`` (once per run) and move ``champion`` or ``challenger`` to it."""
+    import mlflow
+
+    from tracking.model import check_model
+
     name = candidate.name
     # MLflow's registry finds a logged model (models:/m-...) through the global tracking URI.
     mlflow.set_tracking_uri(client.tracking_uri)
@@ -273,6 +277,8 @@ def _lock_path(tracking_uri: str, name: str) -> Path:
 
 
 def _ensure_registered_model(client: MlflowClient, candidate: Candidate) -> None:
+    from mlflow.exceptions import MlflowException
+
     try:
         client.create_registered_model(
             candidate.name, tags={SPACE_TAG: candidate.space, LANGUAGE_TAG: candidate.language},
@@ -309,6 +315,8 @@ def _wait_ready(client: MlflowClient, version: ModelVersion, timeout: float = 30
 
 
 def _alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException as error:
@@ -365,6 +373,8 @@ def resolve_model(client: MlflowClient, uri: str | None) -> ResolvedModel:
     Raises:
         ModelNotFound: The model, alias or version does not exist, with what does.
     """
+    from mlflow.exceptions import MlflowException
+
     if uri is None:
         return resolve_model(client, _only_champion(client))
     match = _MODEL_URI.match(uri)
@@ -389,6 +399,8 @@ def resolve_model(client: MlflowClient, uri: str | None) -> ResolvedModel:
 
 
 def _get_version(client: MlflowClient, name: str, number: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_model_version(name, number)
     except MlflowException:
@@ -443,6 +455,9 @@ def load(resolved: ResolvedModel):
     Raises:
         MserError: It cannot be loaded, with the URI and MLflow's reason.
     """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
     try:
         return mlflow.pyfunc.load_model(resolved.load_uri)
     except (MlflowException, OSError) as error:

@@ -11,8 +11,6 @@ import json
 import sys
 from typing import Sequence
 
-import pandas as pd
-
 from mser.cli.common import at_least, note, run, study_language
 from mser.corpora import is_one_language
 from mser.errors import MserError
@@ -106,6 +104,8 @@ def _models(argv: Sequence[str] | None) -> int:
     elif not rows:
         note(f"no mser-* model is registered in {uri}: promote one with mser-promote")
     else:
+        import pandas as pd
+
         table = pd.DataFrame(rows).drop(columns=["run_id", "status"] if all(r["status"] == "READY" for r in rows)
                                         else ["run_id"])
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"))

@@ -19,13 +19,14 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
-
-import mlflow
-from mlflow.tracking import MlflowClient
 
 from mser.cli.common import add_verbose_option
 from mser.errors import MserError
+
+if TYPE_CHECKING:  # MLflow takes a second or two to import: a command parses its arguments first
+    from mlflow.tracking import MlflowClient
 
 DEFAULT_STORE_DIR = Path("mlruns")
 DEFAULT_EXPERIMENT = "mser"
@@ -128,6 +129,8 @@ def ensure_store(uri: str, *, create: bool = True) -> MlflowClient:
     Raises:
         MserError: The store cannot be reached, created or opened, with the URI and the fix.
     """
+    from mlflow.tracking import MlflowClient
+
     check_store(uri, create=create)
     database = sqlite_path(uri)
     if database is not None:
@@ -181,12 +184,14 @@ def _first_line(error: BaseException) -> str:
 
 def experiment_id(client: MlflowClient, name: str) -> str:
     """Id of the experiment ``name``, created as a model-training experiment if missing."""
+    from mlflow.exceptions import MlflowException
+
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
             return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri),
                                             tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
-        except mlflow.exceptions.MlflowException:
+        except MlflowException:
             experiment = client.get_experiment_by_name(name)  # created meanwhile by another process
             if experiment is None:
                 raise

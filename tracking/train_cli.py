@@ -11,10 +11,8 @@ import argparse
 import json
 import sys
 import time
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import mlflow
-import pandas as pd
 from tqdm import tqdm
 
 from mser.cli.common import (
@@ -30,14 +28,11 @@ from mser.cli.common import (
     study_language,
 )
 from mser.corpora import JOINT, LANGUAGES
-from mser.dataset import Dataset
 from mser.functionals import FEATURE_SETS, NORMALISATIONS, FunctionalsParams
 from mser.metrics import CLASS_WEIGHTINGS
 from mser.models import MODELS
 from mser.paper import TABLE4, paper_epochs, table4_runs
 from mser.splits import corpus_of
-from mser.train import TrainConfig, TrainResult
-from tracking.runs import record_training
 from tracking.schema import COMMAND_TAG, LANGUAGE_TAG, MODEL_TAG
 from tracking.store import (
     add_tracking_options,
@@ -47,6 +42,12 @@ from tracking.store import (
     experiment_id,
     resolve_tracking_uri,
 )
+
+if TYPE_CHECKING:  # TensorFlow, MLflow and the data libraries load after the arguments are parsed
+    import pandas as pd
+
+    from mser.dataset import Dataset
+    from mser.train import TrainConfig, TrainResult
 
 PROG = "mser-train"
 
@@ -90,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import mlflow
+
     cells = table4_runs() if args.reproduce else [(args.model, args.language)]
     feature_sets = [args.feature_set] if any(MODELS[model].uses_functionals for model, _ in cells) else []
     require_functionals(feature_sets)
@@ -117,6 +120,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _config(args: argparse.Namespace, model: str, language: str) -> TrainConfig:
+    from mser.train import TrainConfig
+
     cap = args.max_epochs or 10**6
     functionals = ({"feature_set": args.feature_set, "normalisation": args.normalisation}
                    if MODELS[model].uses_functionals else {})
@@ -151,6 +156,8 @@ class _Progress:
 
 
 def _train_and_log(client, experiment: str, dataset: Dataset, config: TrainConfig, args) -> dict:
+    from tracking.runs import record_training
+
     run_name = f"{config.model}-{config.language}-{time.strftime('%Y%m%d-%H%M%S')}"
     tags = {MODEL_TAG: config.model, LANGUAGE_TAG: config.language, COMMAND_TAG: " ".join(sys.argv)}
     outcome = {"model": config.model, "language": config.language, "status": "FAILED"}
@@ -189,6 +196,8 @@ def kappa_table_data(result: TrainResult) -> list[dict]:
 def kappa_table(outcome: dict) -> str:
     """The kappa table of one run, as text."""
     speakers = [*outcome["speakers"]["validation"], *outcome["speakers"]["test"]]
+    import pandas as pd
+
     corpora = ", ".join(dict.fromkeys(corpus_of(s) for s in speakers))
     table = pd.DataFrame(outcome["table"]).round(3)
     return (f"{outcome['model']} on {outcome['language']} ({corpora}); best epoch {outcome['best_epoch']}; "
@@ -198,6 +207,8 @@ def kappa_table(outcome: dict) -> str:
 
 def reproduce_table(outcomes: list[dict]) -> pd.DataFrame:
     """Table 4: test kappa per model and language, the paper's beside the one measured here."""
+    import pandas as pd
+
     measured = {(o["model"], o["language"]): o.get("metrics", {}).get("test_kappa") for o in outcomes}
     rows = {}
     for model, paper_row in TABLE4.items():

@@ -12,15 +12,17 @@ import time
 import warnings
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TextIO
 
 from tqdm import tqdm
 
 from mser.cache import default_cache_dir
 from mser.corpora import EMOTION_SYNONYMS, EMOTIONS, check_study_language, parse_emotions
-from mser.dataset import Dataset, load_dataset, load_functionals
 from mser.errors import DataError, MserError
 from mser.functionals import smile
+
+if TYPE_CHECKING:  # the data libraries take seconds to import: a command parses its arguments first
+    from mser.dataset import Dataset
 
 
 def _emotions(text: str) -> tuple[str, ...]:
@@ -127,6 +129,8 @@ def prepare(args: argparse.Namespace, feature_sets: Sequence[str] = (), *, every
         DataError: With ``every_emotion`` (commands that train), a label of ``--emotions`` that no
             utterance has, before any model is trained; without it (inspection), that is a note.
     """
+    from mser.dataset import load_dataset, load_functionals
+
     require_functionals(feature_sets)
     check_emotions(args)
     root = data_root(args)

@@ -10,15 +10,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import pandas as pd
-
-from mser import tables
+from mser.audio import LONG_FACTOR, LONG_SECONDS, MAX_UTTERANCE_WINDOWS
 from mser.cli.common import add_data_options, prepare, progress_bar, run
-from mser.dataset import LONG_FACTOR, LONG_SECONDS, MAX_UTTERANCE_WINDOWS, Dataset, long_utterances
 from mser.errors import DataError
 from mser.splits import Split
+
+if TYPE_CHECKING:  # the data libraries load after the arguments are parsed
+    import pandas as pd
+
+    from mser.dataset import Dataset
 
 PROG = "mser-data"
 
@@ -101,6 +103,9 @@ def dataset_split(dataset: Dataset) -> Split:
 
 
 def _as_json(dataset: Dataset) -> dict:
+    from mser import tables
+    from mser.dataset import long_utterances
+
     return {
         "root": str(dataset.root),
         "dataset_key": dataset.key,
@@ -119,6 +124,9 @@ def _as_json(dataset: Dataset) -> dict:
 
 
 def _as_text(dataset: Dataset) -> str:
+    from mser import tables
+    from mser.dataset import long_utterances
+
     split = dataset_split(dataset)
     emotions, languages = dataset.meta["emotion"].nunique(), len(dataset.languages)
     parts = [

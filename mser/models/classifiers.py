@@ -7,16 +7,14 @@ keyword with the paper's value as its default.
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LogisticRegression
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+from typing import TYPE_CHECKING, Any
 
 from mser.corpora import EMOTIONS
-from mser.models._keras import compile_model, keras, layers
+
+if TYPE_CHECKING:  # imported by the builders, so that naming the models imports neither (seconds each)
+    from sklearn.pipeline import Pipeline
+
+    from mser.models._keras import keras
 
 N_CLASSES = len(EMOTIONS)
 
@@ -30,11 +28,15 @@ def _check(**sizes: float) -> None:
 def _head(x, n_classes: int, dropout: float, output_activation: str):
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    from mser.models._keras import layers
+
     x = layers.Flatten(name="flatten")(x)
     return layers.Dense(n_classes, activation=output_activation, name="emotion")(x)
 
 
 def _compile(model: keras.Model, optimizer: str, learning_rate: float) -> keras.Model:
+    from mser.models._keras import compile_model
+
     # categorical_crossentropy normalises the scores, so the paper's sigmoid output trains too.
     return compile_model(model, optimizer, learning_rate, "categorical_crossentropy")
 
@@ -53,6 +55,8 @@ def build_code_cnn(
     learning_rate: float = 1e-3,
 ) -> keras.Model:
     """1-D CNN on the flattened code (paper 6.2): Conv1D, Dropout, MaxPool, Dense."""
+    from mser.models._keras import keras, layers
+
     _check(filters=filters, kernel=kernel, stride=stride, pool=pool)
     if kernel > input_length:
         raise ValueError(f"kernel {kernel} is longer than the code ({input_length} values)")
@@ -79,6 +83,8 @@ def build_matrix_cnn(
 ) -> keras.Model:
     """2-D CNN on a rows x frames matrix: code + features stacked (166 x 16, paper 6.2.2)
     or the features alone (41 x 16, paper 5.2)."""
+    from mser.models._keras import keras, layers
+
     _check(filters=filters, kernel=kernel, stride=stride, pool=pool)
     inputs = keras.Input((*input_shape, 1), name="matrix")
     x = layers.Conv2D(filters, kernel, strides=stride, padding="same", activation="relu", name="conv")(inputs)
@@ -100,6 +106,8 @@ def build_dnn(
     learning_rate: float = 1e-3,
 ) -> keras.Model:
     """Dense network on the features (paper 5.1; its sizes are not given, these are ours)."""
+    from mser.models._keras import keras, layers
+
     _check(units=units, layers_count=layers_count)
     inputs = keras.Input(input_shape, name="features")
     x = layers.Flatten(name="flat_in")(inputs)
@@ -113,25 +121,6 @@ def build_dnn(
 SVM_KERNELS = ("rbf", "linear")
 
 
-class FoldsByRarestClass(CalibratedClassifierCV):
-    """Platt scaling by stratified cross-validation with at most ``cv`` folds, fewer when the
-    rarest class has fewer training examples (a small corpus's three training speakers with
-    one utterance of each emotion give 3 folds, where 5 would refuse to fit)."""
-
-    def fit(self, X, y, sample_weight=None, **params):
-        counts = np.bincount(np.asarray(y))
-        rarest = int(counts[counts > 0].min())
-        if rarest < 2:
-            raise ValueError("the SVM's probabilities are calibrated by cross-validation, which needs at least 2 "
-                             "training examples of every emotion; one emotion has 1")
-        requested = self.cv
-        self.cv = min(requested, rarest)
-        try:
-            return super().fit(X, y, sample_weight=sample_weight, **params)
-        finally:
-            self.cv = requested
-
-
 def build_svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scale", seed: int = 0) -> Pipeline:
     """Support vector machine (RBF, as the paper's 6.1, or linear) on standardised inputs, with
     calibrated probabilities (Platt scaling by cross-validation) for pooling windows per utterance."""
@@ -139,6 +128,12 @@ def build_svm(*, kernel: str = "rbf", C: float = 1.0, gamma: str | float = "scal
         raise ValueError(f"C must be positive, got {C}")
     if kernel not in SVM_KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}: expected one of {', '.join(SVM_KERNELS)}")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from mser.models.calibration import FoldsByRarestClass
+
     svm = SVC(kernel=kernel, C=C, gamma=gamma, random_state=seed)
     return make_pipeline(StandardScaler(), FoldsByRarestClass(svm, ensemble=False, cv=5))
 
@@ -148,6 +143,10 @@ def build_logreg(*, C: float = 1.0, max_iter: int = 2000, seed: int = 0) -> Pipe
     if C <= 0:
         raise ValueError(f"C must be positive, got {C}")
     _check(max_iter=max_iter)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
 
 
@@ -163,6 +162,19 @@ def build_mlp(
 ) -> Pipeline:
     """Multi-layer perceptron on the standardised code: two ReLU layers of 6, adam, 200 iterations."""
     _check(units=units, layers_count=layers_count, max_iter=max_iter)
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), MLPClassifier(
         hidden_layer_sizes=(units,) * layers_count, activation=activation, solver="adam", alpha=alpha,
         learning_rate_init=learning_rate_init, max_iter=max_iter, random_state=seed))
+
+
+def __getattr__(name: str) -> Any:
+    # Models logged before the calibration moved to its own module unpickle it from here.
+    if name == "FoldsByRarestClass":
+        from mser.models.calibration import FoldsByRarestClass
+
+        return FoldsByRarestClass
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

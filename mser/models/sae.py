@@ -9,8 +9,10 @@ Conv1DTranspose, so it reconstructs windows scaled to [0, 1].
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from mser.models._keras import compile_model, keras, layers
+if TYPE_CHECKING:  # imported when a model is built: naming the models does not import TensorFlow
+    from mser.models._keras import keras
 
 
 def block_filters(depth: int, filters: int, filter_step: int) -> list[int]:
@@ -57,6 +59,8 @@ def build_autoencoder(
     steps = code_length(input_length, depth=depth, stride=stride, pool=pool)
     if steps < 1:
         raise ValueError(f"{depth} blocks of stride {stride} and pool {pool} leave no code for {input_length} samples")
+    from mser.models._keras import compile_model, keras, layers
+
     sizes = block_filters(depth, filters, filter_step)
 
     inputs = keras.Input((input_length, 1), name="window")

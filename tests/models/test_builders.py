@@ -90,3 +90,11 @@ def test_tensorflow_loads_quietly_unless_asked_not_to():
     loud = subprocess.run([sys.executable, "-c", code], env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
                           capture_output=True, text=True, timeout=120)
     assert loud.returncode == 0 and loud.stderr.strip()  # oneDNN, CUDA probing: what this machine logs
+
+
+def test_svm_models_logged_before_the_calibration_moved_still_unpickle():
+    import pickle
+
+    from mser.models.calibration import FoldsByRarestClass
+
+    assert pickle.loads(b"cmser.models.classifiers\nFoldsByRarestClass\n.") is FoldsByRarestClass
