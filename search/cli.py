@@ -26,6 +26,7 @@ from mser.cli.common import (
     run,
     stdout_for_results,
     study_language,
+    terminate_as_interrupt,
 )
 from mser.corpora import study_languages
 from mser.errors import MserError
@@ -188,11 +189,13 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def check_cluster_address(address: str, *, timeout: float = 5.0) -> None:
-    """Something answers at the Ray cluster's ``HOST:PORT`` within ``timeout`` seconds (``auto`` is
-    left to Ray).
+    """A gRPC server, as Ray's head is, answers at the cluster's ``HOST:PORT`` within ``timeout``
+    seconds (``auto`` is left to Ray). Ray itself retries for minutes at an address where
+    something else listens (the MLflow server's port, a database), so that is refused here.
 
     Raises:
-        MserError: The address is malformed or nothing answers there, with the fix.
+        MserError: The address is malformed, nothing answers there, or what answers is not
+            a gRPC server, with the fix.
     """
     if address == "auto" or address.startswith("ray://"):
         return
@@ -202,11 +205,24 @@ def check_cluster_address(address: str, *, timeout: float = 5.0) -> None:
                         "'ray start --head' printed), or 'auto'")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):
-            return
+            pass
     except OSError as error:
         raise MserError(f"nothing answers at the Ray cluster address {address} ({error.strerror or error}): start "
                         "the head there with 'ray start --head', or leave out --address to run on this "
                         "machine") from None
+    if os.environ.get("RAY_USE_TLS", "0") not in ("", "0"):
+        return  # a TLS head answers only a client with its certificates: left to Ray
+    import grpc  # Ray's own transport: its head speaks gRPC (HTTP/2)
+
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise MserError(f"something answers at {address}, but not as a Ray cluster's head does (no gRPC within "
+                        f"{timeout:g} s; another server's port, e.g. the tracking server's?): pass the address "
+                        "'ray start --head' printed (port 6379 by default)") from None
+    finally:
+        channel.close()
 
 
 def _study_options(args, argv, language: str, uri: str, address: str | None) -> StudyOptions:
@@ -298,6 +314,7 @@ def _start_ray(address: str | None) -> float:
                 "~/.ray/auth_token on this machine" if address and os.environ.get("RAY_AUTH_MODE") != "token" else "")
         raise MserError(f"cannot join the Ray cluster at {address}: {str(error).splitlines()[0]}{hint}. Start it "
                         "with 'ray start --head' or leave out --address to run on this machine") from None
+    terminate_as_interrupt()  # ray.init's own handler exits the driver mid-search
     return float(ray.cluster_resources().get("CPU", 1))
 
 

@@ -26,7 +26,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils import flatten_dict
 
-from mser.cli.common import note
+from mser.cli.common import INTERRUPTED_EXIT, note
 from mser.dataset import WINDOW_UNIT, Dataset
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
@@ -90,7 +90,7 @@ REUSE_WORKERS = True
 class SearchInterrupted(MserError):
     """The search stopped before all its trials ended; ``--resume`` continues it."""
 
-    exit_code = 130
+    exit_code = INTERRUPTED_EXIT
 
 
 @dataclass

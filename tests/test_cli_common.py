@@ -82,3 +82,26 @@ def test_counts_are_refused_below_their_minimum():
                         (at_least(0.0, float), "nan"), (at_least(1), "")):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(text)
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does_with_status_143(capsys):
+    import os
+    import signal
+    import time
+
+    from mser.cli.common import run
+
+    def body(argv):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+        return 0
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        started = time.monotonic()
+        assert run(body, [], "mser-x") == 143
+        assert time.monotonic() - started < 5
+        assert capsys.readouterr().err.strip() == "mser-x: terminated"
+        assert run(lambda argv: 0, [], "mser-x") == 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -7,7 +7,9 @@ import argparse
 import builtins
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from contextlib import contextmanager, redirect_stdout
@@ -271,14 +273,36 @@ def add_verbose_option(parser: argparse.ArgumentParser) -> None:
                              "warnings), hidden by default")
 
 
+#: Exit status after Ctrl-C, and after SIGTERM (128 + the signal's number, as a shell reports them).
+INTERRUPTED_EXIT, TERMINATED_EXIT = 130, 128 + signal.SIGTERM
+_terminated = threading.Event()
+
+
+def _terminate_as_interrupt(signum, frame) -> None:
+    _terminated.set()
+    signal.raise_signal(signal.SIGINT)
+
+
+def terminate_as_interrupt() -> None:
+    """Handle SIGTERM (a scheduler's or ``kill``'s stop) as Ctrl-C is handled: whatever handles
+    SIGINT then (a search's graceful stop that keeps its state for ``--resume``, or
+    KeyboardInterrupt) handles it, and the command exits with :data:`TERMINATED_EXIT`. Call it
+    again after a library that sets its own handler (``ray.init`` exits the process on SIGTERM)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+
+
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None, prog: str) -> int:
-    """Run a command's body, turning a :class:`MserError` (or an unusable path) into one line and exit status 2."""
+    """Run a command's body, turning a :class:`MserError` (or an unusable path) into one line and exit status 2,
+    and Ctrl-C or SIGTERM into one line and exit status 130 or 143."""
     quiet_libraries()
+    _terminated.clear()
+    terminate_as_interrupt()
     try:
-        return main(argv)
+        code = main(argv)
     except MserError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
-        return getattr(error, "exit_code", 2)
+        code = getattr(error, "exit_code", 2)
     except OSError as error:
         if error.filename is None:
             raise
@@ -287,8 +311,9 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None,
               "a folder you can write (--out, --cache-dir, --tracking-uri)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{prog}: {'terminated' if _terminated.is_set() else 'interrupted'}", file=sys.stderr)
+        code = INTERRUPTED_EXIT
+    return TERMINATED_EXIT if code == INTERRUPTED_EXIT and _terminated.is_set() else code
 
 
 def check_language_data(dataset: Dataset, model: str, language: str) -> None:

@@ -198,3 +198,31 @@ def test_held_out_studies_go_with_each_and_need_the_held_out_language(tiny_demo,
     assert main(["--language", "all-but-it", "--data-root", str(root), "--tracking-uri",
                  f"sqlite:///{tmp_path / 'm.db'}", "--cache-dir", str(tmp_path / "cache")]) == 2
     _one_line_error(capfd, "no data for language it")
+
+
+def test_a_cluster_address_where_another_kind_of_server_answers_is_refused_within_seconds():
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import grpc
+
+    from search.cli import check_cluster_address
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)  # e.g. the tracking server's port
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(MserError, match=r"not as a Ray cluster's head does.*port 6379"):
+            check_cluster_address(f"127.0.0.1:{web.server_port}", timeout=2)
+    finally:
+        web.shutdown()
+    assert time.monotonic() - started < 10
+    head = grpc.server(ThreadPoolExecutor(max_workers=1))  # a gRPC server, as Ray's head is
+    port = head.add_insecure_port("127.0.0.1:0")
+    head.start()
+    try:
+        check_cluster_address(f"127.0.0.1:{port}", timeout=5)
+    finally:
+        head.stop(None)

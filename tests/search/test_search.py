@@ -207,23 +207,29 @@ def test_reused_workers_survive_stop_decisions_on_a_trials_last_result(ray_clust
 
 
 def test_resume_continues_without_duplicate_runs(tiny_demo, tmp_path):
-    """Interrupt a real mser-search process, resume it, and count the runs."""
+    """Stop a real mser-search process as a scheduler or kill would (SIGTERM; Ctrl-C takes the same
+    path), resume it, and count the runs."""
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     env = {**os.environ, "MSER_CACHE_DIR": str(tmp_path / "cache"), "MLFLOW_TRACKING_URI": uri}
     command = [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--trials", "8", "--language", "de",
-               "--max-epochs", "4", "--data-root", str(tiny_demo), "--max-concurrent", "1"]
+               "--max-epochs", "4", "--scheduler", "fifo", "--data-root", str(tiny_demo), "--max-concurrent", "1"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.monotonic() + 240
     for line in process.stderr:
         if "2/8 trials ended" in line or time.monotonic() > deadline:
             break
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=120) == 130
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 143
+    said = process.stderr.read()
+    assert "Traceback" not in said and said.strip().splitlines()[-1].endswith("continue it with the same command "
+                                                                                 "and --resume")
     client = MlflowClient(uri)
     [parent] = client.search_runs([client.get_experiment_by_name("mser").experiment_id], "tags.search = 'parent'")
     assert parent.info.status == "KILLED"
-    before = len(_children(client, parent.info.run_id))
-    assert 2 <= before < 8
+    before = _children(client, parent.info.run_id)
+    assert 2 <= len(before) < 8
+    assert all(run.info.status != "RUNNING" for run in before)
+    assert Outcome.PRUNED not in {outcome(run) for run in before}  # fifo prunes nothing: the stopped trial is not
 
     resumed = subprocess.run(command + ["--resume", "--json"], env=env, capture_output=True, text=True,
                              cwd=tmp_path, timeout=600)
