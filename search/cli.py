@@ -41,6 +41,7 @@ from tracking.store import (
     experiment_id,
     resolve_tracking_uri,
 )
+from tracking.watch import bound_http_retries
 
 if TYPE_CHECKING:  # Ray, TensorFlow and the data libraries load after the arguments are parsed
     from mser.dataset import Dataset
@@ -308,7 +309,8 @@ def _start_ray(address: str | None) -> float:
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
                  ignore_reinit_error=True,
-                 runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}})
+                 runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
+                                           **bound_http_retries()}})
     except (ConnectionError, RuntimeError) as error:
         hint = ("; the cluster may use token authentication: set RAY_AUTH_MODE=token, with the head's "
                 "~/.ray/auth_token on this machine" if address and os.environ.get("RAY_AUTH_MODE") != "token" else "")

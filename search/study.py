@@ -11,6 +11,7 @@ summary on the parent run.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ from tracking.schema import (
     speakers_tag,
 )
 from tracking.store import ensure_store, experiment_id
+from tracking.watch import ServerWatch
 
 _STATE = "mser_study.json"
 #: Trials run one after another on the same workers (Tune's ``reuse_actors``), whatever the
@@ -140,6 +142,8 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     trainable = tune.with_resources(tune.with_parameters(run_trial, dataset=study_data(dataset, options),
                                                          settings=settings),
                                     {"cpu": options.cpus_per_trial})
+    # A lost tracking server stops the search as Ctrl-C would (state kept for --resume), in bounded time.
+    watch = ServerWatch(options.tracking_uri, on_lost=lambda: signal.raise_signal(signal.SIGINT))
     try:
         tuner = (tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False,
                                     restart_errored=False, param_space=dict(get_space(options.space)))
@@ -148,11 +152,16 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
         if state:
             _use_callbacks(tuner, [status])
         fit_started = time.perf_counter()
-        grid = tuner.fit()
+        with watch:
+            grid = tuner.fit()
         search_seconds = time.perf_counter() - fit_started
     except BaseException:
+        if watch.lost_since is not None:
+            raise watch.error() from None
         client.set_terminated(parent, RunStatus.to_string(RunStatus.KILLED))
         raise
+    if watch.lost_since is not None:  # the runs stay as they are; --resume settles them
+        raise watch.error()
     for failed in (r for r in grid if r.error is not None):
         print(f"{study_name(options)}: trial {failed.metrics.get(TRIAL_ID, '?')} failed: "
               f"{str(failed.error).strip().splitlines()[-1][:300]}", file=sys.stderr)

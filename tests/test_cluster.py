@@ -247,3 +247,47 @@ def test_a_killed_driver_resumes_without_duplicates(cluster):
     client = MlflowClient(cluster["server"].uri)
     assert all(r.info.run_id in kept or client.get_run(r.info.run_id).info.lifecycle_stage == "deleted"
                for r in before)
+
+
+def test_a_lost_tracking_server_stops_the_search_in_one_line_and_resume_finishes_it(tiny_demo, tmp_path):
+    """The server goes for good mid-search (no Ray cluster needed: the search starts its own)."""
+    env = {**os.environ, "MSER_CACHE_DIR": str(tmp_path / "cache"), "RAY_USAGE_STATS_ENABLED": "0",
+           "MSER_SERVER_LOST_SECONDS": "10"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    server = Server(tmp_path, env)
+    server.start()
+    command = [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--language", "de", "--trials", "2",
+               "--max-concurrent", "1", "--max-epochs", "12", "--grace-period", "12", "--patience", "12",
+               "--tracking-uri", server.uri, "--experiment", "lost", "--data-root", str(tiny_demo), "--top", "1",
+               "--no-refit"]
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        _wait_for(process, "1 running")
+        server.stop()
+        gone = time.monotonic()
+        _, said = process.communicate(timeout=300)
+        took = time.monotonic() - gone
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, said[-3000:]
+    assert took < 150, f"the search took {took:.0f} s to notice its server was gone"
+    assert "Traceback" not in said
+    last = said.strip().splitlines()[-1]
+    assert last.startswith(f"mser-search: error: the tracking server {server.uri} stopped answering") and \
+        "--resume" in last, last
+    server.start()
+    try:
+        resumed = subprocess.run([*command, "--resume", "--json"], env=env, cwd=tmp_path, capture_output=True,
+                                 text=True, timeout=600)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        client = MlflowClient(server.uri)
+        [parent] = client.search_runs([client.get_experiment_by_name("lost").experiment_id],
+                                      "tags.search = 'parent'")
+        children = client.search_runs([parent.info.experiment_id],
+                                      f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        _check_complete(parent, children, 2)
+    finally:
+        server.stop()

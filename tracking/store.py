@@ -164,11 +164,20 @@ def _check_sqlite(database: Path, uri: str, *, create: bool) -> None:
                         "with --tracking-uri sqlite:///PATH/mlflow.db") from None
 
 
-def _check_server(uri: str) -> None:
-    """A tracking server answers its health check within :data:`SERVER_CHECK_TIMEOUT` seconds."""
+def server_answers(uri: str, *, timeout: float = SERVER_CHECK_TIMEOUT) -> bool:
+    """Whether the tracking server at ``uri`` answers its health check within ``timeout`` seconds."""
+    try:
+        _check_server(uri, timeout=timeout)
+        return True
+    except MserError:
+        return False
+
+
+def _check_server(uri: str, *, timeout: float = SERVER_CHECK_TIMEOUT) -> None:
+    """A tracking server answers its health check within ``timeout`` seconds."""
     url = uri.rstrip("/") + "/health"
     try:
-        with urllib.request.urlopen(url, timeout=SERVER_CHECK_TIMEOUT):
+        with urllib.request.urlopen(url, timeout=timeout):
             return
     except urllib.error.HTTPError:
         return  # it answered (an authenticating server may refuse /health): MLflow's own errors say more
