@@ -19,6 +19,7 @@ from mser.cli.common import (
     LANGUAGE_HELP,
     add_data_options,
     at_least,
+    check_emotions,
     check_language_data,
     note,
     prepare,
@@ -148,19 +149,21 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(parser, args)
-    from search.spaces import feature_sets
-    from search.study import resumable_state
-    from search.trial import default_folds, fold_count
-
-    require_functionals(feature_sets(args.space))
+    # Everything that can be checked is checked once, up front, before Ray starts or a run is written,
+    # the cheap checks before TensorFlow and Ray are even imported.
+    check_emotions(args)
     uri = resolve_tracking_uri(args.tracking_uri)
     address = args.address or os.environ.get("RAY_ADDRESS")
-    # Everything that can be checked is checked once, up front, before Ray starts or a run is written.
     if address:
         check_cluster_store(uri, args.experiment)
         check_cluster_address(address)
     else:
         check_store(uri)  # created by the first study, once the data is ready
+    from search.spaces import feature_sets
+    from search.study import resumable_state
+    from search.trial import default_folds, fold_count
+
+    require_functionals(feature_sets(args.space))
     dataset = prepare(args, feature_sets(args.space))
     languages = (study_languages(dataset.languages, held_out=args.held_out) if args.language == "each"
                  else (args.language,))

@@ -1,10 +1,12 @@
 """Careless and hostile input to every command, as a user would type it: one line naming the
 input and the fix, a non-zero exit status, no traceback, in bounded time, nothing written."""
 
+import os
 import subprocess
 import sys
 import time
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,39 @@ def test_a_typo_is_answered_at_once_before_any_heavy_library_is_imported(name, t
     assert imported == "imported:", f"{name} {imported} before parsing its arguments"
     assert took < 5, f"{name} took {took:.1f} s to refuse a typo"
     assert not list(tmp_path.iterdir()), "a refused command wrote files"
+
+
+#: A careless or hostile command line, and what its one line must name.
+CASES = [
+    (["mser-server", "--port", "99999"], "99999 is not a port number"),
+    (["mser-ui", "--port", "99999"], "99999 is not a port number"),
+    (["mser-models", "--tracking-uri", "garbage://x"], "unknown scheme 'garbage'"),
+    (["mser-models", "--tracking-uri", "postgresql://nobody@127.0.0.1:1/db"], "postgresql://nobody@127.0.0.1:1/db"),
+    (["mser-search", "--emotions", "angry,sad,bogus", "--trials", "1"], "no corpus has bogus"),
+    (["mser-train", "--emotions", "angry,bogus"], "no corpus has bogus"),
+    (["mser-promote", "--margin", "-5"], "-5 is too small"),
+    (["mser-search", "--address", "127.0.0.1:1", "--trials", "1"], "on a Ray cluster"),
+    (["mser-data", "inspect", "--data-root", "loops"], "no wav files under"),
+    (["mser-predict", "one.wav"], "no tracking store"),
+    (["mser-server", "--backend-store-uri", "sqlite:////proc/x.db"], "cannot create the tracking store"),
+]
+
+
+@pytest.mark.parametrize(("argv", "named"), CASES, ids=[" ".join(argv) for argv, _ in CASES])
+def test_bad_input_gets_one_line_naming_it_at_once_and_nothing_is_written(argv, named, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    (tmp_path / "loops" / "a").mkdir(parents=True)
+    (tmp_path / "loops" / "a" / "back").symlink_to("..")  # a data root whose only folder loops back
+    sf.write(tmp_path / "one.wav", np.zeros(1), 16_000)
+    before = sorted(tmp_path.rglob("*"))
+    started = time.monotonic()
+    answer = subprocess.run([str(Path(sys.executable).parent / argv[0]), *argv[1:]], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=60, env={**os.environ, "MSER_CACHE_DIR": str(tmp_path / "cache")})
+    took = time.monotonic() - started
+    assert answer.returncode == 2 and "Traceback" not in answer.stderr, answer.stderr[-2000:]
+    last = answer.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{argv[0]}: error: ") and named in last, last
+    assert took < 10, f"{' '.join(argv)} took {took:.1f} s to refuse"
+    assert sorted(p for p in tmp_path.rglob("*") if "cache" not in p.parts) == before, "a refused command wrote"

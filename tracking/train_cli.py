@@ -19,6 +19,7 @@ from mser.cli.common import (
     LANGUAGE_HELP,
     add_data_options,
     at_least,
+    check_emotions,
     check_language_data,
     note,
     prepare,
@@ -91,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_emotions(args)  # before TensorFlow is imported
     import mlflow
 
     cells = table4_runs() if args.reproduce else [(args.model, args.language)]
