@@ -105,6 +105,11 @@ def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
             ACCURACY: float(accuracy_score(truth, predicted))}
 
 
+def probability_column(emotion: str) -> str:
+    """The column of an emotion's probability, in predictions tables and a served model's answer: ``p_angry``."""
+    return f"p_{emotion}"
+
+
 def per_utterance(probabilities: np.ndarray, utterances: np.ndarray, labels: np.ndarray,
                   *, vote: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pool window scores into one prediction per utterance.
@@ -112,20 +117,29 @@ def per_utterance(probabilities: np.ndarray, utterances: np.ndarray, labels: np.
     Returns:
         ``(utterance ids, true labels, predicted labels)`` in first-seen order.
     """
+    ids, truth, pooled = pooled_probabilities(probabilities, utterances, labels, vote=vote)
+    return ids, truth, pooled.argmax(axis=1)
+
+
+def pooled_probabilities(probabilities: np.ndarray, utterances: np.ndarray, labels: np.ndarray,
+                         *, vote: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pool window probabilities into one row per utterance: their mean, or with ``vote =
+    "majority"`` the share of the utterance's windows that voted for each emotion (a tie goes
+    to the emotion listed first, as ``argmax`` breaks it).
+
+    Returns:
+        ``(utterance ids, true labels, probabilities)`` in first-seen order.
+    """
     if vote not in VOTES:
         raise ValueError(f"unknown vote {vote!r}: expected one of {', '.join(VOTES)}")
     import pandas as pd
 
-    frame = pd.DataFrame(probabilities)
+    classes = probabilities.shape[1]
+    frame = pd.DataFrame(probabilities if vote == "mean" else np.eye(classes)[probabilities.argmax(axis=1)])
     frame["utterance"], frame["label"] = utterances, labels
     grouped = frame.groupby("utterance", sort=False)
-    truth = grouped["label"].first().to_numpy()
-    if vote == "mean":
-        predicted = grouped[list(range(probabilities.shape[1]))].mean().to_numpy().argmax(axis=1)
-    else:
-        frame["vote"] = probabilities.argmax(axis=1)
-        predicted = grouped["vote"].agg(lambda v: np.bincount(v, minlength=probabilities.shape[1]).argmax()).to_numpy()
-    return grouped["label"].first().index.to_numpy(), truth, predicted
+    pooled = grouped[list(range(classes))].mean().to_numpy()
+    return grouped["label"].first().index.to_numpy(), grouped["label"].first().to_numpy(), pooled
 
 
 def utterance_kappa(probabilities: np.ndarray, meta: pd.DataFrame, *, vote: str = "mean") -> float:
@@ -145,7 +159,8 @@ class Evaluation:
         utterances: The same per utterance.
         confusion: Utterance-level confusion matrix, rows true, columns predicted.
         languages: Utterance-level scores per language.
-        predictions: One row per utterance: utterance, language, true and predicted label.
+        predictions: One row per utterance: utterance, language, true and predicted label, and the
+            probability of each emotion (:func:`probability_column`; pooled over its windows).
         emotions: The label set, naming the confusion matrix's rows and columns.
     """
 
@@ -178,9 +193,11 @@ def evaluate(probabilities: np.ndarray, meta: pd.DataFrame, *, vote: str = "mean
 
     labels = meta["label"].to_numpy()
     window_scores = scores(labels, probabilities.argmax(axis=1))
-    ids, truth, predicted = per_utterance(probabilities, meta["utterance"].to_numpy(), labels, vote=vote)
+    ids, truth, pooled = pooled_probabilities(probabilities, meta["utterance"].to_numpy(), labels, vote=vote)
+    predicted = pooled.argmax(axis=1)
     language = meta.groupby("utterance", sort=False)["language"].first().loc[ids].to_numpy()
-    predictions = pd.DataFrame({"utterance": ids, "language": language, "label": truth, "predicted": predicted})
+    predictions = pd.DataFrame({"utterance": ids, "language": language, "label": truth, "predicted": predicted,
+                                **{probability_column(e): pooled[:, i].round(6) for i, e in enumerate(emotions)}})
     languages = {
         lang: scores(part["label"].to_numpy(), part["predicted"].to_numpy())
         for lang, part in predictions.groupby("language")

@@ -98,6 +98,11 @@ class EmotionPipeline:
     def spec(self):
         return get_model(self.model)
 
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """The packages its model family needs beyond the project's own."""
+        return tuple(self.spec.family.requirements)
+
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
         """Probability of each emotion of :attr:`emotions` per row of classifier inputs."""
         return classifier_probabilities(self.classifier, inputs, len(self.emotions))
@@ -222,6 +227,14 @@ class EmotionPipeline:
         return cls(settings["model"], params, tuple(settings["window_range"]), standardizers.get("standardizer"),
                    encoder, classifier, vote, standardizers.get("code_standardizer"), functional,
                    tuple(settings.get("emotions", EMOTIONS)))
+
+
+def load_trained(folder: str | os.PathLike):
+    """The trained model saved in ``folder``: an :class:`EmotionPipeline`, or an ensemble of
+    them (:class:`mser.ensemble.EnsemblePipeline`, which answers the same way)."""
+    from mser.ensemble import MANIFEST, EnsemblePipeline
+
+    return EnsemblePipeline.load(folder) if (Path(folder) / MANIFEST).exists() else EmotionPipeline.load(folder)
 
 
 def or_skip(function, *args):

@@ -13,6 +13,7 @@ reason in ``error``, so one bad file does not fail a whole request.
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 from pathlib import Path
 
@@ -26,11 +27,7 @@ from mlflow.types import ColSpec, Schema
 import mser
 from mser.audio import check_samples, read_wav
 from mser.errors import MserError, SkipFile
-
-
-def probability_column(emotion: str) -> str:
-    """The output column of an emotion's probability: ``p_angry``."""
-    return f"p_{emotion}"
+from mser.metrics import probability_column
 
 
 def signature(emotions: tuple[str, ...]) -> ModelSignature:
@@ -44,13 +41,24 @@ def signature(emotions: tuple[str, ...]) -> ModelSignature:
     )
 
 
+class _PickleNotice(logging.Filter):
+    """MLflow warns on every model logged as a Python object (cloudpickled), as this one is on
+    purpose (its code travels in ``code_paths``): the notice is said once in the docs, not per trial."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Passing a Python object as `python_model`" not in record.getMessage()
+
+
+logging.getLogger("mlflow.pyfunc").addFilter(_PickleNotice())
+
+
 class EmotionModel(mlflow.pyfunc.PythonModel):
-    """MLflow wrapper of :class:`mser.pipeline.EmotionPipeline`."""
+    """MLflow wrapper of a trained model: an :class:`mser.pipeline.EmotionPipeline`, or an ensemble of them."""
 
     def load_context(self, context) -> None:
-        from mser.pipeline import EmotionPipeline
+        from mser.pipeline import load_trained
 
-        self.pipeline = EmotionPipeline.load(context.artifacts["pipeline"])
+        self.pipeline = load_trained(context.artifacts["pipeline"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         rows = model_input.to_dict("records")
@@ -140,7 +148,7 @@ def log_pipeline(pipeline, *, name: str = "model") -> "mlflow.models.model.Model
             code_paths=[str(Path(mser.__file__).parent)],
             signature=signature(pipeline.emotions),
             input_example=pd.DataFrame({"audio": [example_wav()]}),
-            pip_requirements=_requirements(pipeline.spec.family.requirements),
+            pip_requirements=_requirements(pipeline.requirements),
         )
 
 

@@ -143,7 +143,7 @@ def collect(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
 
 
 def _record(path: Path, row: dict) -> dict:
-    from tracking.model import probability_column
+    from mser.metrics import probability_column
 
     if row["error"]:
         return {"path": str(path), "emotion": None, "probabilities": None, "windows": 0, "error": row["error"]}

@@ -129,10 +129,17 @@ def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, datase
                                best_epoch=result.best_epoch)
         client.log_figure(run_id, figure, CURVES_FILE)
         plt.close(figure)
+    log_model(client, run_id, result.pipeline)
+
+
+def log_model(client: MlflowClient, run_id: str, pipeline) -> str:
+    """Log a trained model (a pipeline or an ensemble) to ``run_id`` as a pyfunc model, tag the
+    run with its URI, and return it."""
     mlflow.set_tracking_uri(client.tracking_uri)  # log_model works through the fluent API's active run
     with mlflow.start_run(run_id=run_id, nested=True):
-        info = log_pipeline(result.pipeline)
+        info = log_pipeline(pipeline)
     client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
+    return info.model_uri
 
 
 def record_training(client: MlflowClient, experiment_id: str, dataset: Dataset, config: TrainConfig, *,

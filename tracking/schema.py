@@ -164,6 +164,15 @@ BEST_TRIALS_FILE = "best_trials.json"
 #: On each trial run: the languages of the data the trial received (a held-out language is not among them).
 DATA_LANGUAGES_TAG = "data.languages"
 
+# ---------------------------------------------------------------- an ensemble's run (mser-ensemble)
+#: ``true`` on the run of an ensemble of trials (:mod:`tracking.ensemble`).
+ENSEMBLE_TAG = "ensemble"
+#: Its members (run id, name, space, weight, validation kappa) and the selection's path.
+ENSEMBLE_FILE = "ensemble.json"
+#: The validation and test kappa of the best candidate alone, and the test comparison with it.
+BEST_SINGLE_PREFIX = "best_single_"
+VS_BEST_SINGLE_PREFIX = "vs_best_single_"
+
 
 def speakers_tag(side: str) -> str:
     """``speakers.train``, ``speakers.validation`` or ``speakers.test``."""

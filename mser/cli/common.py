@@ -245,6 +245,8 @@ def quiet_libraries(*, verbose: bool = False) -> None:
     deprecation warnings off the user's terminal, unless ``verbose``."""
     level = "INFO" if verbose else "WARNING"
     os.environ["MLFLOW_LOGGING_LEVEL"] = level  # also for the mlflow processes a command starts
+    # MLflow's bar for each artifact it reads (a report, an ensemble read dozens): lines, no news.
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "true" if verbose else "false"
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(level)
     categories = ("DeprecationWarning", "PendingDeprecationWarning", "FutureWarning")

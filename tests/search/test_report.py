@@ -323,3 +323,59 @@ def test_importance_finds_the_parameter_that_decides_the_score():
     assert set(values) == set(trials[0].data.params)
     assert max(values, key=values.get) == "classifier.kernel" and values["classifier.kernel"] > 0.5
     assert importance(Study("cnn_features", "de", parent=None, trials=trials[:3], objective="val_kappa")) is None
+
+
+@pytest.mark.slow
+def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_served(searched, tiny_demo, capfd):
+    """mser-ensemble on German: the CNN's and the functionals' best trials (two families) as candidates."""
+    from mser.ensemble import EnsemblePipeline
+    from tracking.ensemble_cli import main as ensemble_main
+    from tracking.model import load_pipeline
+    from tracking.schema import ENSEMBLE_FILE, ENSEMBLE_TAG, MODEL_URI_TAG, speakers_tag
+
+    client, dataset = searched["client"], searched["dataset"]
+    assert ensemble_main(["--language", "de", "--experiment", "report", "--tracking-uri", client.tracking_uri,
+                          "--data-root", str(tiny_demo), "--top", "2", "--json"]) == 0
+    said = capfd.readouterr()  # the results go to the process's stdout itself
+    assert said.out.lstrip().startswith("{"), said.err[-3000:]
+    built = json.loads(said.out)
+    run = client.get_run(built["run_id"])
+    assert run.info.status == "FINISHED" and run.data.tags[ENSEMBLE_TAG] == "true"
+    recorded = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{ENSEMBLE_FILE}")
+    assert len(recorded["candidates"]) == 4  # the best two trials of each German study
+    weights = [m["weight"] for m in recorded["members"]]
+    assert weights == [m["weight"] for m in built["members"]] and sum(weights) == pytest.approx(1.0, abs=1e-3)
+    assert run.data.metrics["val_kappa"] >= run.data.metrics["best_single_val_kappa"]  # the best alone was offered
+    # Chosen on validation speakers only: the validation predictions hold no test speaker's utterance.
+    validation, test = (set(run.data.tags[speakers_tag(side)].split()) for side in ("validation", "test"))
+    assert validation and test and not validation & test
+    speaker_of = dict(zip(dataset.utterances["utterance"], dataset.utterances["speaker"]))
+    for side, speakers in (("validation", validation), ("test", test)):
+        predictions = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
+            f"{run.info.artifact_uri}/predictions_{side}.csv")))
+        assert {speaker_of[u] for u in predictions["utterance"]} == speakers
+    # The logged model is the ensemble: members and weights reloaded, and it answers as the
+    # members' own models averaged with those weights.
+    served = mlflow.pyfunc.load_model(run.data.tags[MODEL_URI_TAG])
+    reloaded = served.unwrap_python_model().pipeline
+    assert isinstance(reloaded, EnsemblePipeline) and list(reloaded.weights) == pytest.approx(weights, abs=1e-3)
+    members = EnsemblePipeline(tuple(load_pipeline(client.get_run(m["run_id"]).data.tags[MODEL_URI_TAG])
+                                     for m in recorded["members"]), tuple(reloaded.weights))
+    wavs = sorted(tiny_demo.rglob("*.wav"))[:4]
+    answer = served.predict(pd.DataFrame({"path": [str(p) for p in wavs]}))
+    for (_, row), path in zip(answer.iterrows(), wavs):
+        expected = members.predict_signals([_signal(path)])[0]
+        assert row["emotion"] == expected.emotion
+        for emotion, p in expected.probabilities.items():
+            assert row[f"p_{emotion}"] == pytest.approx(p, abs=1e-5)
+    # A language without studies is refused in one line.
+    assert ensemble_main(["--language", "en", "--experiment", "report", "--tracking-uri", client.tracking_uri,
+                          "--data-root", str(tiny_demo)]) == 2
+    assert "no finished study of language 'en'" in capfd.readouterr().err
+
+
+def _signal(path):
+    from mser.audio import read_wav
+
+    samples, info = read_wav(path)
+    return samples, info.rate

@@ -1,0 +1,207 @@
+"""Ensembles: several trained models as one, their utterance probabilities averaged with weights.
+
+The weights are chosen on validation speakers by Caruana et al.'s ensemble selection
+(*Ensemble selection from libraries of models*, ICML 2004; the method auto-sklearn builds
+its ensembles with): start from the best candidate alone, then again and again add the
+candidate (one already in, or a new one) whose addition most raises the validation kappa of
+the average, and keep the round that scored best. A candidate's weight is the share of the
+kept rounds that picked it, so a weak or redundant one gets none. Selection reads validation
+predictions only; test speakers are scored once, by the caller, after the choice.
+
+An :class:`EnsemblePipeline` answers like an :class:`~mser.pipeline.EmotionPipeline` (raw
+audio in, one prediction per signal out), whatever its members read: each member pools its
+own windows per utterance first, so models on windows and on utterance functionals mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from mser.errors import SkipFile
+from mser.metrics import evaluate, kappas, probability_column
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mser.dataset import Dataset
+    from mser.metrics import Evaluation
+    from mser.pipeline import EmotionPipeline, Prediction
+
+#: Rounds of ensemble selection (Caruana et al. found gains level off within a few dozen).
+DEFAULT_ROUNDS = 25
+#: Best candidates of each search offered to the selection.
+DEFAULT_TOP = 3
+_FORMAT = 1
+MANIFEST = "ensemble.json"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What ensemble selection chose.
+
+    Attributes:
+        weights: One per candidate, in the candidates' order, summing to 1 (0 for one not picked).
+        kappa: The validation kappa of the weighted average.
+        path: The validation kappa after each round (the first is the best candidate's alone).
+        best_single: Index of the best candidate alone (ties to the first).
+    """
+
+    weights: tuple[float, ...]
+    kappa: float
+    path: tuple[float, ...]
+    best_single: int
+
+    @property
+    def members(self) -> list[int]:
+        """Indexes of the candidates with a weight, in the candidates' order."""
+        return [i for i, weight in enumerate(self.weights) if weight > 0]
+
+
+def select(probabilities: Sequence[np.ndarray], truth: np.ndarray, *, rounds: int = DEFAULT_ROUNDS) -> Selection:
+    """Ensemble selection with replacement over candidates' probabilities of the same
+    utterances (validation speakers only), maximising Cohen's kappa.
+
+    Args:
+        probabilities: One ``(utterances, emotions)`` array per candidate, same rows.
+        truth: The utterances' labels.
+        rounds: Additions at most (the best round is kept, so more rounds never score worse).
+    """
+    stacked = np.stack([np.asarray(p, dtype=float) for p in probabilities])
+    if stacked.ndim != 3 or stacked.shape[1] != len(truth) or len(truth) == 0:
+        raise ValueError(f"candidates' probabilities must be (utterances, emotions) for the same {len(truth)} "
+                         f"utterances, got {stacked.shape}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    alone = kappas(truth[None, :], stacked.argmax(axis=2))
+    first = int(np.argmax(alone))
+    counts = np.zeros(len(stacked))
+    counts[first] = 1
+    total, path = stacked[first].copy(), [float(alone[first])]
+    best, best_counts = path[0], counts.copy()
+    for size in range(2, rounds + 1):
+        scores = kappas(truth[None, :], ((total[None] + stacked) / size).argmax(axis=2))
+        pick = int(np.argmax(scores))  # ties go to the candidate listed first (the better ranked)
+        total += stacked[pick]
+        counts[pick] += 1
+        path.append(float(scores[pick]))
+        if scores[pick] > best:
+            best, best_counts = float(scores[pick]), counts.copy()
+    return Selection(tuple(float(w) for w in best_counts / best_counts.sum()), best, tuple(path), first)
+
+
+def average(probabilities: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The weighted average of the members' probabilities (rows summing to 1)."""
+    return np.tensordot(np.asarray(weights, dtype=float), np.stack(probabilities), axes=1)
+
+
+def aligned(evaluations: Sequence[Evaluation]) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Several models' evaluations of the same utterances, matched by utterance id in the
+    first's order: ``(utterance, language and label of each, one probability array per model)``.
+
+    Raises:
+        ValueError: They predict different label sets, or did not score the same utterances.
+    """
+    first = evaluations[0]
+    order = first.predictions["utterance"]
+    arrays = []
+    for evaluation in evaluations:
+        if tuple(evaluation.emotions) != tuple(first.emotions):
+            raise ValueError(f"models predict different labels: {evaluation.emotions} and {first.emotions}")
+        table = evaluation.predictions.set_index("utterance")
+        if len(table) != len(order) or set(table.index) != set(order):
+            raise ValueError("models were scored on different utterances")
+        arrays.append(table.loc[order, [probability_column(e) for e in first.emotions]].to_numpy())
+    return first.predictions[["utterance", "language", "label"]].reset_index(drop=True), arrays
+
+
+def combine(evaluations: Sequence[Evaluation], weights: Sequence[float]) -> Evaluation:
+    """The evaluation of the weighted average of several models' evaluations of the same utterances."""
+    meta, arrays = aligned(evaluations)
+    return evaluate(average(arrays, weights), meta, emotions=tuple(evaluations[0].emotions))
+
+
+@dataclass(frozen=True)
+class EnsemblePipeline:
+    """Trained models answering as one: the weighted average of their probabilities.
+
+    Attributes:
+        members: The trained models (:class:`~mser.pipeline.EmotionPipeline`), one label set.
+        weights: One per member, summing to 1.
+        names: What to call each member (e.g. the run it came from).
+    """
+
+    members: tuple[EmotionPipeline, ...]
+    weights: tuple[float, ...]
+    names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.members or len(self.weights) != len(self.members):
+            raise ValueError(f"an ensemble needs members and one weight each, got {len(self.members)} and "
+                             f"{len(self.weights)}")
+        if any(w < 0 for w in self.weights) or not np.isclose(sum(self.weights), 1.0):
+            raise ValueError(f"weights must be non-negative and sum to 1, got {self.weights}")
+        labels = {tuple(m.emotions) for m in self.members}
+        if len(labels) > 1:
+            raise ValueError(f"members predict different label sets: {sorted(labels)}")
+
+    @property
+    def emotions(self) -> tuple[str, ...]:
+        return tuple(self.members[0].emotions)
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """The packages its members need beyond the project's own."""
+        return tuple(dict.fromkeys(r for m in self.members for r in m.requirements))
+
+    def predict_signals(self, signals: Sequence[tuple[np.ndarray, int]],
+                        speakers: Sequence[str | None] | None = None) -> list[Prediction | SkipFile]:
+        """Classify several signals as every member does, and average: a signal one member
+        cannot use gets that member's reason."""
+        from mser.pipeline import prediction
+
+        answers = [member.predict_signals(signals, speakers) for member in self.members]
+        results: list[Prediction | SkipFile] = []
+        for index in range(len(signals)):
+            each = [member_answers[index] for member_answers in answers]
+            skipped = next((a for a in each if isinstance(a, SkipFile)), None)
+            if skipped is not None:
+                results.append(skipped)
+                continue
+            pooled = average([np.array([a.probabilities[e] for e in self.emotions]) for a in each], self.weights)
+            results.append(prediction(pooled, max(a.windows for a in each), self.emotions))
+        return results
+
+    def evaluate(self, dataset: Dataset, speakers: Sequence[str]) -> Evaluation:
+        """Score the ensemble on the utterances of ``speakers`` (e.g. the test speakers, once)."""
+        from mser.train import score_speakers
+
+        return combine([score_speakers(member, dataset, speakers) for member in self.members], self.weights)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the members (``member-0``...) and the weights (``ensemble.json``) to ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for index, member in enumerate(self.members):
+            member.save(folder / f"member-{index}")
+        (folder / MANIFEST).write_text(json.dumps({"format": _FORMAT, "weights": list(self.weights),
+                                                   "names": list(self.names)}, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> EnsemblePipeline:
+        """Read an ensemble written by :meth:`save`."""
+        from mser.pipeline import EmotionPipeline
+
+        folder = Path(folder)
+        manifest = json.loads((folder / MANIFEST).read_text())
+        if manifest.get("format") != _FORMAT:
+            raise ValueError(f"{folder} holds an ensemble of format {manifest.get('format')}, this version reads "
+                             f"{_FORMAT}: build it again")
+        members = tuple(EmotionPipeline.load(folder / f"member-{i}") for i in range(len(manifest["weights"])))
+        return cls(members, tuple(manifest["weights"]), tuple(manifest.get("names", ())))

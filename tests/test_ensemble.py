@@ -1,0 +1,91 @@
+"""Ensemble selection and averaging (mser/ensemble.py), on made-up probabilities."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mser.ensemble import EnsemblePipeline, combine, select
+from mser.errors import SkipFile
+from mser.metrics import evaluate, kappa
+from mser.pipeline import Prediction
+
+EMOTIONS = ("angry", "happy", "sad")
+
+
+def _confident(labels: np.ndarray, right: np.ndarray, rng) -> np.ndarray:
+    """Probabilities that pick the true label where ``right``, another label elsewhere."""
+    picked = np.where(right, labels, (labels + rng.integers(1, 3, len(labels))) % 3)
+    probabilities = np.full((len(labels), 3), 0.1)
+    probabilities[np.arange(len(labels)), picked] = 0.8
+    return probabilities
+
+
+def test_selection_joins_complementary_candidates_and_leaves_out_noise():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 120)
+    first_half = np.arange(120) < 60
+    a = _confident(truth, first_half | (rng.random(120) < 0.3), rng)  # right on the first half
+    b = _confident(truth, ~first_half | (rng.random(120) < 0.3), rng)  # right on the second
+    b[first_half] *= 0.5  # less sure where it is wrong, so the average follows the one that knows
+    b[first_half] /= b[first_half].sum(axis=1, keepdims=True)
+    a[~first_half] = 0.5 * a[~first_half] + 0.5 / 3
+    noise = rng.dirichlet(np.ones(3), 120)
+    chosen = select([a, noise, b], truth)
+    alone = [kappa(truth, p.argmax(axis=1)) for p in (a, noise, b)]
+    assert chosen.weights[1] == 0 and chosen.weights[0] > 0 and chosen.weights[2] > 0
+    assert sum(chosen.weights) == pytest.approx(1.0)
+    assert chosen.kappa > max(alone) and chosen.path[0] == max(alone) and chosen.best_single == int(np.argmax(alone))
+    assert chosen.members == [0, 2]
+
+
+def test_a_candidate_nothing_improves_stands_alone():
+    truth = np.array([0, 1, 2] * 20)
+    perfect = np.eye(3)[truth] * 0.9 + 0.1 / 3
+    chosen = select([np.full((60, 3), 1 / 3), perfect], truth)
+    assert chosen.weights == (0.0, 1.0) and chosen.kappa == 1.0
+    with pytest.raises(ValueError, match="same 60 utterances"):
+        select([perfect[:50]], truth)
+
+
+def _evaluation(probabilities, order, truth):
+    meta = pd.DataFrame({"utterance": order, "language": "de", "label": truth})
+    return evaluate(probabilities, meta, emotions=EMOTIONS)
+
+
+def test_combining_evaluations_matches_utterances_by_id_not_by_row():
+    rng = np.random.default_rng(1)
+    ids, truth = np.array([f"u{i}" for i in range(30)]), rng.integers(0, 3, 30)
+    p, q = rng.dirichlet(np.ones(3), 30), rng.dirichlet(np.ones(3), 30)
+    shuffled = rng.permutation(30)
+    together = combine([_evaluation(p, ids, truth), _evaluation(q[shuffled], ids[shuffled], truth[shuffled])],
+                       [0.25, 0.75])
+    expected = _evaluation(0.25 * p + 0.75 * q, ids, truth)
+    assert together.utterances == pytest.approx(expected.utterances)
+    assert together.predictions["predicted"].tolist() == expected.predictions["predicted"].tolist()
+    with pytest.raises(ValueError, match="different utterances"):
+        combine([_evaluation(p, ids, truth), _evaluation(q[:20], ids[:20], truth[:20])], [0.5, 0.5])
+
+
+class _Member:
+    """What an ensemble asks of a member: its labels, needs and answers."""
+
+    def __init__(self, answers, requirements=()):
+        self.answers, self.requirements, self.emotions = answers, requirements, EMOTIONS
+
+    def predict_signals(self, signals, speakers=None):
+        return self.answers[:len(signals)]
+
+
+def test_an_ensemble_answers_with_the_weighted_average_and_passes_a_members_refusal_on():
+    a = _Member([Prediction("angry", {"angry": 0.6, "happy": 0.3, "sad": 0.1}, 3), SkipFile("too short")],
+                ("opensmile",))
+    b = _Member([Prediction("happy", {"angry": 0.2, "happy": 0.7, "sad": 0.1}, 1),
+                 Prediction("sad", {"angry": 0.1, "happy": 0.1, "sad": 0.8}, 1)], ("opensmile", "other"))
+    ensemble = EnsemblePipeline((a, b), (0.25, 0.75))
+    first, second = ensemble.predict_signals([(np.zeros(8000), 8000)] * 2)
+    assert first.emotion == "happy" and first.probabilities["angry"] == pytest.approx(0.25 * 0.6 + 0.75 * 0.2)
+    assert first.windows == 3
+    assert isinstance(second, SkipFile) and "too short" in str(second)
+    assert ensemble.requirements == ("opensmile", "other")
+    with pytest.raises(ValueError, match="sum to 1"):
+        EnsemblePipeline((a, b), (0.5, 0.6))

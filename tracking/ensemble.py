@@ -1,0 +1,180 @@
+"""An ensemble of an experiment's best trials, chosen on validation speakers and recorded as a run.
+
+For one language, the candidates are the best trials (by each study's objective) of the
+latest study of every space searched on that language with the same data. Each candidate
+model is scored on the validation speakers its trial was judged on (every candidate must
+share them: the studies of one language and data draw the same split), and ensemble
+selection (:func:`mser.ensemble.select`) picks members and weights on those predictions
+alone. The ensemble is then scored on the test speakers once, beside the best candidate
+alone (a paired comparison), and recorded as a run of its own: members and weights, both
+kappas, the comparison, the confusion matrices and predictions, and the ensemble as one
+pyfunc model (raw audio in, probabilities out) that ``mser-predict`` and ``mlflow models
+serve`` use as any other.
+
+The members are the trial models themselves, trained on the training speakers without the
+validation ones (the study's refit saw the validation speakers, so it cannot be judged on
+them); the comparison is therefore with the best trial alone, trained on the same speakers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import mlflow
+
+from mser.ensemble import DEFAULT_ROUNDS, DEFAULT_TOP, EnsemblePipeline, aligned, combine, select
+from mser.errors import MserError
+from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from mser.stats import compare_paired
+from mser.train import score_speakers
+from tracking.model import load_pipeline
+from tracking.query import latest_studies
+from tracking.runs import log_evaluation, log_model, log_params, tracked_run
+from tracking.schema import (
+    BEST_SINGLE_PREFIX,
+    BEST_TRIALS_FILE,
+    COMMAND_TAG,
+    DATASET_KEY_TAG,
+    ENSEMBLE_FILE,
+    ENSEMBLE_TAG,
+    LANGUAGE_TAG,
+    MODEL_URI_TAG,
+    VS_BEST_SINGLE_PREFIX,
+    speakers_tag,
+)
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+    from mser.dataset import Dataset
+    from mser.metrics import Evaluation
+    from mser.pipeline import EmotionPipeline
+
+
+@dataclass
+class Candidate:
+    """One trial offered to the selection, with its validation predictions."""
+
+    run_id: str
+    run_name: str
+    space: str
+    objective: float
+    pipeline: EmotionPipeline
+    validation: Evaluation
+
+
+@dataclass
+class EnsembleResult:
+    """What :func:`build_ensemble` chose, measured and recorded."""
+
+    run_id: str
+    language: str
+    members: list[dict]
+    val_kappa: float
+    test_kappa: float
+    best_single: dict
+    comparison: str
+    left_out: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"run_id": self.run_id, "language": self.language, "members": self.members,
+                VAL_KAPPA: self.val_kappa, TEST_KAPPA: self.test_kappa, "best_single": self.best_single,
+                "comparison": self.comparison, "left_out": self.left_out}
+
+
+def candidates(client: MlflowClient, experiment_id: str, language: str, dataset: Dataset, *,
+               top: int = DEFAULT_TOP) -> tuple[list[Candidate], list[str]]:
+    """The best ``top`` trials of each latest study of ``language`` on ``dataset``, scored on
+    their validation speakers; and a line for each trial left out (other validation speakers).
+
+    Raises:
+        MserError: No study of the language on this data, or fewer than two candidates.
+    """
+    mlflow.set_tracking_uri(client.tracking_uri)  # logged models (models:/m-...) resolve through it
+    studies = {space: parent for (space, studied), parent in sorted(latest_studies(client, experiment_id).items())
+               if studied == language}
+    if not studies:
+        raise MserError(f"no finished study of language {language} in this experiment: search it first "
+                        "(mser-search --language ...), or choose a language the experiment has")
+    same_data = {space: parent for space, parent in studies.items()
+                 if parent.data.tags.get(DATASET_KEY_TAG) == dataset.key}
+    if not same_data:
+        raise MserError(f"the studies of {language} were searched on other data (dataset key "
+                        f"{next(iter(studies.values())).data.tags.get(DATASET_KEY_TAG)}, here {dataset.key}): pass "
+                        "the same --data-root, --corpus and --emotions as the searches")
+    runs = []
+    for space, parent in same_data.items():
+        best = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/{BEST_TRIALS_FILE}").get("best", [])
+        for row in best[:top]:
+            run = client.get_run(row["run_id"])
+            if MODEL_URI_TAG in run.data.tags:
+                runs.append((space, float(row[VAL_KAPPA]), run))
+    sides = Counter(run.data.tags[speakers_tag("validation")] for _, _, run in runs)
+    if not sides:
+        raise MserError(f"the studies of {language} have no finished trial with a model")
+    validation = sides.most_common(1)[0][0]
+    chosen, left_out = [], []
+    for space, objective, run in runs:
+        judged_on = run.data.tags[speakers_tag("validation")]
+        if judged_on != validation:
+            left_out.append(f"{run.info.run_name} ({space}): judged on other validation speakers ({judged_on}, "
+                            f"not {validation})")
+            continue
+        pipeline = load_pipeline(run.data.tags[MODEL_URI_TAG])
+        chosen.append(Candidate(run.info.run_id, run.info.run_name, space, objective, pipeline,
+                                score_speakers(pipeline, dataset, validation.split())))
+    if len(chosen) < 2:
+        raise MserError(f"only {len(chosen)} trial of {language} to choose from: an ensemble needs two or more "
+                        "(search more spaces or trials, or raise --top)")
+    return chosen, left_out
+
+
+def build_ensemble(client: MlflowClient, experiment_id: str, language: str, dataset: Dataset, *,
+                   top: int = DEFAULT_TOP, rounds: int = DEFAULT_ROUNDS, command: str = "") -> EnsembleResult:
+    """Choose an ensemble of ``language``'s best trials on their validation speakers, score it
+    on the test speakers once beside the best trial alone, and record it as a run with its model."""
+    offered, left_out = candidates(client, experiment_id, language, dataset, top=top)
+    meta, arrays = aligned([c.validation for c in offered])
+    selection = select(arrays, meta["label"].to_numpy(), rounds=rounds)
+    members = [offered[i] for i in selection.members]
+    weights = tuple(selection.weights[i] for i in selection.members)
+    ensemble = EnsemblePipeline(tuple(m.pipeline for m in members), weights, tuple(m.run_name for m in members))
+    single = offered[selection.best_single]
+    tests = {client.get_run(c.run_id).data.tags[speakers_tag("test")] for c in members + [single]}
+    if len(tests) != 1:
+        raise MserError(f"the members were tested on different speakers ({'; '.join(sorted(tests))})")
+    test_speakers = tests.pop().split()
+    validation = combine([m.validation for m in members], weights)
+    test = ensemble.evaluate(dataset, test_speakers)  # the test speakers, once, after the choice
+    single_test = score_speakers(single.pipeline, dataset, test_speakers)
+    both, (ours, theirs) = aligned([test, single_test])
+    comparison = compare_paired(both["label"].to_numpy(), ours.argmax(axis=1), theirs.argmax(axis=1))
+    rows = [{"run_id": m.run_id, "run_name": m.run_name, "space": m.space, "weight": round(w, 4),
+             VAL_KAPPA: round(m.validation.utterances["kappa"], 4)} for m, w in zip(members, weights)]
+    tags = {ENSEMBLE_TAG: "true", LANGUAGE_TAG: language, DATASET_KEY_TAG: dataset.key, COMMAND_TAG: command,
+            speakers_tag("validation"): client.get_run(single.run_id).data.tags[speakers_tag("validation")],
+            speakers_tag("test"): " ".join(test_speakers)}
+    run_name = f"ensemble-{language}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with tracked_run(client, experiment_id, run_name=run_name, tags=tags) as run_id:
+        log_params(client, run_id, {"members": [m.run_name for m in members], "weights": list(weights),
+                                    "top": top, "rounds": rounds, "candidates": len(offered)})
+        metrics = {**validation.metrics("val", per_window=False), **test.metrics("test", per_window=False),
+                   f"{BEST_SINGLE_PREFIX}{VAL_KAPPA}": single.validation.utterances["kappa"],
+                   f"{BEST_SINGLE_PREFIX}{TEST_KAPPA}": single_test.utterances["kappa"],
+                   f"{VS_BEST_SINGLE_PREFIX}kappa_difference": comparison.difference,
+                   f"{VS_BEST_SINGLE_PREFIX}mcnemar_p": comparison.mcnemar_p}
+        for name, value in metrics.items():
+            client.log_metric(run_id, name, float(value))
+        for side, evaluation in (("validation", validation), ("test", test)):
+            log_evaluation(client, run_id, evaluation, side, title=f"ensemble, {language}")
+        client.log_dict(run_id, {"members": rows, "selection_path": list(selection.path), "rounds": rounds,
+                                 "candidates": [c.run_name for c in offered], "left_out": left_out,
+                                 "best_single": single.run_name, "comparison": comparison.verdict()}, ENSEMBLE_FILE)
+        log_model(client, run_id, ensemble)
+    return EnsembleResult(run_id, language, rows, validation.utterances["kappa"], test.utterances["kappa"],
+                          {"run_name": single.run_name, "space": single.space,
+                           VAL_KAPPA: single.validation.utterances["kappa"],
+                           TEST_KAPPA: single_test.utterances["kappa"]}, comparison.verdict(), left_out)
