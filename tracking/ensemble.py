@@ -28,7 +28,7 @@ import mlflow
 from mser.ensemble import DEFAULT_ROUNDS, DEFAULT_TOP, EnsemblePipeline, aligned, combine, select
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
-from mser.stats import compare_paired
+from mser.stats import PairedComparison, compare_paired
 from mser.train import score_speakers
 from tracking.model import load_pipeline
 from tracking.query import latest_studies
@@ -76,13 +76,17 @@ class EnsembleResult:
     val_kappa: float
     test_kappa: float
     best_single: dict
-    comparison: str
+    comparison: PairedComparison
     left_out: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        c = self.comparison
         return {"run_id": self.run_id, "language": self.language, "members": self.members,
                 VAL_KAPPA: self.val_kappa, TEST_KAPPA: self.test_kappa, "best_single": self.best_single,
-                "comparison": self.comparison, "left_out": self.left_out}
+                "vs_best_single": {"utterances": c.n, "difference": c.difference, "low": c.interval[0],
+                                   "high": c.interval[1], "mcnemar_p": c.mcnemar_p,
+                                   "significant": c.significant(), "verdict": c.verdict()},
+                "left_out": self.left_out}
 
 
 def candidates(client: MlflowClient, experiment_id: str, language: str, dataset: Dataset, *,
@@ -177,4 +181,4 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
     return EnsembleResult(run_id, language, rows, validation.utterances["kappa"], test.utterances["kappa"],
                           {"run_name": single.run_name, "space": single.space,
                            VAL_KAPPA: single.validation.utterances["kappa"],
-                           TEST_KAPPA: single_test.utterances["kappa"]}, comparison.verdict(), left_out)
+                           TEST_KAPPA: single_test.utterances["kappa"]}, comparison, left_out)

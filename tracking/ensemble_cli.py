@@ -98,7 +98,7 @@ def describe(result) -> str:
               for m in result.members]
     lines.append(f"best trial alone: {single['run_name']} ({single['space']}): val kappa {single[VAL_KAPPA]:.3f}, "
                  f"test kappa {single[TEST_KAPPA]:.3f}")
-    lines.append(f"ensemble vs best trial alone: {result.comparison}")
+    lines.append(f"ensemble vs best trial alone: {result.comparison.verdict()}")
     return "\n".join(lines)
 
 

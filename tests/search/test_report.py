@@ -343,6 +343,7 @@ def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_ser
     assert run.info.status == "FINISHED" and run.data.tags[ENSEMBLE_TAG] == "true"
     recorded = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{ENSEMBLE_FILE}")
     assert len(recorded["candidates"]) == 4  # the best two trials of each German study
+    assert built["vs_best_single"]["verdict"] == recorded["comparison"]
     weights = [m["weight"] for m in recorded["members"]]
     assert weights == [m["weight"] for m in built["members"]] and sum(weights) == pytest.approx(1.0, abs=1e-3)
     assert run.data.metrics["val_kappa"] >= run.data.metrics["best_single_val_kappa"]  # the best alone was offered
