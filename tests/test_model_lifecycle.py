@@ -194,14 +194,15 @@ def test_the_champion_served_over_rest_answers_as_predict_does(flow, store, inpu
         # One request, a good row among bad ones: each row gets its own answer.
         mixed = post_json(url, {"dataframe_records": [
             {"audio": base64.b64encode((inputs / name).read_bytes()).decode()}
-            for name in (wav.name, "one-sample.wav", "inf.wav")]})
+            for name in (wav.name, "one-sample.wav", "inf.wav")] + [{"path": str(inputs / "short.wav")}]})
     for row in (by_audio["predictions"][0], by_path["predictions"][0]):
         assert row["emotion"] == expected["emotion"] and row["error"] == ""
         for emotion, p in expected["probabilities"].items():
             assert row[f"p_{emotion}"] == pytest.approx(p, abs=1e-6)
     assert "too short" in by_path["predictions"][1]["error"]
     assert "not a readable wav" in broken["predictions"][0]["error"]
-    good, one_sample, infinite = mixed["predictions"]
+    good, one_sample, infinite, by_path_among_audio = mixed["predictions"]
+    assert "too short" in by_path_among_audio["error"]
     assert good["emotion"] == expected["emotion"] and good["error"] == ""
     assert "too short" in one_sample["error"] and one_sample["emotion"] == ""
     assert "not finite" in infinite["error"] and infinite["emotion"] == ""

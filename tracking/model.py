@@ -31,10 +31,12 @@ from mser.metrics import probability_column
 
 
 def signature(emotions: tuple[str, ...]) -> ModelSignature:
-    """The model's signature: audio or path (and speaker) in; the emotion, one probability
-    column per emotion of the label set, the windows read and the error out."""
+    """The model's signature: audio (a wav file's bytes, base64) or path (and speaker) in; the
+    emotion, one probability column per emotion of the label set, the windows read and the
+    error out. The audio is typed a base64 string, not MLflow's binary: MLflow fails a whole
+    request whose binary column misses a value in one row, where each row must get its own answer."""
     return ModelSignature(
-        inputs=Schema([ColSpec("binary", "audio", required=False), ColSpec("string", "path", required=False),
+        inputs=Schema([ColSpec("string", "audio", required=False), ColSpec("string", "path", required=False),
                        ColSpec("string", "speaker", required=False)]),
         outputs=Schema([ColSpec("string", "emotion"), *[ColSpec("double", probability_column(e)) for e in emotions],
                         ColSpec("long", "windows"), ColSpec("string", "error")]),
