@@ -52,16 +52,17 @@ class Pictures(TypedDict):
 
 def render(experiment: str, uri: str, numbers: list[dict], families: dict[str, dict], pictures: Pictures, *,
            languages: Sequence[str], transfer: dict[str, dict] | None = None,
-           emotions: Sequence[str] = (), serving: list[dict] | None = None) -> str:
+           emotions: Sequence[str] = (), serving: list[dict] | None = None,
+           ensembles: list[dict] | None = None) -> str:
     """The report page of ``experiment``'s studies (``numbers`` in the order of the studies)."""
     return _ENVIRONMENT.get_template(TEMPLATE).render(
         experiment=experiment, uri=uri, built=time.strftime("%Y-%m-%d %H:%M"), studies=len(numbers),
         languages=list(languages), kappa_rows=_kappa_rows(numbers, languages), families=families,
         joint=_joint(numbers, languages), versus=_versus_paper(numbers), pictures=pictures, emotions=list(emotions),
         data=_data(experiment, numbers), transfer=_transfer(transfer or {}, pictures.get("transfer", [])),
-        results=[n for n in numbers if n["best"] is not None], serving=serving or [],
+        results=[n for n in numbers if n["best"] is not None], serving=serving or [], ensembles=ensembles or [],
         report_data={"experiment": experiment, "tracking_uri": uri, "studies": numbers, "families": families,
-                     "transfer": transfer or {}, "serving": serving or []})
+                     "transfer": transfer or {}, "serving": serving or [], "ensembles": ensembles or []})
 
 
 def _transfer(transfer: dict[str, dict], images: list[Image]) -> list[dict]:

@@ -51,18 +51,22 @@ from search.page import Image, Importance, Pictures, render
 from search.repeats import summarise
 from search.spaces import SPACES, param_name
 from tracking.language_choice import language_choice
-from tracking.query import best_by, children, latest_studies, outcome
+from tracking.query import NEWEST_FIRST, all_runs, best_by, children, latest_studies, outcome
 from tracking.schema import (
     BEST_EPOCH_TAG,
     BEST_RUN_TAG,
+    BEST_SINGLE_PREDICTIONS_FILE,
     COMMAND_TAG,
     CV_VAL_KAPPA,
     CV_VAL_KAPPA_SD,
     DATASET_KEY_TAG,
+    ENSEMBLE_FILE,
+    ENSEMBLE_TAG,
     EPOCHS_PARAM,
     FOLDS_PARAM,
     HISTORY_FILE,
     LABELS_TAG,
+    LANGUAGE_TAG,
     PAPER_TAG,
     REFIT_OF_TAG,
     REPEAT_OF_TAG,
@@ -315,9 +319,10 @@ def write_report(client: MlflowClient, experiment: str, out: Path, *, resamples:
     families = across_families(studies, numbers, resamples=resamples)
     transfer = transfer_matrices(studies, resamples=resamples)
     serving = serving_choices(client, experiment_id, studies, resamples=resamples)
+    ensembles = ensemble_rows(client, experiment_id, resamples=resamples)
     page = render(experiment, client.tracking_uri, numbers, families, _pictures(studies, numbers, transfer, figures),
                   languages=sorted({*LANGUAGES, JOINT, *(s.language for s in studies)}, key=study_order),
-                  transfer=transfer, emotions=_common_labels(studies), serving=serving)
+                  transfer=transfer, emotions=_common_labels(studies), serving=serving, ensembles=ensembles)
     path = out / REPORT_FILE
     path.write_text(page, encoding="utf-8")
     if log:
@@ -353,6 +358,35 @@ def across_families(studies: list[Study], numbers: list[dict], *, resamples: int
              "verdict": replace(c, mcnemar_p=p).verdict()}
             for (n, c), p in zip(rows, adjusted)]}
     return result
+
+
+def ensemble_rows(client: MlflowClient, experiment_id: str, *, resamples: int) -> list[dict]:
+    """Per language with an ensemble (``mser-ensemble``; the latest): its test kappa and the best
+    trial alone's, with intervals, and the paired comparison on the same test utterances, McNemar's
+    p adjusted by Holm's method over the languages."""
+    latest: dict[str, object] = {}
+    for run in all_runs(client, [experiment_id], f"tags.{ENSEMBLE_TAG} = 'true' and attributes.status = 'FINISHED'",
+                        order_by=NEWEST_FIRST):
+        latest.setdefault(run.data.tags[LANGUAGE_TAG], run)
+    rows, compared = [], []
+    for language in sorted(latest, key=study_order):
+        run = latest[language]
+        ours, single = _predictions(run, "test"), _csv(run, BEST_SINGLE_PREDICTIONS_FILE, missing_ok=True)
+        if single is None:  # an ensemble recorded before its best single's predictions were kept
+            continue
+        recorded = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{ENSEMBLE_FILE}")
+        both = ours.merge(single, on="utterance", suffixes=("_a", "_b"))
+        compared.append(compare_paired(both["label_a"], both["predicted_a"], both["predicted_b"], resamples=resamples))
+        rows.append({"language": language, "run_name": run.info.run_name, "run_id": run.info.run_id,
+                     "members": recorded["members"], "best_single": recorded["best_single"],
+                     VAL_KAPPA: run.data.metrics.get(VAL_KAPPA),
+                     "test": kappa_with_interval(ours, resamples=resamples),
+                     "single_test": kappa_with_interval(single, resamples=resamples)})
+    for row, c, p in zip(rows, compared, holm([c.mcnemar_p for c in compared])):
+        row.update({"difference": c.difference, "interval": list(c.interval), "mcnemar_p": c.mcnemar_p, "holm_p": p,
+                    "significant": replace(c, mcnemar_p=p).significant(),
+                    "verdict": replace(c, mcnemar_p=p).verdict()})
+    return rows
 
 
 def serving_choices(client: MlflowClient, experiment_id: str, studies: list[Study], *, resamples: int) -> list[dict]:

@@ -34,6 +34,7 @@ from tracking.model import load_pipeline
 from tracking.query import latest_studies
 from tracking.runs import log_evaluation, log_model, log_params, tracked_run
 from tracking.schema import (
+    BEST_SINGLE_PREDICTIONS_FILE,
     BEST_SINGLE_PREFIX,
     BEST_TRIALS_FILE,
     COMMAND_TAG,
@@ -174,6 +175,7 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
             client.log_metric(run_id, name, float(value))
         for side, evaluation in (("validation", validation), ("test", test)):
             log_evaluation(client, run_id, evaluation, side, title=f"ensemble, {language}")
+        client.log_text(run_id, single_test.predictions.to_csv(index=False), BEST_SINGLE_PREDICTIONS_FILE)
         client.log_dict(run_id, {"members": rows, "selection_path": list(selection.path), "rounds": rounds,
                                  "candidates": [c.run_name for c in offered], "left_out": left_out,
                                  "best_single": single.run_name, "comparison": comparison.verdict()}, ENSEMBLE_FILE)

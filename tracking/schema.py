@@ -172,6 +172,8 @@ ENSEMBLE_FILE = "ensemble.json"
 #: The validation and test kappa of the best candidate alone, and the test comparison with it.
 BEST_SINGLE_PREFIX = "best_single_"
 VS_BEST_SINGLE_PREFIX = "vs_best_single_"
+#: The best candidate alone's test predictions, beside the ensemble's (the report compares them).
+BEST_SINGLE_PREDICTIONS_FILE = "predictions_test_best_single.csv"
 
 
 def speakers_tag(side: str) -> str:

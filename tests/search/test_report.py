@@ -326,7 +326,8 @@ def test_importance_finds_the_parameter_that_decides_the_score():
 
 
 @pytest.mark.slow
-def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_served(searched, tiny_demo, capfd):
+def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_served(searched, tiny_demo, capfd,
+                                                                                   tmp_path_factory):
     """mser-ensemble on German: the CNN's and the functionals' best trials (two families) as candidates."""
     from mser.ensemble import EnsemblePipeline
     from tracking.ensemble_cli import main as ensemble_main
@@ -369,6 +370,14 @@ def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_ser
         assert row["emotion"] == expected.emotion
         for emotion, p in expected.probabilities.items():
             assert row[f"p_{emotion}"] == pytest.approx(p, abs=1e-5)
+    # The report's ensembles row: the run's figures, and the comparison with the best trial alone.
+    page = write_report(client, "report", tmp_path_factory.mktemp("with-ensemble"), resamples=300, log=False)
+    html = page.read_text()
+    [row] = _data(html)["ensembles"]
+    assert 'data-ensemble="de"' in html and row["run_id"] == run.info.run_id
+    assert row["test"]["kappa"] == pytest.approx(run.data.metrics["test_kappa"])
+    assert row["single_test"]["kappa"] == pytest.approx(run.data.metrics["best_single_test_kappa"])
+    assert row["difference"] == pytest.approx(run.data.metrics["vs_best_single_kappa_difference"])
     # A language without studies is refused in one line.
     assert ensemble_main(["--language", "en", "--experiment", "report", "--tracking-uri", client.tracking_uri,
                           "--data-root", str(tiny_demo)]) == 2
