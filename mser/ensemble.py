@@ -29,7 +29,6 @@ from mser.metrics import evaluate, kappas, probability_column
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mser.dataset import Dataset
     from mser.metrics import Evaluation
     from mser.pipeline import EmotionPipeline, Prediction
 
@@ -176,12 +175,6 @@ class EnsemblePipeline:
             pooled = average([np.array([a.probabilities[e] for e in self.emotions]) for a in each], self.weights)
             results.append(prediction(pooled, max(a.windows for a in each), self.emotions))
         return results
-
-    def evaluate(self, dataset: Dataset, speakers: Sequence[str]) -> Evaluation:
-        """Score the ensemble on the utterances of ``speakers`` (e.g. the test speakers, once)."""
-        from mser.train import score_speakers
-
-        return combine([score_speakers(member, dataset, speakers) for member in self.members], self.weights)
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Write the members (``member-0``...) and the weights (``ensemble.json``) to ``folder``."""

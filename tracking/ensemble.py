@@ -48,6 +48,7 @@ from tracking.schema import (
 )
 
 if TYPE_CHECKING:
+    from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
     from mser.dataset import Dataset
@@ -57,14 +58,23 @@ if TYPE_CHECKING:
 
 @dataclass
 class Candidate:
-    """One trial offered to the selection, with its validation predictions."""
+    """One trial offered to the selection (its run, as read once), with its validation predictions."""
 
-    run_id: str
-    run_name: str
+    run: Run
     space: str
-    objective: float
     pipeline: EmotionPipeline
     validation: Evaluation
+
+    @property
+    def run_id(self) -> str:
+        return self.run.info.run_id
+
+    @property
+    def run_name(self) -> str:
+        return self.run.info.run_name
+
+    def speakers(self, side: str) -> str:
+        return self.run.data.tags[speakers_tag(side)]
 
 
 @dataclass
@@ -116,21 +126,20 @@ def candidates(client: MlflowClient, experiment_id: str, language: str, dataset:
         for row in best[:top]:
             run = client.get_run(row["run_id"])
             if MODEL_URI_TAG in run.data.tags:
-                runs.append((space, float(row[VAL_KAPPA]), run))
-    sides = Counter(run.data.tags[speakers_tag("validation")] for _, _, run in runs)
+                runs.append((space, run))
+    sides = Counter(run.data.tags[speakers_tag("validation")] for _, run in runs)
     if not sides:
         raise MserError(f"the studies of {language} have no finished trial with a model")
     validation = sides.most_common(1)[0][0]
     chosen, left_out = [], []
-    for space, objective, run in runs:
+    for space, run in runs:
         judged_on = run.data.tags[speakers_tag("validation")]
         if judged_on != validation:
             left_out.append(f"{run.info.run_name} ({space}): judged on other validation speakers ({judged_on}, "
                             f"not {validation})")
             continue
         pipeline = load_pipeline(run.data.tags[MODEL_URI_TAG])
-        chosen.append(Candidate(run.info.run_id, run.info.run_name, space, objective, pipeline,
-                                score_speakers(pipeline, dataset, validation.split())))
+        chosen.append(Candidate(run, space, pipeline, score_speakers(pipeline, dataset, validation.split())))
     if len(chosen) < 2:
         raise MserError(f"only {len(chosen)} trial of {language} to choose from: an ensemble needs two or more "
                         "(search more spaces or trials, or raise --top)")
@@ -148,19 +157,22 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
     weights = tuple(selection.weights[i] for i in selection.members)
     ensemble = EnsemblePipeline(tuple(m.pipeline for m in members), weights, tuple(m.run_name for m in members))
     single = offered[selection.best_single]
-    tests = {client.get_run(c.run_id).data.tags[speakers_tag("test")] for c in members + [single]}
+    tests = {c.speakers("test") for c in members + [single]}
     if len(tests) != 1:
         raise MserError(f"the members were tested on different speakers ({'; '.join(sorted(tests))})")
     test_speakers = tests.pop().split()
     validation = combine([m.validation for m in members], weights)
-    test = ensemble.evaluate(dataset, test_speakers)  # the test speakers, once, after the choice
-    single_test = score_speakers(single.pipeline, dataset, test_speakers)
+    # The test speakers, once, after the choice: each model scored once (the best alone is often a member).
+    scored = {i: score_speakers(offered[i].pipeline, dataset, test_speakers)
+              for i in {*selection.members, selection.best_single}}
+    test = combine([scored[i] for i in selection.members], weights)
+    single_test = scored[selection.best_single]
     both, (ours, theirs) = aligned([test, single_test])
     comparison = compare_paired(both["label"].to_numpy(), ours.argmax(axis=1), theirs.argmax(axis=1))
     rows = [{"run_id": m.run_id, "run_name": m.run_name, "space": m.space, "weight": round(w, 4),
              VAL_KAPPA: round(m.validation.utterances["kappa"], 4)} for m, w in zip(members, weights)]
     tags = {ENSEMBLE_TAG: "true", LANGUAGE_TAG: language, DATASET_KEY_TAG: dataset.key, COMMAND_TAG: command,
-            speakers_tag("validation"): client.get_run(single.run_id).data.tags[speakers_tag("validation")],
+            speakers_tag("validation"): single.speakers("validation"),
             speakers_tag("test"): " ".join(test_speakers)}
     run_name = f"ensemble-{language}-{time.strftime('%Y%m%d-%H%M%S')}"
     with tracked_run(client, experiment_id, run_name=run_name, tags=tags) as run_id:

@@ -88,17 +88,21 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def describe(result) -> str:
-    """The ensemble in a few lines: members and weights, both kappas, and the comparison."""
+    """The ensemble in a few lines: members and weights, both kappas, and the comparison. Every
+    validation kappa here is on the same validation speakers (for a space searched with speaker
+    folds, not the study's objective, which is the mean over its folds)."""
     from mser.metrics import TEST_KAPPA, VAL_KAPPA
 
     single = result.best_single
-    lines = [f"ensemble of {len(result.members)} on {result.language} (run {result.run_id}): val kappa "
-             f"{result.val_kappa:.3f}, test kappa {result.test_kappa:.3f}"]
-    lines += [f"  {m['weight']:.2f}  {m['run_name']} ({m['space']}, val kappa {m[VAL_KAPPA]:.3f})"
+    lines = [f"ensemble of {len(result.members)} on {result.language} (run {result.run_id}): kappa "
+             f"{result.val_kappa:.3f} on the validation speakers, {result.test_kappa:.3f} on the test speakers"]
+    lines += [f"  weight {m['weight']:.2f}  {m['run_name']} ({m['space']}, validation {m[VAL_KAPPA]:.3f})"
               for m in result.members]
-    lines.append(f"best trial alone: {single['run_name']} ({single['space']}): val kappa {single[VAL_KAPPA]:.3f}, "
-                 f"test kappa {single[TEST_KAPPA]:.3f}")
-    lines.append(f"ensemble vs best trial alone: {result.comparison.verdict()}")
+    if len(result.members) == 1:
+        lines.append("  (no mix of candidates did better on the validation speakers than the best one alone)")
+    lines.append(f"best candidate alone on validation: {single['run_name']} ({single['space']}): validation "
+                 f"{single[VAL_KAPPA]:.3f}, test {single[TEST_KAPPA]:.3f}")
+    lines.append(f"ensemble vs that candidate, on the same test utterances: {result.comparison.verdict()}")
     return "\n".join(lines)
 
 

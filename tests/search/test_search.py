@@ -211,12 +211,12 @@ def test_resume_continues_without_duplicate_runs(tiny_demo, tmp_path):
     path), resume it, and count the runs."""
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     env = {**os.environ, "MSER_CACHE_DIR": str(tmp_path / "cache"), "MLFLOW_TRACKING_URI": uri}
-    command = [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--trials", "8", "--language", "de",
+    command = [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--trials", "5", "--language", "de",
                "--max-epochs", "4", "--scheduler", "fifo", "--data-root", str(tiny_demo), "--max-concurrent", "1"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.monotonic() + 240
     for line in process.stderr:
-        if "2/8 trials ended" in line or time.monotonic() > deadline:
+        if "2/5 trials ended" in line or time.monotonic() > deadline:
             break
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 143
@@ -227,20 +227,20 @@ def test_resume_continues_without_duplicate_runs(tiny_demo, tmp_path):
     [parent] = client.search_runs([client.get_experiment_by_name("mser").experiment_id], "tags.search = 'parent'")
     assert parent.info.status == "KILLED"
     before = _children(client, parent.info.run_id)
-    assert 2 <= len(before) < 8
+    assert 2 <= len(before) < 5
     assert all(run.info.status != "RUNNING" for run in before)
     assert Outcome.PRUNED not in {outcome(run) for run in before}  # fifo prunes nothing: the stopped trial is not
 
     resumed = subprocess.run(command + ["--resume", "--json"], env=env, capture_output=True, text=True,
                              cwd=tmp_path, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "before resuming" in resumed.stderr and "8/8 trials ended" in resumed.stderr
+    assert "before resuming" in resumed.stderr and "5/5 trials ended" in resumed.stderr
     parents = client.search_runs([parent.info.experiment_id], "tags.search = 'parent'")
     assert [p.info.run_id for p in parents] == [parent.info.run_id]
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
     children = _children(client, parent.info.run_id)
     trial_ids = [c.data.tags["trial_id"] for c in children]
-    assert len(children) == 8 and len(set(trial_ids)) == 8
+    assert len(children) == 5 and len(set(trial_ids)) == 5
     assert all(c.info.status in ("FINISHED", "KILLED") for c in children)
 
 
