@@ -57,3 +57,8 @@ def test_the_paper_points_are_the_papers_values():
 def test_unknown_space():
     with pytest.raises(ValueError, match="unknown space 'cnn'.*sae_cnn"):
         get_space("cnn")
+
+
+def test_every_model_has_a_space_and_every_space_a_model():
+    # mser-search offers the models' names as --space choices without importing the spaces (Ray Tune).
+    assert set(SPACES) == set(MODELS)
