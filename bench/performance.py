@@ -259,14 +259,28 @@ def _search(name: str, extra: list[str], root: Path, dataset_cache: Path, work: 
     if process.returncode != 0:
         raise SystemExit(f"search {name} failed ({process.returncode}):\n{err[-3000:]}")
     (folder / "stderr.txt").write_text(err)
-    study = json.loads(out)[0]
+    studies = json.loads(out)
     result = {"command": " ".join(["mser-search", *command[1:]]), "command_s": command_s,
-              "study_s": study["seconds"], "counts": study["trials"], "memory": monitor.peaks(),
-              "parent": study["parent_run_id"],
-              **_trials(uri, study["parent_run_id"])}
+              "memory": monitor.peaks(), **_studies(uri, studies)}
     _say(f"search {name}: {result['search_s']:.0f} s for {len(result['trials'])} trials, "
          f"best val kappa {result['best_val_kappa']}")
     return result
+
+
+def _studies(uri: str, studies: list[dict]) -> dict:
+    """A command's studies (one, or one per language with ``--language each``) as one search:
+    their trials together, their search times added (studies run one after the other); the
+    first study's parent run and figures as before under their own names."""
+    first = studies[0]
+    measured = [_trials(uri, study["parent_run_id"]) for study in studies]
+    merged = {**measured[0], "study_s": sum(s["seconds"] for s in studies), "counts": first["trials"],
+              "parent": first["parent_run_id"], "parents": [s["parent_run_id"] for s in studies],
+              "trials": [t for m in measured for t in m["trials"]],
+              "search_s": sum(m["search_s"] for m in measured),
+              "best_val_kappa": {s["language"]: m["best_val_kappa"] for s, m in zip(studies, measured)}}
+    if len(studies) == 1:
+        merged["best_val_kappa"] = measured[0]["best_val_kappa"]
+    return merged
 
 
 def _trials(uri: str, parent: str) -> dict:
@@ -282,11 +296,12 @@ def _trials(uri: str, parent: str) -> dict:
     start = parent_run.info.start_time
     trials = []
     for run in runs:
-        if run.data.tags.get("retried") == "true":
-            continue
+        if run.data.tags.get("retried") == "true" or "trial_id" not in run.data.tags:
+            continue  # a retried trial's first run, or not a trial (the study's refit, its repeats)
         trials.append({
             "params": {k: v for k, v in run.data.params.items() if k != "dataset_key"},
             "status": run.info.status, "pruned": outcome(run) is Outcome.PRUNED,
+            "language": run.data.tags.get("language"),
             "encoder_cache": run.data.tags.get("encoder_cache"),
             "train_seconds": run.data.metrics.get("train_seconds", 0.0),
             "run_seconds": (run.info.end_time - run.info.start_time) / 1000,

@@ -19,10 +19,12 @@ import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from mser.cache import default_cache_dir, digest_json, publish_dir, staging_dir
-from mser.models._keras import keras
+
+if TYPE_CHECKING:
+    from mser.models._keras import keras
 
 #: ``train() -> (encoder, history)``
 TrainEncoder = Callable[[], "tuple[keras.Model, dict[str, list[float]]]"]
@@ -52,6 +54,8 @@ class EncoderCache:
         entry = self.folder / key
         with self._lock(key):
             if (entry / "encoder.keras").is_file():
+                from mser.models._keras import keras
+
                 return keras.models.load_model(entry / "encoder.keras"), _stored_history(entry), True
             encoder, history = train()
             staging = staging_dir(entry)

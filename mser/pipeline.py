@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import joblib
 import numpy as np
@@ -26,8 +26,10 @@ from mser.errors import SkipFile
 from mser.features import FeatureParams, window_features
 from mser.functionals import FunctionalsParams, per_speaker
 from mser.metrics import VOTES
-from mser.models import get_model, model_inputs
-from mser.models._keras import keras
+from mser.models import get_model, is_keras_model, model_inputs
+
+if TYPE_CHECKING:
+    from mser.models._keras import keras
 
 _FORMAT = 1
 #: A speaker's recordings are normalised with their own statistics when at least this many
@@ -194,7 +196,7 @@ class EmotionPipeline:
                 np.savez(folder / f"{name}.npz", mean=getattr(self, name).mean, scale=getattr(self, name).scale)
         if self.encoder is not None:
             self.encoder.save(folder / "encoder.keras")
-        if isinstance(self.classifier, keras.Model):
+        if is_keras_model(self.classifier):
             self.classifier.save(folder / "classifier.keras")
         else:
             joblib.dump(self.classifier, folder / "classifier.joblib")
@@ -215,9 +217,9 @@ class EmotionPipeline:
             if (folder / f"{name}.npz").exists():
                 stored = np.load(folder / f"{name}.npz")
                 standardizers[name] = Standardizer(stored["mean"], stored["scale"])
-        encoder = keras.models.load_model(folder / "encoder.keras") if (folder / "encoder.keras").exists() else None
+        encoder = _load_keras(folder / "encoder.keras") if (folder / "encoder.keras").exists() else None
         if (folder / "classifier.keras").exists():
-            classifier = keras.models.load_model(folder / "classifier.keras")
+            classifier = _load_keras(folder / "classifier.keras")
         else:
             classifier = joblib.load(folder / "classifier.joblib")
         vote = settings.get("vote", "mean")
@@ -227,6 +229,12 @@ class EmotionPipeline:
         return cls(settings["model"], params, tuple(settings["window_range"]), standardizers.get("standardizer"),
                    encoder, classifier, vote, standardizers.get("code_standardizer"), functional,
                    tuple(settings.get("emotions", EMOTIONS)))
+
+
+def _load_keras(path: Path):
+    from mser.models._keras import keras
+
+    return keras.models.load_model(path)
 
 
 def load_trained(folder: str | os.PathLike):
@@ -274,7 +282,7 @@ def classifier_probabilities(classifier, inputs: np.ndarray, n_classes: int | No
     normalised here. An sklearn estimator's classes may miss an emotion absent from
     training; its column (of ``n_classes``, required for sklearn) stays 0.
     """
-    if isinstance(classifier, keras.Model):
+    if is_keras_model(classifier):
         scores = keras_predict(classifier, inputs, batch_size=batch_size).astype(np.float64)
     else:
         if n_classes is None:

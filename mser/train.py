@@ -19,6 +19,7 @@ early stopping and nothing to score but the test speakers, as scikit-learn's
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Sequence
@@ -43,8 +44,7 @@ from mser.metrics import (
     sample_weights,
     utterance_kappa,
 )
-from mser.models import classifier_shape_kwargs, get_model
-from mser.models._keras import keras
+from mser.models import classifier_shape_kwargs, get_model, set_random_seed
 from mser.pipeline import EmotionPipeline, classifier_probabilities
 from mser.splits import Split, with_validation
 
@@ -156,25 +156,35 @@ class TrainResult:
                 for name, value in result.metrics(side, per_window=per_window).items()}
 
 
-class _EpochReporter(keras.callbacks.Callback):
-    """Adds kappa on training and validation windows to the logs, then reports the epoch."""
+@functools.cache
+def _epoch_reporter() -> type:
+    """The Keras callback class that reports a classifier's epochs, defined when a Keras
+    classifier is first trained (Keras is imported only for models that need it)."""
+    from mser.models._keras import keras
 
-    def __init__(self, stage: str, on_epoch: EpochCallback | None, names: Mapping[str, str],
-                 kappa_data: tuple | None = None, vote: str = "mean") -> None:
-        super().__init__()
-        self.stage, self.on_epoch, self.names, self.kappa_data, self.vote = stage, on_epoch, names, kappa_data, vote
+    class EpochReporter(keras.callbacks.Callback):
+        """Adds kappa on training and validation windows to the logs, then reports the epoch."""
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs if logs is not None else {}
-        if self.kappa_data is not None:
-            train_x, train_y, val_x, val_meta = self.kappa_data
-            logs[TRAIN_KAPPA] = kappa(train_y, classifier_probabilities(self.model, train_x).argmax(axis=1))
-            logs[VAL_KAPPA] = utterance_kappa(classifier_probabilities(self.model, val_x), val_meta, vote=self.vote)
-        values = {ours: float(logs[theirs]) for theirs, ours in self.names.items() if theirs in logs}
-        if not all(np.isfinite(v) for v in values.values()):
-            self.model.stop_training = True
-        if self.on_epoch:
-            self.on_epoch(self.stage, epoch, values)
+        def __init__(self, stage: str, on_epoch: EpochCallback | None, names: Mapping[str, str],
+                     kappa_data: tuple | None = None, vote: str = "mean") -> None:
+            super().__init__()
+            self.stage, self.on_epoch, self.names, self.kappa_data = stage, on_epoch, names, kappa_data
+            self.vote = vote
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs if logs is not None else {}
+            if self.kappa_data is not None:
+                train_x, train_y, val_x, val_meta = self.kappa_data
+                logs[TRAIN_KAPPA] = kappa(train_y, classifier_probabilities(self.model, train_x).argmax(axis=1))
+                logs[VAL_KAPPA] = utterance_kappa(classifier_probabilities(self.model, val_x), val_meta,
+                                                  vote=self.vote)
+            values = {ours: float(logs[theirs]) for theirs, ours in self.names.items() if theirs in logs}
+            if not all(np.isfinite(v) for v in values.values()):
+                self.model.stop_training = True
+            if self.on_epoch:
+                self.on_epoch(self.stage, epoch, values)
+
+    return EpochReporter
 
 
 def _check_finite(history: Mapping[str, list[float]], stage: str) -> None:
@@ -232,11 +242,14 @@ def _fit_classifier(spec, inputs: dict, labels: dict, meta_val, config: TrainCon
         step = estimator.steps[-1][0]
         estimator.fit(x_train, y_train, **({f"{step}__sample_weight": weights} if weights is not None else {}))
         return estimator, {}, None
+    from mser.models._keras import keras
+
     model = spec.builder(n_classes=n_classes, **classifier_shape_kwargs(spec, x_train), **config.classifier)
+    reporter = _epoch_reporter()
     if meta_val is None:  # a refit: exactly config.epochs, nothing to stop on
-        callbacks = [_EpochReporter("classifier", on_epoch, {"loss": LOSS})]
+        callbacks = [reporter("classifier", on_epoch, {"loss": LOSS})]
     else:
-        callbacks = [_EpochReporter("classifier", on_epoch,
+        callbacks = [reporter("classifier", on_epoch,
                                     {"loss": LOSS, TRAIN_KAPPA: TRAIN_KAPPA, VAL_KAPPA: VAL_KAPPA},
                                     kappa_data=(x_train, y_train, inputs["validation"], meta_val), vote=config.vote),
                      keras.callbacks.EarlyStopping(VAL_KAPPA, mode="max", patience=config.patience,
@@ -273,8 +286,8 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
             metrics), so a scheduler can judge an encoder while it trains. A cached encoder is
             loaded, not trained, so it has no probe.
     """
-    keras.utils.set_random_seed(config.seed)
     spec = get_model(config.model)
+    set_random_seed(spec, config.seed)
     family = spec.family
     data = dataset.for_languages(config.languages(dataset.languages))
     # The test speakers' data is checked now, before any training, and read only once trained
@@ -303,7 +316,7 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     started = time.perf_counter()
     # The classifier's initial weights and shuffling must not depend on whether the encoder
     # was trained just now or loaded from the cache: the same configuration, the same result.
-    keras.utils.set_random_seed(config.seed)
+    set_random_seed(spec, config.seed)
     pipeline.classifier, clf_history, best = _fit_classifier(spec, inputs, labels, meta.get("validation"),
                                                              config, on_epoch, len(data.emotions))
     history.update(clf_history)

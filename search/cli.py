@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import socket
 import sys
 from dataclasses import replace
@@ -108,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--address", metavar="HOST:PORT",
                         help="join an existing Ray cluster (or 'auto'); default: start one on this machine")
     parser.add_argument("--resume", action="store_true", help="continue the last interrupted search of this space")
+    parser.add_argument("--system-metrics", type=at_least(0, float), default=10.0, metavar="SECONDS",
+                        help="log the machine's CPU, memory, disk and network on each trial's run every SECONDS "
+                             "(MLflow's system metrics; 0: none; default: 10)")
+    parser.add_argument("--warm-start", metavar="EXPERIMENT",
+                        help="start the sampler from the finished trials of the latest search of the same space, "
+                             "language and data in EXPERIMENT (same store)")
     parser.add_argument("--json", action="store_true", help="print the studies' results as JSON")
     add_tracking_options(parser)
     add_data_options(parser)
@@ -176,6 +183,13 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.resume:
         for options in studies:
             resumable_state(dataset, options)
+    elif args.warm_start:
+        from search.study import warm_start
+        from tracking.store import ensure_store
+
+        client = ensure_store(uri)
+        for options in studies:
+            warm_start(client, dataset, options)  # refused now, before Ray starts, if it cannot be used
     # Ray and MLflow print on stdout at times (a dead worker, a run's address): keep it for results.
     with stdout_for_results() as out:
         cpus = _start_ray(address)
@@ -184,6 +198,9 @@ def _main(argv: Sequence[str] | None) -> int:
         _transfer(uri, args.experiment, args.space, dataset)
         _report(uri, args.experiment)
     note(browse_hint(args))
+    from search.sampler import storage_url
+
+    note(f"the sampler's studies: optuna-dashboard {shlex.quote(storage_url(uri, studies[0].state_dir))}")
     failed = [f"{r.space} on {r.language}" for r in results if not r.trials["finished"]]
     if failed:
         note(f"{PROG}: error: no trial of {', '.join(failed)} finished: every one failed or was stopped (their "

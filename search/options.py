@@ -55,6 +55,10 @@ class StudyOptions:
         top: Best trials whose test speakers are scored after the search.
         command: The command line, recorded on the parent run.
         cache_dir: The encoder cache's folder on every worker (None: each machine's default).
+        system_metrics: Seconds between samples of the machine's CPU, memory, disk and network
+            logged on each trial's run (MLflow's system metrics); 0: none.
+        warm_start: An experiment whose latest search of the same space, language and data
+            seeds the sampler with its finished trials (:mod:`search.sampler`).
         folds: With K > 1, the objective is the mean validation kappa over K speaker folds of
             the training speakers; with ``"speakers"`` (:data:`mser.splits.LOSO`), one fold per
             training speaker (leave-one-speaker-out); 0: one validation split.
@@ -90,6 +94,8 @@ class StudyOptions:
     encoder_rungs: bool = _fixed("--no-encoder-rungs", True)
     repeats: int = 0
     refit: bool = _fixed("--no-refit", True)
+    warm_start: str | None = _fixed("--warm-start", None)
+    system_metrics: float = 10.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **values: Any) -> "StudyOptions":

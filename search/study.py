@@ -32,6 +32,7 @@ from mser.dataset import WINDOW_UNIT, Dataset
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.train import make_split, score_speakers
+from search import sampler
 from search.callbacks import MlflowStatusCallback
 from search.options import SCHEDULERS, StudyOptions, resume_differences
 from search.repeats import run_repeats
@@ -58,6 +59,8 @@ from tracking.schema import (
     LANGUAGE_TAG,
     MAX_CONCURRENT_PARAM,
     MODEL_URI_TAG,
+    OPTUNA_STORAGE_TAG,
+    OPTUNA_STUDY_TAG,
     PAPER_TAG,
     PARENT_ROLE,
     REFIT_OF_TAG,
@@ -77,6 +80,7 @@ from tracking.schema import (
     TRIAL_TAG,
     TRIALS_PARAM,
     TRIALS_PREFIX,
+    WARM_START_TAG,
     Outcome,
     speakers_tag,
 )
@@ -130,7 +134,20 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     client = ensure_store(options.tracking_uri)
     mlflow.set_tracking_uri(options.tracking_uri)
     experiment = experiment_id(client, options.experiment)
+    warm = None if state or not options.warm_start else warm_start(client, dataset, options)
     parent = state["parent_run_id"] if state else _open_parent(client, experiment, dataset, options)
+    storage_url = client.get_run(parent).data.tags.get(OPTUNA_STORAGE_TAG) or sampler.storage_url(
+        options.tracking_uri, options.state_dir)
+    optuna_study = sampler.study_name(options.experiment, study_name(options), parent)
+    storage = sampler.open_storage(storage_url)
+    if not state:
+        client.set_tag(parent, OPTUNA_STORAGE_TAG, storage_url)
+        client.set_tag(parent, OPTUNA_STUDY_TAG, optuna_study)
+        if warm is not None:
+            warm.seed(storage, optuna_study)
+            client.set_tag(parent, WARM_START_TAG, warm.parent_run_id)
+            note(f"{study_name(options)}: the sampler starts from the {len(warm.trials)} finished trials of the "
+                 f"search {warm.parent_run_id} in experiment {options.warm_start!r}")
     if state:
         client.update_run(parent, status="RUNNING")
         _close_orphans(client, experiment, parent)
@@ -148,7 +165,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
         tuner = (tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False,
                                     restart_errored=False, param_space=dict(get_space(options.space)))
                  if state and (path / "tuner.pkl").exists()
-                 else _tuner(trainable, options, path, status, folds))
+                 else _tuner(trainable, options, path, status, folds, storage, optuna_study))
         if state:
             _use_callbacks(tuner, [status])
         fit_started = time.perf_counter()
@@ -233,10 +250,19 @@ def _use_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
         local.get_run_config().callbacks = callbacks
 
 
-def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCallback, folds: int) -> tune.Tuner:
-    # OptunaSearch names parameters by their flattened path, e.g. "sae/depth".
+def warm_start(client: MlflowClient, dataset: Dataset, options: StudyOptions) -> sampler.WarmStart:
+    """The earlier search ``--warm-start`` names for this study (:func:`search.sampler.find_warm_start`)."""
+    return sampler.find_warm_start(client, options.warm_start, options, dataset.key,
+                                   OptunaSearch.convert_search_space(dict(get_space(options.space))))
+
+
+def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCallback, folds: int,
+           storage, optuna_study: str) -> tune.Tuner:
+    # OptunaSearch names parameters by their flattened path, e.g. "sae/depth". Its study is
+    # kept in ``storage`` (search.sampler), where a warm start put the earlier search's trials.
     searcher = OptunaSearch(points_to_evaluate=[flatten_dict(PAPER_POINTS[options.space], delimiter="/")],
-                            sampler=optuna.samplers.TPESampler(seed=options.seed))
+                            sampler=optuna.samplers.TPESampler(seed=options.seed), storage=storage,
+                            study_name=optuna_study)
     return tune.Tuner(
         trainable,
         param_space=dict(get_space(options.space)),

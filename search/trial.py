@@ -32,13 +32,12 @@ from mser.encoders import EncoderCache
 from mser.errors import MserError, TrainingStopped
 from mser.metrics import SAE_PROBE_KAPPA, VAL_KAPPA, kappa, per_language
 from mser.models import get_model
-from mser.models._keras import keras, set_threads
 from mser.splits import LOSO, validation_folds
 from mser.train import TrainConfig, epochs_found, make_split, train
 from search.options import GROUPED_FOLDS, LOSO_MAX_SPEAKERS, StudyOptions, shared_fields
 from search.schedulers import CLASSIFIER_STEP, ENCODER_STEP, uses_encoder_rungs
 from search.spaces import PAPER_POINTS, is_paper_point
-from tracking.runs import EpochLogger, config_params, log_params, log_result, tracked_run
+from tracking.runs import EpochLogger, config_params, log_params, log_result, system_metrics, tracked_run
 from tracking.schema import (
     CV_FOLD_METRIC,
     CV_VAL_KAPPA,
@@ -110,10 +109,13 @@ def run_trial(config: dict, *, dataset: Dataset, settings: SearchSettings) -> No
 def _train_and_record(config: dict, dataset: Dataset, settings: SearchSettings) -> tuple[float, int, str]:
     """Train and record the trial's run (ended FINISHED); return its last result for Tune:
     the objective, the classifier epochs (or speaker folds) it counts, and the run id."""
-    set_threads(settings.threads)
-    # Workers are reused across trials: drop the last trial's Keras state. Without a forced
-    # garbage collection, which took a quarter of a second per trial (Python collects anyway).
-    keras.backend.clear_session(free_memory=False)
+    if get_model(settings.options.space).needs_keras:  # TensorFlow's import costs a worker seconds
+        from mser.models._keras import keras, set_threads
+
+        set_threads(settings.threads)
+        # Workers are reused across trials: drop the last trial's Keras state. Without a forced
+        # garbage collection, which took a quarter of a second per trial (Python collects anyway).
+        keras.backend.clear_session(free_memory=False)
     context = tune.get_context()
     trial_id = context.get_trial_id()
     options = settings.options
@@ -146,7 +148,7 @@ def _train_and_record(config: dict, dataset: Dataset, settings: SearchSettings) 
                         _report(best[0], epoch + 1, run_id)
 
         try:
-            with clock.training():
+            with system_metrics(options.tracking_uri, run_id, options.system_metrics), clock.training():
                 folds = _cross_validate(dataset, trial_config, split, options, cache, client, run_id, clock)
                 result = train(dataset, trial_config, split=split, on_epoch=on_epoch, encoder_cache=cache,
                                score_test=False, probe_encoder=probe)

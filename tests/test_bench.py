@@ -135,9 +135,21 @@ def test_the_peer_summary_counts_trials_per_hour_and_when_the_best_was_reached()
                          {**_trial(20, None, [], status="KILLED"), "pruned": True}]}
     for trial in search["trials"]:
         trial.setdefault("pruned", False)
-    summary = peer._summary(search, 120.0)
+    summary = peer._summary(search, 120.0, 2)
     assert (summary["trials"], summary["finished"], summary["pruned"]) == (4, 3, 1)
     assert summary["trials_per_hour"] == 120.0 and summary["best_val_kappa"] == 0.3 and summary["best_reached_s"] == 60
+    train = sum(t["train_seconds"] for t in search["trials"])
+    assert summary["overhead"] == round(1 - train / (2 * 120.0), 3)
+
+
+def test_the_peer_summary_of_several_studies_gives_each_language_its_best():
+    peer = _module("peer")
+    trials = [{**_trial(30, 0.2, []), "language": "it"}, {**_trial(60, 0.5, []), "language": "it"},
+              {**_trial(90, 0.4, []), "language": "all"}]
+    for trial in trials:
+        trial["pruned"] = False
+    summary = peer._summary({"trials": trials}, 100.0, 2)
+    assert summary["best_val_kappa"] == {"it": 0.5, "all": 0.4} and "best_reached_s" not in summary
 
 
 def test_asha_payoff_is_the_time_to_the_best_kappa_every_search_reaches():

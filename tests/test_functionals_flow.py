@@ -101,3 +101,45 @@ def test_the_champion_served_over_rest_answers_as_predict_does(flow, store, tiny
     assert plain["emotion"] == expected["emotion"]
     for emotion, p in expected["probabilities"].items():
         assert plain[f"p_{emotion}"] == pytest.approx(p, abs=2e-6)
+
+
+def test_a_warm_started_search_seeds_its_sampler_and_optuna_dashboard_opens_it(flow, store, tiny_demo):
+    """--warm-start gives the new study's sampler the earlier search's finished trials (as
+    Optuna trials of its study, with their values), and optuna-dashboard shows both studies."""
+    import optuna
+
+    from search.sampler import WARM_START_ATTR, open_storage
+    from tracking.schema import OPTUNA_STORAGE_TAG, OPTUNA_STUDY_TAG, WARM_START_TAG
+    from tracking.testing import free_port, get_json
+
+    search = subprocess.run(
+        [sys.executable, "-m", "search.cli", "--space", "smile_svm", "--language", "de", "--trials", "2", "--top", "1",
+         "--no-refit", "--experiment", "smile-warm", "--warm-start", "smile", "--data-root", str(tiny_demo)],
+        env=flow["env"], cwd=flow["root"], capture_output=True, text=True, timeout=600)
+    assert search.returncode == 0, search.stderr[-3000:]
+    [earlier] = [s for s in flow["studies"] if s["language"] == "de"]
+    [parent] = store.search_runs([store.get_experiment_by_name("smile-warm").experiment_id], "tags.search = 'parent'")
+    assert parent.data.tags[WARM_START_TAG] == earlier["parent_run_id"]
+    url = parent.data.tags[OPTUNA_STORAGE_TAG]
+    assert url == f"sqlite:///{flow['root'] / 'mlruns' / 'optuna.db'}"
+    assert f"optuna-dashboard {url}" in search.stderr
+    study = optuna.load_study(study_name=parent.data.tags[OPTUNA_STUDY_TAG], storage=open_storage(url))
+    seeded = [t for t in study.trials if WARM_START_ATTR in t.user_attrs]
+    before = optuna.load_study(study_name=store.get_run(earlier["parent_run_id"]).data.tags[OPTUNA_STUDY_TAG],
+                               storage=open_storage(url))
+    assert len(seeded) == 3 and [t.params for t in seeded] == [t.params for t in before.trials]
+    assert [t.value for t in seeded] == [t.value for t in before.trials]
+    assert len(study.trials) == 3 + 2  # and its own two
+
+    port = free_port()
+    dashboard = subprocess.Popen([str(BIN / "optuna-dashboard"), url, "--host", "127.0.0.1", "--port", str(port),
+                                  "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        studies = get_json(f"http://127.0.0.1:{port}/api/studies", wait=60)["study_summaries"]
+        names = {s["study_name"]: s["study_id"] for s in studies}
+        assert parent.data.tags[OPTUNA_STUDY_TAG] in names and len(names) == 5  # four earlier studies, the new one
+        detail = get_json(f"http://127.0.0.1:{port}/api/studies/{names[parent.data.tags[OPTUNA_STUDY_TAG]]}")
+        assert len(detail["trials"]) == 5
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)

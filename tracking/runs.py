@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import signal
+import tempfile
 import threading
 import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Iterator, Mapping
 
 import matplotlib.pyplot as plt
@@ -98,6 +100,27 @@ def tracked_run(client: MlflowClient, experiment_id: str, *, run_name: str, tags
         client.set_terminated(run_id, status)
 
 
+@contextmanager
+def system_metrics(tracking_uri: str, run_id: str, interval: float) -> Iterator[None]:
+    """MLflow's system metrics of the machine (``system/cpu_utilization_percentage``,
+    ``system/system_memory_usage_megabytes``, disk and network) logged to ``run_id`` every
+    ``interval`` seconds while the block runs; none with ``interval`` 0. Its sampling thread
+    has ended when the block ends: a reused worker keeps no thread of a finished trial (Ray
+    resets a worker only once the trial's threads are done). MLflow's own
+    ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` overrides ``interval``."""
+    if interval <= 0:
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=interval, tracking_uri=tracking_uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
+
+
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -119,16 +142,20 @@ def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, datase
                                       for name, value in {**result.metrics(), **(extra_metrics or {})}.items()],
                      tags=[RunTag(key, value) for key, value in tags.items()])
     log_dataset_inputs(client, run_id, dataset, result.split)
-    client.log_dict(run_id, result.split.as_dict(), SPLIT_FILE)
-    client.log_dict(run_id, {k: [float(x) for x in v] for k, v in result.history.items()}, HISTORY_FILE)
-    for side, evaluation in (("validation", result.validation), ("test", result.test)):
-        if evaluation is not None:
-            log_evaluation(client, run_id, evaluation, side, title=f"{result.config.model}, {result.config.language}")
-    if result.history:
-        figure = curves_figure(result.history, title=f"{result.config.model}, {result.config.language}",
-                               best_epoch=result.best_epoch)
-        client.log_figure(run_id, figure, CURVES_FILE)
-        plt.close(figure)
+    title = f"{result.config.model}, {result.config.language}"
+    with tempfile.TemporaryDirectory() as folder:  # one upload: each artifact call reads the run again
+        files = Path(folder)
+        (files / SPLIT_FILE).write_text(json.dumps(result.split.as_dict(), indent=2))
+        (files / HISTORY_FILE).write_text(json.dumps({k: [float(x) for x in v] for k, v in result.history.items()},
+                                                     indent=2))
+        for side, evaluation in (("validation", result.validation), ("test", result.test)):
+            if evaluation is not None:
+                write_evaluation(files, evaluation, side, title=title)
+        if result.history:
+            figure = curves_figure(result.history, title=title, best_epoch=result.best_epoch)
+            figure.savefig(files / CURVES_FILE)
+            plt.close(figure)
+        client.log_artifacts(run_id, folder)
     log_model(client, run_id, result.pipeline)
 
 
@@ -191,13 +218,21 @@ def log_dataset_inputs(client: MlflowClient, run_id: str, dataset: Dataset, spli
 
 def log_evaluation(client: MlflowClient, run_id: str, evaluation, side: str, *, title: str) -> None:
     """The confusion matrix (picture and data) and per-utterance predictions of one side."""
-    client.log_dict(run_id, {"labels": list(evaluation.emotions), "rows": "true", "columns": "predicted",
-                             "matrix": evaluation.confusion.tolist()}, confusion_file(side, "json"))
+    with tempfile.TemporaryDirectory() as folder:
+        write_evaluation(Path(folder), evaluation, side, title=title)
+        client.log_artifacts(run_id, folder)
+
+
+def write_evaluation(folder: Path, evaluation, side: str, *, title: str) -> None:
+    """The files of :func:`log_evaluation`, written to ``folder``."""
+    (folder / confusion_file(side, "json")).write_text(json.dumps(
+        {"labels": list(evaluation.emotions), "rows": "true", "columns": "predicted",
+         "matrix": evaluation.confusion.tolist()}, indent=2))
     figure = confusion_figure(evaluation.confusion, labels=evaluation.emotions, title=(
         f"{title}, {side} speakers (kappa {evaluation.utterances['kappa']:.3f})"))
-    client.log_figure(run_id, figure, confusion_file(side, "png"))
+    figure.savefig(folder / confusion_file(side, "png"))
     plt.close(figure)
-    client.log_text(run_id, evaluation.predictions.to_csv(index=False), predictions_file(side))
+    evaluation.predictions.to_csv(folder / predictions_file(side), index=False)
 
 
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, object]) -> None:

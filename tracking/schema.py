@@ -130,6 +130,11 @@ RESULT_RUN_TAG = "result_run_id"
 RESULT_TEST_KAPPA = "result_test_kappa"
 #: On a study's parent run: whether the chosen trial was refit (``true``/``false``).
 REFIT_PARAM = "refit"
+#: Where the search's Optuna study is kept (an SQLAlchemy URL, :mod:`search.sampler`) and its name.
+OPTUNA_STORAGE_TAG = "optuna_storage"
+OPTUNA_STUDY_TAG = "optuna_study"
+#: With --warm-start: the parent run of the earlier search whose trials seeded the sampler.
+WARM_START_TAG = "warm_start_of"
 #: The other params of a study's parent run: its options (also :data:`SEED_PARAM`,
 #: :data:`EPOCHS_PARAM`, :data:`FOLDS_PARAM`).
 TRIALS_PARAM = "trials"

@@ -53,3 +53,17 @@ def post_json(url: str, body: dict, *, timeout: float = 120) -> dict:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
+
+
+def get_json(url: str, *, wait: float = 0, timeout: float = 30) -> dict:
+    """GET ``url``'s JSON answer, retrying for up to ``wait`` seconds while nothing answers yet
+    (a server still starting)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -17,6 +17,7 @@ A new family is a new module here, registered in :data:`FAMILIES`, with its mode
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
@@ -46,6 +47,10 @@ class Family(ABC):
     unit: ClassVar[str]
     window_scores: ClassVar[bool]
     requirements: ClassVar[tuple[str, ...]] = ()
+
+    def needs_keras(self, spec: "ModelSpec") -> bool:
+        """Whether ``spec`` trains or runs a Keras model; by default, when its classifier is one."""
+        return spec.keras
 
     def groups(self, spec: "ModelSpec") -> Mapping[str, Callable]:
         """The configuration groups ``spec`` reads besides ``classifier`` and ``training``,
@@ -81,24 +86,22 @@ class Family(ABC):
         others their answers). ``speakers`` names each signal's speaker, or None."""
 
 
-def _families() -> dict[str, Family]:
-    from mser.families.functionals import FunctionalsFamily
-    from mser.families.windows import WindowFamily
-
-    return {family.name: family for family in (WindowFamily(), FunctionalsFamily())}
-
+#: Each family's name and where it is defined, imported when first asked for: the windows
+#: family brings Keras, which a process that trains only models on functionals never needs.
+FAMILIES: Mapping[str, str] = {"windows": "mser.families.windows:WindowFamily",
+                               "functionals": "mser.families.functionals:FunctionalsFamily"}
 
 _REGISTRY: dict[str, Family] = {}
 
 
 def get_family(name: str) -> Family:
     """The family called ``name``, or a ValueError listing the names there are."""
-    if not _REGISTRY:
-        _REGISTRY.update(_families())
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model family {name!r}: expected one of {', '.join(_REGISTRY)}") from None
+    if name not in _REGISTRY:
+        if name not in FAMILIES:
+            raise ValueError(f"unknown model family {name!r}: expected one of {', '.join(FAMILIES)}")
+        module, _, attribute = FAMILIES[name].partition(":")
+        _REGISTRY[name] = getattr(importlib.import_module(module), attribute)()
+    return _REGISTRY[name]
 
 
 __all__ = ["Family", "get_family"]

@@ -10,7 +10,8 @@ gives at most ``max_windows_per_utterance`` training windows, evenly spread.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+import functools
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -20,10 +21,12 @@ from mser.errors import SkipFile, TrainingStopped
 from mser.families import Family
 from mser.metrics import SAE_LOSS, SAE_PROBE_KAPPA, SAE_VAL_LOSS, utterance_kappa
 from mser.models import build_autoencoder, get_model
-from mser.models._keras import keras
 from mser.pipeline import EmotionPipeline, Prediction, Standardizer, keras_predict, or_skip, prediction
 from mser.splits import Split
-from mser.train import EpochCallback, TrainConfig, _check_finite, _EpochReporter
+from mser.train import EpochCallback, TrainConfig, _check_finite, _epoch_reporter
+
+if TYPE_CHECKING:
+    from mser.models._keras import keras
 
 
 class WindowFamily(Family):
@@ -32,6 +35,9 @@ class WindowFamily(Family):
     name = "windows"
     unit = WINDOW_UNIT
     window_scores = True
+
+    def needs_keras(self, spec) -> bool:
+        return spec.uses_code or spec.keras  # the autoencoder is a Keras model
 
     def groups(self, spec) -> Mapping[str, Callable]:
         return {"sae": build_autoencoder} if spec.uses_code else {}
@@ -127,20 +133,22 @@ def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray | None,
 
     With ``probe = (train labels, validation meta)`` (one per window), each epoch also
     measures :data:`~mser.metrics.SAE_PROBE_KAPPA`, the validation speakers' utterance kappa
-    of a linear probe fitted on the code of the training windows (see :class:`_CodeProbe`):
+    of a linear probe fitted on the code of the training windows (see :func:`_code_probe`):
     what a search may judge an encoder by before any classifier is trained on it.
 
     Without ``windows_val`` (a refit) it trains for exactly ``config.sae_epochs``.
     """
+    from mser.models._keras import keras
+
     autoencoder, encoder = build_autoencoder(input_length=windows_train.shape[1], **config.sae)
     names = {"loss": SAE_LOSS, "val_loss": SAE_VAL_LOSS}
-    callbacks = [_EpochReporter("sae", on_epoch, names)]
+    callbacks = [_epoch_reporter()("sae", on_epoch, names)]
     if windows_val is not None:
         callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
                                                        restore_best_weights=True))
     if probe is not None and windows_val is not None:
         names[SAE_PROBE_KAPPA] = SAE_PROBE_KAPPA
-        callbacks.insert(0, _CodeProbe(encoder, windows_train, probe[0], windows_val, probe[1], config))
+        callbacks.insert(0, _code_probe()(encoder, windows_train, probe[0], windows_val, probe[1], config))
     fitted = autoencoder.fit(
         windows_train[..., None], windows_train[..., None],
         validation_data=None if windows_val is None else (windows_val[..., None], windows_val[..., None]),
@@ -152,32 +160,39 @@ def train_autoencoder(windows_train: np.ndarray, windows_val: np.ndarray | None,
     return encoder, history
 
 
-class _CodeProbe(keras.callbacks.Callback):
-    """A linear probe on the code after each autoencoder epoch, the usual measure of a learnt
-    representation before any model is trained on it: each window's code pooled over time
-    (mean and standard deviation of every channel), standardised on the training windows, a
-    multinomial logistic regression fitted on them, and the validation windows' probabilities
-    pooled per utterance as the classifiers' are (:func:`~mser.metrics.utterance_kappa`).
-    Its kappa goes into the epoch's logs as :data:`~mser.metrics.SAE_PROBE_KAPPA`."""
+@functools.cache
+def _code_probe() -> type:
+    """The Keras callback class :class:`CodeProbe`, defined when an autoencoder is first trained."""
+    from mser.models._keras import keras
 
-    def __init__(self, encoder: keras.Model, train_windows: np.ndarray, train_labels: np.ndarray,
-                 val_windows: np.ndarray, val_meta, config: TrainConfig) -> None:
-        super().__init__()
-        self.encoder, self.train_windows, self.train_labels = encoder, train_windows, train_labels
-        self.val_windows, self.val_meta, self.config = val_windows, val_meta, config
+    class CodeProbe(keras.callbacks.Callback):
+        """A linear probe on the code after each autoencoder epoch, the usual measure of a learnt
+        representation before any model is trained on it: each window's code pooled over time
+        (mean and standard deviation of every channel), standardised on the training windows, a
+        multinomial logistic regression fitted on them, and the validation windows' probabilities
+        pooled per utterance as the classifiers' are (:func:`~mser.metrics.utterance_kappa`).
+        Its kappa goes into the epoch's logs as :data:`~mser.metrics.SAE_PROBE_KAPPA`."""
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is not None:
-            logs[SAE_PROBE_KAPPA] = probe_kappa(self._pooled(self.train_windows), self.train_labels,
-                                                self._pooled(self.val_windows), self.val_meta,
-                                                seed=self.config.seed, vote=self.config.vote)
+        def __init__(self, encoder: keras.Model, train_windows: np.ndarray, train_labels: np.ndarray,
+                     val_windows: np.ndarray, val_meta, config: TrainConfig) -> None:
+            super().__init__()
+            self.encoder, self.train_windows, self.train_labels = encoder, train_windows, train_labels
+            self.val_windows, self.val_meta, self.config = val_windows, val_meta, config
 
-    def _pooled(self, windows: np.ndarray) -> np.ndarray:
-        # In batches: the first layers' activations for every window at once would be
-        # gigabytes at the paper's size (4314 windows: 1.4 GB for the first convolution's output
-        # with its default 20 filters).
-        code = keras_predict(self.encoder, windows[..., None], batch_size=self.config.batch_size)
-        return np.concatenate([code.mean(axis=1), code.std(axis=1)], axis=1)  # code: (windows, time, channels)
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs is not None:
+                logs[SAE_PROBE_KAPPA] = probe_kappa(self._pooled(self.train_windows), self.train_labels,
+                                                    self._pooled(self.val_windows), self.val_meta,
+                                                    seed=self.config.seed, vote=self.config.vote)
+
+        def _pooled(self, windows: np.ndarray) -> np.ndarray:
+            # In batches: the first layers' activations for every window at once would be
+            # gigabytes at the paper's size (4314 windows: 1.4 GB for the first convolution's output
+            # with its default 20 filters).
+            code = keras_predict(self.encoder, windows[..., None], batch_size=self.config.batch_size)
+            return np.concatenate([code.mean(axis=1), code.std(axis=1)], axis=1)  # code: (windows, time, channels)
+
+    return CodeProbe
 
 
 def probe_kappa(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_meta, *, seed: int = 0,

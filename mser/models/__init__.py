@@ -10,6 +10,8 @@ baseline: a classic classifier on an utterance's openSMILE functionals
 
 from __future__ import annotations
 
+import random
+import sys
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping
@@ -55,6 +57,12 @@ class ModelSpec:
         return self.family.unit
 
     @property
+    def needs_keras(self) -> bool:
+        """Trains or runs a Keras model (an autoencoder or the classifier): TensorFlow is
+        imported for it, and only for it (its import takes seconds)."""
+        return self.family.needs_keras(self)
+
+    @property
     def uses_functionals(self) -> bool:
         """Reads openSMILE functionals (the dataset must hold them)."""
         return "functionals" in self.family.groups(self)
@@ -73,6 +81,25 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in 
               classifiers.build_logreg, False, "functionals"),
     ModelSpec("smile_mlp", "openSMILE functionals + MLP", False, False, classifiers.build_mlp, False, "functionals"),
 )})
+
+
+def is_keras_model(model: object) -> bool:
+    """Whether ``model`` is a Keras model, without importing Keras: a process that never
+    imported it holds none."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(model, keras.Model)
+
+
+def set_random_seed(spec: ModelSpec, seed: int) -> None:
+    """Seed Python's and NumPy's generators, and TensorFlow's for a model that needs Keras
+    (``keras.utils.set_random_seed``), before ``spec`` is trained."""
+    if spec.needs_keras:
+        from mser.models._keras import keras
+
+        keras.utils.set_random_seed(seed)
+    else:
+        random.seed(seed)
+        np.random.seed(seed)
 
 
 def get_model(name: str) -> ModelSpec:

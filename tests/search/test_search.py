@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 import numpy as np
+import optuna
 import pytest
 import ray
 from mlflow.tracking import MlflowClient
@@ -27,6 +28,8 @@ from tracking.schema import (
     MODEL_TAG,
     MODEL_URI_TAG,
     NODE_TAG,
+    OPTUNA_STORAGE_TAG,
+    OPTUNA_STUDY_TAG,
     OUTCOME_TAG,
     PAPER_TAG,
     PID_TAG,
@@ -99,11 +102,15 @@ def _check_refit(client, result, space):
 def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, tmp_path, tracking_uri, space,
                                                           monkeypatch):
     monkeypatch.setenv("MSER_CACHE_DIR", str(tmp_path / "cache"))
-    result = run_study(dataset, _options(tmp_path, tracking_uri, space))
+    result = run_study(dataset, _options(tmp_path, tracking_uri, space, system_metrics=0.5))
     client = MlflowClient(tracking_uri)
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags[SPACE_TAG] == space and DATASET_KEY_TAG in parent.data.tags
+    # The sampler's study is kept (search.sampler): one Optuna trial per trial, with its value.
+    sampled = optuna.load_study(study_name=parent.data.tags[OPTUNA_STUDY_TAG],
+                                storage=parent.data.tags[OPTUNA_STORAGE_TAG]).trials
+    assert len(sampled) == 4 and all(t.value is not None for t in sampled)
     assert 0 < parent.data.metrics["search_seconds"] <= result.seconds
     children = _children(client, result.parent_run_id)
     assert len(children) == 4 and result.trials["runs"] == 4
@@ -115,6 +122,8 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
         assert child.data.tags[MODEL_TAG] == space
         assert child.info.run_name.startswith(f"{space}-de-")
         assert child.data.metrics["train_seconds"] > 0  # what the benchmark of trial overhead adds up
+        if child.data.metrics["train_seconds"] > 2:  # sampled every 0.5 s while it trained
+            assert "system/cpu_utilization_percentage" in child.data.metrics, child.data.metrics
         if child.info.status == "FINISHED":
             assert "val_kappa" in child.data.metrics and "model_uri" in child.data.tags
             artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
