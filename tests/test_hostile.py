@@ -55,6 +55,7 @@ CASES = [
     (["mser-search", "--emotions", "angry,sad,bogus", "--trials", "1"], "no corpus has bogus"),
     (["mser-train", "--emotions", "angry,bogus"], "no corpus has bogus"),
     (["mser-promote", "--margin", "-5"], "-5 is too small"),
+    (["mser-search", "--system-metrics", "-1"], "-1 is too small"),
     (["mser-search", "--address", "127.0.0.1:1", "--trials", "1"], "on a Ray cluster"),
     (["mser-data", "inspect", "--data-root", "loops"], "no wav files under"),
     (["mser-predict", "one.wav"], "no tracking store"),

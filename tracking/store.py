@@ -14,6 +14,7 @@ import contextlib
 import importlib.util
 import os
 import shlex
+import socket
 import sqlite3
 import tempfile
 import urllib.error
@@ -78,14 +79,37 @@ def check_store(uri: str, *, create: bool = True) -> None:
                         "use sqlite:///path/to/mlflow.db or http://host:port")
     else:
         check_database_driver(uri)
+        _check_database(uri)
+
+
+#: The port a database server listens on when its URI names none.
+DEFAULT_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def _check_database(uri: str, *, timeout: float = SERVER_CHECK_TIMEOUT) -> None:
+    """Something accepts connections at a database URI's host and port within ``timeout``
+    seconds: MLflow retries a database that does not answer for minutes."""
+    parsed = urlparse(uri)
+    port = parsed.port or DEFAULT_DATABASE_PORTS.get(parsed.scheme.split("+")[0])
+    if not parsed.hostname or port is None:
+        return  # a local socket or an unusual URI: left to MLflow
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return
+    except OSError as error:
+        raise MserError(f"nothing answers at the database of tracking URI {_redacted(uri)!r} "
+                        f"({parsed.hostname}:{port}: {error.strerror or error}): start the database there, or fix "
+                        "the URI's host and port") from None
 
 
 #: Database schemes MLflow's SQL store takes (SQLAlchemy's dialects), with the driver module
-#: each needs and the package that provides it. ``postgresql`` alone means psycopg2.
+#: each needs and the package that provides it. A scheme without a driver (``postgresql``)
+#: means SQLAlchemy's default driver for it (psycopg 3 since SQLAlchemy 2.1, psycopg2 before):
+#: :func:`database_driver` asks SQLAlchemy.
 DATABASE_DRIVERS = {
-    "postgresql": ("psycopg2", "mser-search[postgres]"),
-    "postgresql+psycopg2": ("psycopg2", "mser-search[postgres]"),
-    "postgresql+psycopg": ("psycopg", "psycopg[binary]"),
+    "postgresql": ("psycopg", "mser-search[postgres]"),
+    "postgresql+psycopg": ("psycopg", "mser-search[postgres]"),
+    "postgresql+psycopg2": ("psycopg2", "psycopg2-binary"),
     "mysql": ("MySQLdb", "mysqlclient"),
     "mysql+pymysql": ("pymysql", "pymysql"),
     "mssql": ("pyodbc", "pyodbc"),
@@ -107,10 +131,25 @@ def check_database_driver(uri: str) -> None:
         raise MserError(f"tracking URI {_redacted(uri)!r}: unknown scheme {scheme!r}; use sqlite:///PATH/mlflow.db, "
                         f"http://HOST:PORT (mser-server) or a database ({', '.join(DATABASE_DRIVERS)})")
     if scheme in DATABASE_DRIVERS:
-        module, package = DATABASE_DRIVERS[scheme]
+        module, package = database_driver(scheme)
         if importlib.util.find_spec(module) is None:
             raise MserError(f"tracking URI {_redacted(uri)!r} needs the {module} driver, which is not installed: "
                             f"pip install '{package}'")
+
+
+def database_driver(scheme: str) -> tuple[str, str]:
+    """The driver module a database ``scheme`` needs and the package that provides it: for a
+    scheme that names no driver, the driver SQLAlchemy picks for it (its dialect's default)."""
+    if "+" not in scheme:
+        from sqlalchemy.engine.url import make_url
+
+        try:
+            driver = make_url(f"{scheme}://").get_dialect().driver
+        except Exception:  # noqa: BLE001 - a dialect SQLAlchemy lacks: the table's entry says what to install
+            driver = None
+        if f"{scheme}+{driver}" in DATABASE_DRIVERS:
+            return DATABASE_DRIVERS[f"{scheme}+{driver}"]
+    return DATABASE_DRIVERS[scheme]
 
 
 def _redacted(uri: str) -> str:

@@ -69,3 +69,15 @@ def test_a_tracking_uri_of_an_unknown_scheme_or_without_its_driver_is_one_error(
     with pytest.raises(MserError, match=message) as caught:
         check_store(uri)
     assert "secret" not in str(caught.value)
+
+
+def test_a_database_that_does_not_answer_is_one_line_within_seconds(monkeypatch):
+    """MLflow retries a database that does not answer for minutes; the check says so at once."""
+    from tracking import store as store_module
+    from tracking.store import check_store
+
+    monkeypatch.setattr(store_module, "check_database_driver", lambda uri: None)
+    started = time.monotonic()
+    with pytest.raises(MserError, match=r"nothing answers at the database .*postgresql://u:\*\*\*@127.0.0.1:1/db"):
+        check_store("postgresql://u:secret@127.0.0.1:1/db")
+    assert time.monotonic() - started < 10
