@@ -11,7 +11,7 @@ times before raising; what raises is counted). Afterwards the store is read back
 metric values and ended runs must be what the writers say they logged.
 
 PostgreSQL comes from Debian's ``postgresql`` package (a throw-away cluster,
-``tracking/postgres_testing.py``); the driver from the ``postgres`` extra.
+``tracking/testing/postgres.py``); the driver from the ``postgres`` extra.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated (default: both)")
     parser.add_argument("--out", type=Path, default=HERE / "store_load.json", help="results file")
     args = parser.parse_args()
-    from tracking.postgres_testing import postgres_server
+    from tracking.testing.postgres import postgres_server
 
     results = {"date": time.strftime("%Y-%m-%d"), "writers": args.writers, "seconds": args.seconds,
                "metrics_per_call": METRICS_PER_STEP}

@@ -97,12 +97,12 @@ def make_scheduler(options: StudyOptions, folds: int = 0) -> TrialScheduler:
     if options.scheduler == "fifo":
         return FIFOScheduler()
     budget, grace = (folds, 1) if folds else (options.epochs, options.grace_period)
-    # max_t one past the budget: ASHA stops a trial at max_t, which would cut a trial that
-    # uses every epoch before it could log its model.
-    classifier = BaselineASHA(options.space, time_attr=CLASSIFIER_STEP, max_t=budget + 1,
+    # stop_last_trials=False: ASHA's own option not to stop a trial that reaches max_t, which
+    # would cut a trial that uses every epoch before it could log its model.
+    classifier = BaselineASHA(options.space, time_attr=CLASSIFIER_STEP, max_t=budget, stop_last_trials=False,
                               grace_period=min(grace, budget), reduction_factor=3)
     if not uses_encoder_rungs(options):
         return classifier
-    encoder = BaselineASHA(options.space, time_attr=ENCODER_STEP, max_t=options.sae_epochs + 1,
+    encoder = BaselineASHA(options.space, time_attr=ENCODER_STEP, max_t=options.sae_epochs, stop_last_trials=False,
                            grace_period=options.grace_period, reduction_factor=3)
     return StagedASHA(encoder, classifier)

@@ -136,15 +136,15 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     experiment = experiment_id(client, options.experiment)
     warm = None if state or not options.warm_start else warm_start(client, dataset, options)
     parent = state["parent_run_id"] if state else _open_parent(client, experiment, dataset, options)
-    storage_url = client.get_run(parent).data.tags.get(OPTUNA_STORAGE_TAG) or sampler.storage_url(
-        options.tracking_uri, options.state_dir)
+    parent_tags = client.get_run(parent).data.tags
+    storage_url = parent_tags.get(OPTUNA_STORAGE_TAG) or sampler.storage_url(options.tracking_uri, options.state_dir)
     optuna_study = sampler.study_name(options.experiment, study_name(options), parent)
-    storage = sampler.open_storage(storage_url)
+    if state and WARM_START_TAG in parent_tags:
+        warm = sampler.warm_start_of(client, parent_tags[WARM_START_TAG])
     if not state:
         client.set_tag(parent, OPTUNA_STORAGE_TAG, storage_url)
         client.set_tag(parent, OPTUNA_STUDY_TAG, optuna_study)
         if warm is not None:
-            warm.seed(storage, optuna_study)
             client.set_tag(parent, WARM_START_TAG, warm.parent_run_id)
             note(f"{study_name(options)}: the sampler starts from the {len(warm.trials)} finished trials of the "
                  f"search {warm.parent_run_id} in experiment {options.warm_start!r}")
@@ -165,7 +165,8 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
         tuner = (tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False,
                                     restart_errored=False, param_space=dict(get_space(options.space)))
                  if state and (path / "tuner.pkl").exists()
-                 else _tuner(trainable, options, path, status, folds, storage, optuna_study))
+                 else _tuner(trainable, options, path, status, folds, sampler.search_storage(optuna_study, warm),
+                             optuna_study))
         if state:
             _use_callbacks(tuner, [status])
         fit_started = time.perf_counter()
@@ -197,6 +198,9 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
         raise SearchInterrupted(f"{study_name(options)} was interrupted after {ended} of {options.trials} trials; "
                                 "continue it with the same command and --resume")
     errored = {r.metrics.get(TRIAL_ID) for r in grid if r.error is not None} - {None}
+    sampler.record_study(storage_url, optuna_study, OptunaSearch.convert_search_space(dict(get_space(options.space))),
+                         [(flatten_dict(r.config, delimiter="/"), r.metrics.get(VAL_KAPPA), r.error is not None)
+                          for r in grid], warm)
     counts = _counts(client, experiment, parent, errored)
     best = _score_best(client, experiment, parent, dataset, options)
     refit = repeats = None
@@ -259,7 +263,8 @@ def warm_start(client: MlflowClient, dataset: Dataset, options: StudyOptions) ->
 def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCallback, folds: int,
            storage, optuna_study: str) -> tune.Tuner:
     # OptunaSearch names parameters by their flattened path, e.g. "sae/depth". Its study is
-    # kept in ``storage`` (search.sampler), where a warm start put the earlier search's trials.
+    # in memory (``storage``, search.sampler), where a warm start put the earlier search's trials;
+    # Tune's saved state holds it, and the complete search writes it to the Optuna storage.
     searcher = OptunaSearch(points_to_evaluate=[flatten_dict(PAPER_POINTS[options.space], delimiter="/")],
                             sampler=optuna.samplers.TPESampler(seed=options.seed), storage=storage,
                             study_name=optuna_study)

@@ -24,8 +24,9 @@ from tracking.schema import (
 SPACE = "smile_logreg"
 
 
-def test_the_storage_sits_beside_a_sqlite_store_else_in_the_state_folder(tmp_path):
-    assert sampler.storage_url("sqlite:///mlruns/mlflow.db", tmp_path) == "sqlite:///mlruns/optuna.db"
+def test_the_storage_sits_beside_a_sqlite_store_else_in_the_state_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert sampler.storage_url("sqlite:///mlruns/mlflow.db", Path("x")) == f"sqlite:///{tmp_path}/mlruns/optuna.db"
     assert sampler.storage_url(f"sqlite:///{tmp_path}/s/mlflow.db", Path("x")) == f"sqlite:///{tmp_path}/s/optuna.db"
     assert sampler.storage_url("http://host:5000", tmp_path) == f"sqlite:///{tmp_path}/optuna.db"
 
@@ -34,8 +35,7 @@ def _distributions(space=SPACE):
     return OptunaSearch.convert_search_space(dict(get_space(space)))
 
 
-@pytest.fixture
-def store(tmp_path):
+def _store(tmp_path):
     """A store with an earlier finished search of SPACE on de, its sampler's study of 4 trials kept."""
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.create_experiment("earlier")
@@ -58,6 +58,12 @@ def store(tmp_path):
     return client, tmp_path, parent.info.run_id, study
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """:func:`_store`, shared by the tests that only read it (each store costs a second or two)."""
+    return _store(tmp_path_factory.mktemp("sampler"))
+
+
 def _options(tmp_path, **values):
     return StudyOptions(**{"space": SPACE, "language": "de", "trials": 3,
                            "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "new",
@@ -69,8 +75,8 @@ def test_a_warm_start_seeds_the_new_study_with_the_earlier_finished_trials(store
     warm = sampler.find_warm_start(client, "earlier", _options(folder), "key1", _distributions())
     assert warm.parent_run_id == parent and len(warm.trials) == 4
     storage = sampler.open_storage(sampler.storage_url(f"sqlite:///{folder}/mlflow.db", folder))
-    warm.seed(storage, "new/x/p2")
-    seeded = optuna.load_study(study_name="new/x/p2", storage=storage)
+    warm.seed(storage, f"new/x/{folder.name}")
+    seeded = optuna.load_study(study_name=f"new/x/{folder.name}", storage=storage)
     assert [t.params for t in seeded.trials] == [t.params for t in earlier.trials]
     assert [t.value for t in seeded.trials] == [t.value for t in earlier.trials]
     assert {t.user_attrs[sampler.WARM_START_ATTR] for t in seeded.trials} == {parent}
@@ -92,11 +98,33 @@ def test_a_warm_start_that_does_not_apply_is_one_line(store, experiment, options
     assert "\n" not in str(refused.value) and "--warm-start" in str(refused.value)
 
 
-def test_a_search_that_kept_no_study_or_lost_it_is_refused(store):
-    client, folder, parent, _ = store
+def test_a_search_that_kept_no_study_or_lost_it_is_refused(tmp_path):
+    client, folder, parent, _ = _store(tmp_path)
     client.set_tag(parent, OPTUNA_STUDY_TAG, "gone")
     with pytest.raises(MserError, match="cannot read its sampler's study 'gone'"):
         sampler.find_warm_start(client, "earlier", _options(folder), "key1", _distributions())
     client.delete_tag(parent, OPTUNA_STUDY_TAG)
     with pytest.raises(MserError, match="kept no sampler's study"):
         sampler.find_warm_start(client, "earlier", _options(folder), "key1", _distributions())
+
+
+def test_a_complete_search_is_written_once_with_its_warm_start_first(store, tmp_path):
+    client, folder, parent, earlier = store
+    warm = sampler.find_warm_start(client, "earlier", _options(folder), "key1", _distributions())
+    url = sampler.storage_url(f"sqlite:///{tmp_path}/mlflow.db", tmp_path)
+    point = {key: trial_value for key, trial_value in earlier.trials[0].params.items()}
+    trials = [({**point, "training/unsearched": 1}, 0.7, False), (point, None, True), (point, float("nan"), False)]
+    assert sampler.record_study(url, "new/s/p3", _distributions(), trials, warm) == 4 + 3
+    study = optuna.load_study(study_name="new/s/p3", storage=sampler.open_storage(url))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5 + ["FAIL", "FAIL"]
+    assert study.trials[4].value == 0.7 and study.trials[4].params == point
+    assert sampler.record_study(url, "new/s/p3", _distributions(), trials, warm) == 7  # not written twice
+
+
+def test_the_search_works_on_a_study_in_memory_holding_its_warm_start(store):
+    client, folder, _, earlier = store
+    warm = sampler.find_warm_start(client, "earlier", _options(folder), "key1", _distributions())
+    storage = sampler.search_storage("live", warm)
+    assert isinstance(storage, optuna.storages.InMemoryStorage)
+    assert [t.value for t in optuna.load_study(study_name="live", storage=storage).trials] == \
+        [t.value for t in earlier.trials]

@@ -63,12 +63,14 @@ def test_the_study_scheduler_never_stops_the_paper_configuration_but_stops_other
 
 
 def test_asha_resource_is_epochs_or_folds_and_fifo_is_fifo():
-    assert make_scheduler(_options())._max_t == 10
-    assert make_scheduler(_options(folds=4), 4)._max_t == 5
+    # A trial that uses its whole budget is never stopped for reaching it (ASHA's stop_last_trials):
+    # it must log its model first.
+    assert make_scheduler(_options())._max_t == 9 and not make_scheduler(_options())._stop_last_trials
+    assert make_scheduler(_options(folds=4), 4)._max_t == 4
     # encoder rungs: for a model on the code, with one validation split, and room below sae_epochs
     staged = make_scheduler(_options(space="sae_cnn", sae_epochs=10, grace_period=3))
     assert isinstance(staged, StagedASHA)
-    assert staged.stages[ENCODER_STEP]._max_t == 11 and staged.stages[CLASSIFIER_STEP]._max_t == 10
+    assert staged.stages[ENCODER_STEP]._max_t == 10 and staged.stages[CLASSIFIER_STEP]._max_t == 9
     for options, folds in ((_options(space="sae_cnn", encoder_rungs=False), 0), (_options(space="sae_cnn", folds=3), 3),
                            (_options(space="sae_cnn", sae_epochs=3, grace_period=3), 0), (_options(), 0)):
         assert isinstance(make_scheduler(options, folds), BaselineASHA)
@@ -91,3 +93,12 @@ def test_staged_asha_judges_encoders_against_encoders_and_classifiers_against_cl
     assert scheduler.on_trial_result(None, trial, {VAL_KAPPA: 0.01, CLASSIFIER_STEP: 1}) == TrialScheduler.CONTINUE
     scheduler.on_trial_complete(None, trial, {VAL_KAPPA: 0.01, CLASSIFIER_STEP: 2})
     assert trial.trial_id not in scheduler.stages[ENCODER_STEP]._trial_info
+
+
+def test_a_trial_at_the_end_of_its_budget_is_judged_by_its_rungs_only():
+    scheduler = make_scheduler(_options(epochs=3, grace_period=1))
+    scheduler.set_search_properties(VAL_KAPPA, "max")
+    trial = Trial("f", config=_other_point(), stub=True)
+    scheduler.on_trial_add(None, trial)
+    assert [scheduler.on_trial_result(None, trial, {VAL_KAPPA: 0.5, CLASSIFIER_STEP: epoch})
+            for epoch in (1, 2, 3)] == [TrialScheduler.CONTINUE] * 3

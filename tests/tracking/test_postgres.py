@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tracking.postgres_testing import postgres_server
 from tracking.query import children, outcome
 from tracking.schema import RETRIED_TAG, TRIAL_TAG, Outcome
 from tracking.testing import free_port
+from tracking.testing.postgres import postgres_server
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

@@ -1,4 +1,6 @@
-"""Test helpers for the MLflow side: a registered model served over REST on loopback."""
+"""Test helpers for the MLflow side (a testing subpackage, as Optuna keeps ``optuna.testing``): a
+registered model served over REST on loopback, JSON over HTTP, free ports; a throw-away
+PostgreSQL server in :mod:`tracking.testing.postgres`."""
 
 from __future__ import annotations
 
