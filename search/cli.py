@@ -34,7 +34,7 @@ from mser.corpora import study_languages
 from mser.errors import MserError
 from mser.models import MODELS
 from mser.splits import LOSO
-from search.options import GROUPED_FOLDS, LOSO_MAX_SPEAKERS, SCHEDULERS, StudyOptions, state_folder
+from search.options import GROUPED_FOLDS, LOSO_MAX_SPEAKERS, SCHEDULERS, StudyOptions, add_option, state_folder
 from tracking.store import (
     add_tracking_options,
     browse_hint,
@@ -57,64 +57,64 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Search a model's hyperparameters with Ray Tune (Optuna TPE, ASHA), optimising Cohen's "
                     "kappa on validation speakers; every trial is an MLflow run under one parent run per study.")
-    parser.add_argument("--space", choices=list(MODELS), default="sae_cnn",  # a space per model (search.spaces)
-                        help="which model's space to search: the paper's models (sae_*, cnn_features, dnn_features) "
-                             "or openSMILE functionals with an SVM, logistic regression or MLP (smile_*; needs the "
-                             "opensmile extra) (default: sae_cnn)")
-    parser.add_argument("--trials", type=at_least(1), default=200, metavar="N", help="trials per study (default: 200)")
-    parser.add_argument("--language", type=_language, default="all", metavar="LANGUAGE",
-                        help=f"{LANGUAGE_HELP}, or each: one study per language found plus the joint one, then each "
-                             "language's best model scored on the other languages (the transfer matrix) "
-                             "(default: all)")
+    add_option(parser, "space", choices=list(MODELS), default="sae_cnn",  # a space per model (search.spaces)
+               help="which model's space to search: the paper's models (sae_*, cnn_features, dnn_features) "
+                    "or openSMILE functionals with an SVM, logistic regression or MLP (smile_*; needs the "
+                    "opensmile extra) (default: %(default)s)")
+    add_option(parser, "trials", type=at_least(1), default=200, metavar="N",
+               help="trials per study (default: %(default)s)")
+    add_option(parser, "language", type=_language, default="all", metavar="LANGUAGE",
+               help=f"{LANGUAGE_HELP}, or each: one study per language found plus the joint one, then each "
+                    "language's best model scored on the other languages (the transfer matrix) "
+                    "(default: %(default)s)")
     parser.add_argument("--held-out", action="store_true",
                         help="with --language each: also the held-out-language studies (all-but-it, ...)")
-    parser.add_argument("--max-epochs", dest="epochs", type=at_least(1), default=30, metavar="N",
-                        help="classifier epochs at most; ASHA stops weak trials earlier (default: 30)")
-    parser.add_argument("--sae-epochs", type=at_least(1), default=10, metavar="N",
-                        help="autoencoder epochs at most (default: 10; trained encoders are cached)")
-    parser.add_argument("--grace-period", type=at_least(1), default=3, metavar="N",
-                        help="epochs every trial gets before ASHA may stop it (default: 3)")
-    parser.add_argument("--patience", type=at_least(1), default=8, metavar="N",
-                        help="epochs without a better validation kappa before a trial stops itself (default: 8)")
-    parser.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
-                        help="asha stops weak trials early; fifo runs every trial to its end (default: asha)")
-    parser.add_argument("--no-encoder-rungs", dest="encoder_rungs", action="store_false",
-                        help="ASHA judges trials on classifier epochs only; by default a trial that trains an "
-                             "autoencoder is also judged during it, on a linear probe of its code, and a weak "
-                             "encoder stops early")
-    parser.add_argument("--no-encoder-cache", dest="encoder_cache", action="store_false",
-                        help="train every trial's autoencoder anew instead of reusing one trained before for the "
-                             "same data and settings (slower, same results; for benchmarks)")
-    parser.add_argument("--folds", type=_folds, default=None, metavar="K|speakers|0",
-                        help="objective = mean validation kappa over K speaker folds of the training speakers, with "
-                             f"'{LOSO}' one fold per training speaker (leave-one-speaker-out), with 0 one validation "
-                             f"split (default: for the smile_* spaces, whose trials cost seconds, '{LOSO}' up to "
-                             f"{LOSO_MAX_SPEAKERS} training speakers and {GROUPED_FOLDS} folds beyond; one validation "
-                             "split for the others)")
-    parser.add_argument("--no-refit", dest="refit", action="store_false",
-                        help="keep the chosen trial as the study's result; by default it is trained again on every "
-                             "training speaker (validation speakers included) for the epochs the choice found, and "
-                             "that refit is what is tested, reported, promoted and served")
-    parser.add_argument("--repeats", type=at_least(0), default=0, metavar="N",
-                        help="after the search, train the chosen configuration again with N other seeds (same "
-                             "speakers) and report the mean and spread of its validation and test kappa (default: 0)")
-    parser.add_argument("--top", type=at_least(1), default=5, metavar="N",
-                        help="best trials (by validation kappa) whose test kappa is measured (default: 5)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N",
-                        help="seed of the sampler and training (default: 0)")
-    parser.add_argument("--max-concurrent", type=at_least(1), metavar="N",
-                        help="trials at once (default: one per CPU of the Ray cluster)")
-    parser.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="N",
-                        help="CPUs a trial reserves; TensorFlow uses as many threads (default: 1)")
+    add_option(parser, "epochs", type=at_least(1), metavar="N",
+               help="classifier epochs at most; ASHA stops weak trials earlier (default: %(default)s)")
+    add_option(parser, "sae_epochs", type=at_least(1), metavar="N",
+               help="autoencoder epochs at most (default: %(default)s; trained encoders are cached)")
+    add_option(parser, "grace_period", type=at_least(1), metavar="N",
+               help="epochs every trial gets before ASHA may stop it (default: %(default)s)")
+    add_option(parser, "patience", type=at_least(1), metavar="N",
+               help="epochs without a better validation kappa before a trial stops itself (default: %(default)s)")
+    add_option(parser, "scheduler", choices=SCHEDULERS,
+               help="asha stops weak trials early; fifo runs every trial to its end (default: %(default)s)")
+    add_option(parser, "encoder_rungs", action="store_false",
+               help="ASHA judges trials on classifier epochs only; by default a trial that trains an "
+                    "autoencoder is also judged during it, on a linear probe of its code, and a weak "
+                    "encoder stops early")
+    add_option(parser, "encoder_cache", action="store_false",
+               help="train every trial's autoencoder anew instead of reusing one trained before for the "
+                    "same data and settings (slower, same results; for benchmarks)")
+    add_option(parser, "folds", type=_folds, default=None, metavar="K|speakers|0",
+               help="objective = mean validation kappa over K speaker folds of the training speakers, with "
+                    f"'{LOSO}' one fold per training speaker (leave-one-speaker-out), with 0 one validation "
+                    f"split (default: for the smile_* spaces, whose trials cost seconds, '{LOSO}' up to "
+                    f"{LOSO_MAX_SPEAKERS} training speakers and {GROUPED_FOLDS} folds beyond; one validation "
+                    "split for the others)")
+    add_option(parser, "refit", action="store_false",
+               help="keep the chosen trial as the study's result; by default it is trained again on every "
+                    "training speaker (validation speakers included) for the epochs the choice found, and "
+                    "that refit is what is tested, reported, promoted and served")
+    add_option(parser, "repeats", type=at_least(0), metavar="N",
+               help="after the search, train the chosen configuration again with N other seeds (same "
+                    "speakers) and report the mean and spread of its validation and test kappa (default: %(default)s)")
+    add_option(parser, "top", type=at_least(1), metavar="N",
+               help="best trials (by validation kappa) whose test kappa is measured (default: %(default)s)")
+    add_option(parser, "seed", type=int, metavar="N", help="seed of the sampler and training (default: %(default)s)")
+    add_option(parser, "max_concurrent", type=at_least(1), default=None, metavar="N",
+               help="trials at once (default: one per CPU of the Ray cluster)")
+    add_option(parser, "cpus_per_trial", type=float, metavar="N",
+               help="CPUs a trial reserves; TensorFlow uses as many threads (default: %(default)s)")
     parser.add_argument("--address", metavar="HOST:PORT",
                         help="join an existing Ray cluster (or 'auto'); default: start one on this machine")
     parser.add_argument("--resume", action="store_true", help="continue the last interrupted search of this space")
-    parser.add_argument("--system-metrics", type=at_least(0, float), default=10.0, metavar="SECONDS",
-                        help="log the machine's CPU, memory, disk and network on each trial's run every SECONDS "
-                             "(MLflow's system metrics; 0: none; default: 10)")
-    parser.add_argument("--warm-start", metavar="EXPERIMENT",
-                        help="start the sampler from the finished trials of the latest search of the same space, "
-                             "language and data in EXPERIMENT (same store)")
+    add_option(parser, "system_metrics", type=at_least(0, float), metavar="SECONDS",
+               help="log the machine's CPU, memory, disk and network on each trial's run every SECONDS "
+                    "(MLflow's system metrics; 0: none; default: %(default)s)")
+    add_option(parser, "warm_start", metavar="EXPERIMENT",
+               help="start the sampler from the finished trials of the latest search of the same space, "
+                    "language and data in EXPERIMENT (same store)")
     parser.add_argument("--json", action="store_true", help="print the studies' results as JSON")
     add_tracking_options(parser)
     add_data_options(parser)

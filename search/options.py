@@ -4,8 +4,13 @@
 it from its arguments (:meth:`StudyOptions.from_args`, matching fields to argument
 names), the trials receive it whole (:class:`search.trial.SearchSettings`), and the
 training settings shared with :class:`mser.train.TrainConfig` are taken from it by
-name (:func:`shared_fields`). A field whose metadata names a ``flag`` must be the same
+name (:func:`shared_fields`). A field made with ``_fixed`` must be the same
 when a search resumes: :func:`resume_differences` says which differ.
+
+Each option's flag and default are defined here once: ``mser-search`` adds its arguments
+with :func:`add_option`, which takes both from the field (a field without a ``flag`` is
+``--`` and its name with dashes), so the help, the parser and a resume's refusal always
+name the same flag and the same default.
 """
 
 from __future__ import annotations
@@ -34,7 +39,13 @@ def state_folder(cache_dir: Path, tracking_uri: str, experiment: str) -> Path:
 
 def _fixed(flag: str, *default: Any) -> Any:
     """A field that defines the study: a resumed search must ask for the same value."""
-    return field(default=default[0], metadata={"flag": flag}) if default else field(metadata={"flag": flag})
+    return _option(flag, *default, fixed=True)
+
+
+def _option(flag: str, *default: Any, fixed: bool = False) -> Any:
+    """A field whose command-line flag is not its name with dashes (e.g. a ``--no-...`` switch)."""
+    metadata = {"flag": flag, "fixed": fixed}
+    return field(default=default[0], metadata=metadata) if default else field(metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ class StudyOptions:
     command: str = ""
     cache_dir: str | None = None
     folds: int | str = _fixed("--folds", 0)
-    encoder_cache: bool = True
+    encoder_cache: bool = _option("--no-encoder-cache", True)
     scheduler: str = _fixed("--scheduler", "asha")
     encoder_rungs: bool = _fixed("--no-encoder-rungs", True)
     repeats: int = 0
@@ -108,10 +119,29 @@ class StudyOptions:
         return {**dataclasses.asdict(self), "state_dir": str(self.state_dir)}
 
 
+def option_flag(name: str) -> str:
+    """The command-line flag of :class:`StudyOptions` field ``name``."""
+    return _FIELDS[name].metadata.get("flag") or f"--{name.replace('_', '-')}"
+
+
+def add_option(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> argparse.Action:
+    """Add the argument of :class:`StudyOptions` field ``name`` to ``parser``: its flag
+    (:func:`option_flag`) and, unless ``kwargs`` gives one or it is a switch, the field's
+    default (``%(default)s`` in the help names it)."""
+    f = _FIELDS[name]
+    switch = kwargs.get("action") in ("store_true", "store_false")
+    if "default" not in kwargs and not switch and f.default is not dataclasses.MISSING:
+        kwargs["default"] = f.default
+    return parser.add_argument(option_flag(name), dest=name, **kwargs)
+
+
 def shared_fields(options: StudyOptions, target: type) -> dict[str, Any]:
     """The values of ``options`` whose names are fields of the dataclass ``target``."""
     names = {f.name for f in dataclasses.fields(target)}
     return {name: value for name, value in dataclasses.asdict(options).items() if name in names}
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(StudyOptions)}
 
 
 def resume_differences(saved: Mapping[str, Any], options: StudyOptions) -> list[str]:
@@ -123,7 +153,7 @@ def resume_differences(saved: Mapping[str, Any], options: StudyOptions) -> list[
     differences = []
     for f in dataclasses.fields(options):
         flag = f.metadata.get("flag")
-        if flag is None or f.name not in saved:
+        if not f.metadata.get("fixed") or f.name not in saved:
             continue
         before, now = saved[f.name], getattr(options, f.name)
         if before != now:

@@ -14,6 +14,8 @@ encoders are compared with encoders at the same epoch, classifiers with classifi
 
 from __future__ import annotations
 
+import contextlib
+
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from mser.errors import MserError
@@ -33,13 +35,21 @@ class BaselineASHA(ASHAScheduler):
     def __init__(self, space: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.space = space
+        #: Trials this scheduler stopped (ASHA's own count would include the paper's configuration).
+        self.stopped = 0
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         decision = super().on_trial_result(tune_controller, trial, result)
         if decision == TrialScheduler.STOP and is_paper_point(self.space, trial.config):
-            self._num_stopped -= 1
             return TrialScheduler.CONTINUE
+        self.stopped += decision == TrialScheduler.STOP
         return decision
+
+    def forget(self, tune_controller, trial) -> None:
+        """Stop tracking ``trial`` (ended, or never seen by this stage): ASHA's public removal,
+        for a trial it may no longer hold."""
+        with contextlib.suppress(KeyError):
+            self.on_trial_remove(tune_controller, trial)
 
 
 class StagedASHA(FIFOScheduler):
@@ -66,16 +76,16 @@ class StagedASHA(FIFOScheduler):
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self.stages[CLASSIFIER_STEP].on_trial_complete(tune_controller, trial, result)
-        self.stages[ENCODER_STEP]._trial_info.pop(trial.trial_id, None)
+        self.stages[ENCODER_STEP].forget(tune_controller, trial)
 
     def on_trial_remove(self, tune_controller, trial) -> None:
         for stage in self.stages.values():
-            stage._trial_info.pop(trial.trial_id, None)
+            stage.forget(tune_controller, trial)
 
     @property
     def stopped(self) -> dict[str, int]:
         """Trials stopped in each stage so far."""
-        return {name: stage._num_stopped for name, stage in self.stages.items()}
+        return {name: stage.stopped for name, stage in self.stages.items()}
 
     def debug_string(self) -> str:
         return "\n".join(f"{name}: {stage.debug_string()}" for name, stage in self.stages.items())

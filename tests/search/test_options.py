@@ -1,5 +1,6 @@
 """A study's options: one dataclass, read from the command line, checked again on --resume."""
 
+import argparse
 import dataclasses
 import json
 
@@ -73,3 +74,23 @@ def test_resume_refuses_other_options_or_data_and_says_what_differs(tmp_path):
     other = type("Other", (), {"key": "b" * 64})()
     with pytest.raises(MserError, match="other data .dataset key aaaaaaaaaaaa, now bbbbbbbbbbbb"):
         resumable_state(other, options)
+
+
+def test_each_option_is_defined_once_its_flag_and_default_read_from_the_field():
+    import dataclasses
+
+    from search.cli import build_parser
+    from search.options import option_flag
+
+    parser = build_parser()
+    actions = {flag: action for action in parser._actions for flag in action.option_strings}
+    for f in dataclasses.fields(StudyOptions):
+        flag = option_flag(f.name)
+        if f.name in ("state_dir", "command", "cache_dir", "tracking_uri", "experiment"):
+            continue  # made by the command (or shared options of every command), not options of their own
+        action = actions[flag]
+        assert action.dest == f.name, flag
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            assert action.default == f.default, flag  # a --no-... switch keeps the field's default
+        elif f.default is not dataclasses.MISSING and f.name not in ("folds", "max_concurrent"):
+            assert action.default == f.default, flag  # folds, max_concurrent: None = decided by the space, the cluster
