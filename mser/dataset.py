@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import librosa
 import numpy as np
@@ -45,7 +45,7 @@ from mser.corpora import CORPORA, EMOTIONS, language_order
 from mser.discovery import Discovery, Skipped, discover, discover_index
 from mser.errors import DataError, MserError, SkipFile
 from mser.features import FeatureParams, window_features
-from mser.functionals import FEATURE_SETS, FUNCTIONALS_RATE, functionals, opensmile_version
+from mser.functionals import FEATURE_SETS, FUNCTIONALS_RATE, functionals, opensmile_version, set_parts
 
 #: Bumped whenever the stored layout or the meaning of a stored value changes.
 CACHE_FORMAT = 2
@@ -99,6 +99,9 @@ class Dataset:
         speakers_table: One row per speaker of the whole dataset, in protocol order: speaker,
             corpus, language, gender, split. Whole in every part, so that a part of some
             languages still knows the other languages' test speakers.
+        augmented: Per augmentation variant (``speed0.9``...), the windows of every utterance as
+            that variant makes them (see :mod:`mser.augment`); a training adds its training
+            speakers' copies only.
     """
 
     root: Path
@@ -114,6 +117,7 @@ class Dataset:
     emotions: tuple[str, ...] = EMOTIONS
     corpora: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_CORPUS_COLUMNS))
     speakers_table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_SPEAKER_COLUMNS))
+    augmented: Mapping[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -146,6 +150,7 @@ class Dataset:
             meta.reset_index(drop=True), self.utterances[kept].reset_index(drop=True),
             self.skipped, self.excluded, {name: values[kept] for name, values in self.functionals.items()},
             self.emotions, self.corpora, self.speakers_table,
+            {name: copies.only(self.utterances["utterance"][kept]) for name, copies in self.augmented.items()},
         )
 
     def examples(self, unit: str) -> pd.DataFrame:
@@ -284,7 +289,9 @@ def load_functionals(dataset: Dataset, feature_set: str, *, cache_dir: str | Pat
                      use_cache: bool = True, progress: Progress | None = None,
                      threads: int | None = None) -> np.ndarray:
     """Compute (or read from the cache) the ``feature_set`` functionals of every utterance
-    of ``dataset``, from its audio files, and keep them in ``dataset.functionals``.
+    of ``dataset``, from its audio files, and keep them in ``dataset.functionals``. A fused
+    set (:data:`mser.functionals.FUSED_SETS`) is its parts' values side by side, each part
+    computed and cached as itself.
 
     ``threads`` files are processed at once (default: one per core; openSMILE runs
     outside the GIL).
@@ -293,10 +300,14 @@ def load_functionals(dataset: Dataset, feature_set: str, *, cache_dir: str | Pat
         MissingExtra: The opensmile package is not installed (with the command that installs it).
         DataError: openSMILE cannot process one of the files (named).
     """
-    if feature_set not in FEATURE_SETS:
-        raise ValueError(f"unknown feature set {feature_set!r}: expected one of {', '.join(FEATURE_SETS)}")
+    parts = set_parts(feature_set)
     if feature_set in dataset.functionals:
         return dataset.functionals[feature_set]
+    if len(parts) > 1:
+        values = np.hstack([load_functionals(dataset, part, cache_dir=cache_dir, use_cache=use_cache,
+                                             progress=progress, threads=threads) for part in parts])
+        dataset.functionals = {**dataset.functionals, feature_set: values}
+        return values
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     key = functionals_key(dataset, feature_set)
     path = cache_dir / "functionals" / f"{feature_set}-{key[:24]}.npy"

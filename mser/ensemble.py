@@ -8,6 +8,15 @@ the average, and keep the round that scored best. A candidate's weight is the sh
 kept rounds that picked it, so a weak or redundant one gets none. Selection reads validation
 predictions only; test speakers are scored once, by the caller, after the choice.
 
+Stacking (Wolpert 1992) is the other way to combine: a meta-learner (multinomial logistic
+regression on the members' log probabilities) learns how to weigh the members from their
+*out-of-fold* predictions over the training speakers (:func:`out_of_fold`): each candidate's
+configuration is trained again on K speaker folds of the training speakers, for the epochs
+its trial found and without early stopping, and predicts the fold it did not see. So the
+meta-learner never reads a validation or test speaker; the stacked ensemble is then judged
+on the validation speakers like any candidate (the members are the trial models, trained on
+every training speaker).
+
 An :class:`EnsemblePipeline` answers like an :class:`~mser.pipeline.EmotionPipeline` (raw
 audio in, one prediction per signal out), whatever its members read: each member pools its
 own windows per utterance first, so models on windows and on utterance functionals mix.
@@ -29,15 +38,25 @@ from mser.metrics import evaluate, kappas, probability_column
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mser.dataset import Dataset
     from mser.metrics import Evaluation
     from mser.pipeline import EmotionPipeline, Prediction
+    from mser.splits import Split
+    from mser.train import TrainConfig
 
 #: Rounds of ensemble selection (Caruana et al. found gains level off within a few dozen).
 DEFAULT_ROUNDS = 25
 #: Best candidates of each search offered to the selection.
 DEFAULT_TOP = 3
+#: Speaker folds of the training speakers for stacking's out-of-fold predictions.
+DEFAULT_STACK_FOLDS = 5
+#: How an ensemble combines its members: the selection's weighted average, or a stacker.
+METHODS = ("selection", "stacking")
 _FORMAT = 1
 MANIFEST = "ensemble.json"
+STACKER = "stacker.joblib"
+#: Probabilities are floored here before their log is taken (a member's 0 is not -inf).
+_FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,79 @@ def average(probabilities: Sequence[np.ndarray], weights: Sequence[float]) -> np
     return np.tensordot(np.asarray(weights, dtype=float), np.stack(probabilities), axes=1)
 
 
+def out_of_fold(dataset: Dataset, configs: Sequence[TrainConfig], split: Split, *,
+                 folds: int = DEFAULT_STACK_FOLDS, seed: int = 0,
+                 progress=None) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Each configuration's out-of-fold predictions of the training speakers of ``split``.
+
+    The training speakers (``split.train`` only: never a validation or test speaker) are cut
+    into ``folds`` speaker folds (:func:`mser.splits.grouped_kfold`, fewer if there are fewer
+    speakers); each configuration is trained on the other folds for exactly its epochs (no
+    early stopping: nothing to stop on) and predicts the fold's utterances.
+
+    Returns:
+        The training utterances (utterance, language, label), and one ``(utterances,
+        emotions)`` probability array per configuration, in that order.
+    """
+    from mser.splits import Split as SplitType
+    from mser.splits import grouped_kfold
+    from mser.train import train
+
+    speakers = sorted(split.train)
+    k = min(folds, len(speakers))
+    if k < 2:
+        raise ValueError(f"stacking needs at least 2 training speakers for its folds, got {len(speakers)}")
+    parts = grouped_kfold(speakers, k, seed=seed)
+    per_config = []
+    for index, config in enumerate(configs):
+        evaluations = []
+        for number, fold in enumerate(parts, start=1):
+            fold_split = SplitType(f"{split.name}-oof{number}", train=fold.train, test=fold.test)
+            evaluations.append(train(dataset, config, split=fold_split).test)
+            if progress is not None:
+                progress(index * len(parts) + number, len(configs) * len(parts))
+        per_config.append(_concatenated(evaluations))
+    return aligned(per_config)
+
+
+def _concatenated(evaluations: Sequence[Evaluation]) -> Evaluation:
+    """The evaluation of the union of disjoint folds' predictions (each utterance once)."""
+    import pandas as pd
+
+    predictions = pd.concat([e.predictions for e in evaluations], ignore_index=True)
+    emotions = tuple(evaluations[0].emotions)
+    return evaluate(predictions[[probability_column(e) for e in emotions]].to_numpy(),
+                    predictions[["utterance", "language", "label"]], emotions=emotions)
+
+
+def stacker_features(probabilities: Sequence[np.ndarray]) -> np.ndarray:
+    """The meta-learner's inputs: every member's log probabilities side by side."""
+    return np.hstack([np.log(np.clip(np.asarray(p, dtype=float), _FLOOR, 1.0)) for p in probabilities])
+
+
+def fit_stacker(probabilities: Sequence[np.ndarray], truth: np.ndarray, *, seed: int = 0):
+    """A multinomial logistic regression (scikit-learn, class-balanced) fitted on the members'
+    out-of-fold ``probabilities`` of the training speakers and their labels ``truth``."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, random_state=seed).fit(
+        stacker_features(probabilities), np.asarray(truth))
+
+
+def stacked(stacker, probabilities: Sequence[np.ndarray], n_classes: int) -> np.ndarray:
+    """The stacked ensemble's probabilities of the members' ``probabilities`` (rows sum to 1)."""
+    from mser.pipeline import classifier_probabilities
+
+    return classifier_probabilities(stacker, stacker_features(probabilities), n_classes)
+
+
+def stacker_weights(stacker, members: int) -> tuple[float, ...]:
+    """Each member's share of the meta-learner's absolute coefficients: how much it reads each."""
+    coefficients = np.abs(np.asarray(stacker.coef_, dtype=float)).reshape(len(stacker.coef_), members, -1)
+    shares = coefficients.sum(axis=(0, 2))
+    return tuple(float(w) for w in shares / shares.sum()) if shares.sum() > 0 else (1.0 / members,) * members
+
+
 def aligned(evaluations: Sequence[Evaluation]) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Several models' evaluations of the same utterances, matched by utterance id in the
     first's order: ``(utterance, language and label of each, one probability array per model)``.
@@ -131,13 +223,17 @@ class EnsemblePipeline:
 
     Attributes:
         members: The trained models (:class:`~mser.pipeline.EmotionPipeline`), one label set.
-        weights: One per member, summing to 1.
+        weights: One per member, summing to 1: the average's weights; with a ``stacker``, each
+            member's share of its coefficients (:func:`stacker_weights`), for the record.
         names: What to call each member (e.g. the run it came from).
+        stacker: A meta-learner fitted on out-of-fold predictions (:func:`fit_stacker`): it
+            combines the members instead of the weighted average.
     """
 
     members: tuple[EmotionPipeline, ...]
     weights: tuple[float, ...]
     names: tuple[str, ...] = ()
+    stacker: object = None
 
     def __post_init__(self) -> None:
         if not self.members or len(self.weights) != len(self.members):
@@ -158,6 +254,17 @@ class EnsemblePipeline:
         """The packages its members need beyond the project's own."""
         return tuple(dict.fromkeys(r for m in self.members for r in m.requirements))
 
+    @property
+    def method(self) -> str:
+        """How it combines its members (one of :data:`METHODS`)."""
+        return "selection" if self.stacker is None else "stacking"
+
+    def combine(self, probabilities: Sequence[np.ndarray]) -> np.ndarray:
+        """The ensemble's probabilities of its members' ``(rows, emotions)`` probabilities."""
+        if self.stacker is None:
+            return average(probabilities, self.weights)
+        return stacked(self.stacker, probabilities, len(self.emotions))
+
     def predict_signals(self, signals: Sequence[tuple[np.ndarray, int]],
                         speakers: Sequence[str | None] | None = None) -> list[Prediction | SkipFile]:
         """Classify several signals as every member does, and average: a signal one member
@@ -172,7 +279,7 @@ class EnsemblePipeline:
             if skipped is not None:
                 results.append(skipped)
                 continue
-            pooled = average([np.array([a.probabilities[e] for e in self.emotions]) for a in each], self.weights)
+            pooled = self.combine([np.array([[a.probabilities[e] for e in self.emotions]]) for a in each])[0]
             results.append(prediction(pooled, max(a.windows for a in each), self.emotions))
         return results
 
@@ -182,8 +289,12 @@ class EnsemblePipeline:
         folder.mkdir(parents=True, exist_ok=True)
         for index, member in enumerate(self.members):
             member.save(folder / f"member-{index}")
+        if self.stacker is not None:
+            import joblib
+
+            joblib.dump(self.stacker, folder / STACKER)
         (folder / MANIFEST).write_text(json.dumps({"format": _FORMAT, "weights": list(self.weights),
-                                                   "names": list(self.names)}, indent=2))
+                                                   "names": list(self.names), "method": self.method}, indent=2))
         return folder
 
     @classmethod
@@ -197,4 +308,9 @@ class EnsemblePipeline:
             raise ValueError(f"{folder} holds an ensemble of format {manifest.get('format')}, this version reads "
                              f"{_FORMAT}: build it again")
         members = tuple(EmotionPipeline.load(folder / f"member-{i}") for i in range(len(manifest["weights"])))
-        return cls(members, tuple(manifest["weights"]), tuple(manifest.get("names", ())))
+        stacker = None
+        if manifest.get("method", "selection") == "stacking":
+            import joblib
+
+            stacker = joblib.load(folder / STACKER)
+        return cls(members, tuple(manifest["weights"]), tuple(manifest.get("names", ())), stacker)

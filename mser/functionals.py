@@ -11,10 +11,17 @@ The ``opensmile`` package is free for research only (audEERING's licence), so it
 optional extra: ``pip install -e ".[opensmile]"``. Without it, asking for functionals
 raises :class:`MissingExtra` with that command.
 
+Fused inputs join sets (early fusion, :data:`FUSED_SETS`): ``eGeMAPSv02+ComParE_2016`` is
+the two sets' columns side by side, computed as each set is and cached per set.
+
 Normalisation is a choice (:data:`NORMALISATIONS`): ``global`` standardises every
 utterance with the training speakers' means and deviations; ``speaker`` standardises
 each speaker's utterances with that speaker's own (no labels are read, but every
 speaker, test speakers included, must come with several recordings).
+
+Feature selection is a choice too (``select``: keep the k columns with the highest ANOVA
+F between emotions, :func:`select_columns`), fitted on the training speakers' normalised
+inputs only, as part of the model's preprocessing.
 """
 
 from __future__ import annotations
@@ -32,6 +39,10 @@ from mser.errors import MserError
 
 #: openSMILE's standard functional sets offered here, with their sizes.
 FEATURE_SETS = {"eGeMAPSv02": 88, "ComParE_2016": 6373}
+#: Input sets made by joining openSMILE's sets (early fusion): each one's parts, in column order.
+FUSED_SETS = {"eGeMAPSv02+ComParE_2016": ("eGeMAPSv02", "ComParE_2016")}
+#: Every set a model on functionals may read (openSMILE's and the fused ones), with its size.
+INPUT_SETS = {**FEATURE_SETS, **{name: sum(FEATURE_SETS[part] for part in parts) for name, parts in FUSED_SETS.items()}}
 #: Every file is brought to this rate for openSMILE (Hz).
 FUNCTIONALS_RATE = 16_000
 NORMALISATIONS = ("global", "speaker")
@@ -47,20 +58,58 @@ class FunctionalsParams:
     """How a model's utterance inputs are made (the ``functionals`` group of a search space).
 
     Attributes:
-        feature_set: ``eGeMAPSv02`` or ``ComParE_2016``.
+        feature_set: A set of :data:`INPUT_SETS`: ``eGeMAPSv02``, ``ComParE_2016`` or both joined.
         normalisation: ``global`` (training speakers' statistics) or ``speaker`` (each
             speaker's own).
+        select: Keep this many columns, those whose normalised values best separate the
+            emotions of the training speakers (:func:`select_columns`); 0, or at least the
+            set's size: every column.
     """
 
     feature_set: str = "ComParE_2016"
     normalisation: str = "speaker"
+    select: int = 0
 
     def __post_init__(self) -> None:
-        if self.feature_set not in FEATURE_SETS:
-            raise ValueError(f"unknown feature set {self.feature_set!r}: expected one of {', '.join(FEATURE_SETS)}")
+        set_parts(self.feature_set)
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"unknown normalisation {self.normalisation!r}: "
                              f"expected one of {', '.join(NORMALISATIONS)}")
+        if isinstance(self.select, bool) or not isinstance(self.select, int) or self.select < 0:
+            raise ValueError(f"select must be a whole number of columns, 0 for all, not {self.select!r}")
+
+    @property
+    def selects(self) -> bool:
+        """Whether the model keeps fewer columns than its set has."""
+        return 0 < self.select < INPUT_SETS[self.feature_set]
+
+
+def set_parts(feature_set: str) -> tuple[str, ...]:
+    """The openSMILE sets an input set is made of, in column order (itself, unless fused).
+
+    Raises:
+        ValueError: Not a set of :data:`INPUT_SETS`.
+    """
+    if feature_set in FEATURE_SETS:
+        return (feature_set,)
+    if feature_set in FUSED_SETS:
+        return FUSED_SETS[feature_set]
+    raise ValueError(f"unknown feature set {feature_set!r}: expected one of {', '.join(INPUT_SETS)}")
+
+
+def select_columns(inputs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` columns of ``inputs`` with the highest ANOVA F between the classes of
+    ``labels`` (scikit-learn's ``f_classif``, as ``SelectKBest`` ranks them), in column order;
+    a constant column ranks last. Fit it on training speakers' rows only."""
+    import warnings
+
+    from sklearn.feature_selection import f_classif
+
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Features .* are constant", category=UserWarning)
+        scores, _ = f_classif(inputs, labels)
+    scores = np.nan_to_num(scores, nan=-1.0, posinf=np.finfo(np.float64).max)
+    return np.sort(np.argsort(-scores, kind="stable")[:k])
 
 
 def preload_native() -> None:
@@ -116,20 +165,21 @@ def smile(feature_set: str):
 
 
 def feature_names(feature_set: str) -> list[str]:
-    """The names of the functionals of ``feature_set``, in column order."""
-    return list(smile(feature_set).feature_names)
+    """The names of the functionals of ``feature_set`` (any of :data:`INPUT_SETS`), in column order."""
+    return [name for part in set_parts(feature_set) for name in smile(part).feature_names]
 
 
 def functionals(samples: np.ndarray, rate: int, *, feature_set: str) -> np.ndarray:
-    """The functionals of one signal, ``(frames,)`` or ``(frames, channels)`` at ``rate``.
+    """The functionals of one signal, ``(frames,)`` or ``(frames, channels)`` at ``rate``
+    (a fused set's parts side by side).
 
     Returns:
         ``(n_functionals,)`` float32, openSMILE's own values for that signal.
     """
     samples = np.asarray(samples, dtype=np.float32)
-    signal = samples[None, :] if samples.ndim == 1 else samples.T
-    values = smile(feature_set).process_signal(np.ascontiguousarray(signal), rate).to_numpy(dtype=np.float32)
-    return values[0]
+    signal = np.ascontiguousarray(samples[None, :] if samples.ndim == 1 else samples.T)
+    return np.concatenate([smile(part).process_signal(signal, rate).to_numpy(dtype=np.float32)[0]
+                           for part in set_parts(feature_set)])
 
 
 def standardise(values: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from mser.models._keras import keras
 
 _FORMAT = 1
+#: The file of a functionals model's selected columns (absent: every column).
+_COLUMNS = "columns.npy"
 #: A speaker's recordings are normalised with their own statistics when at least this many
 #: come together (``speaker`` normalisation); fewer are normalised with the training speakers'.
 MIN_SPEAKER_RECORDINGS = 2
@@ -83,6 +85,8 @@ class EmotionPipeline:
         functionals: For a model on utterance functionals, their feature set and
             normalisation; ``standardizer`` then holds the training speakers' statistics.
         emotions: The label set, in the order of the classifier's outputs.
+        columns: For a model on functionals with feature selection, the columns of the raw
+            functionals it keeps (``standardizer`` then holds their statistics only).
     """
 
     model: str
@@ -95,6 +99,7 @@ class EmotionPipeline:
     code_standardizer: Standardizer | None = None
     functionals: FunctionalsParams | None = None
     emotions: tuple[str, ...] = EMOTIONS
+    columns: np.ndarray | None = None
 
     @property
     def spec(self):
@@ -117,6 +122,8 @@ class EmotionPipeline:
         statistics; other rows (and every row with ``global``) with the training speakers'.
         """
         values = np.asarray(values, dtype=np.float32)
+        if self.columns is not None:
+            values = values[:, self.columns]
         inputs = self.standardizer.transform(values)
         if self.functionals.normalisation == "speaker" and speakers is not None:
             speakers = np.array([s if isinstance(s, str) else "" for s in speakers], dtype=object)
@@ -194,6 +201,8 @@ class EmotionPipeline:
         for name in ("standardizer", "code_standardizer"):
             if getattr(self, name) is not None:
                 np.savez(folder / f"{name}.npz", mean=getattr(self, name).mean, scale=getattr(self, name).scale)
+        if self.columns is not None:
+            np.save(folder / _COLUMNS, self.columns)
         if self.encoder is not None:
             self.encoder.save(folder / "encoder.keras")
         if is_keras_model(self.classifier):
@@ -226,9 +235,10 @@ class EmotionPipeline:
         if vote not in VOTES:
             raise ValueError(f"{folder}: unknown vote {vote!r}")
         functional = FunctionalsParams(**settings["functionals"]) if settings.get("functionals") else None
+        columns = np.load(folder / _COLUMNS) if (folder / _COLUMNS).exists() else None
         return cls(settings["model"], params, tuple(settings["window_range"]), standardizers.get("standardizer"),
                    encoder, classifier, vote, standardizers.get("code_standardizer"), functional,
-                   tuple(settings.get("emotions", EMOTIONS)))
+                   tuple(settings.get("emotions", EMOTIONS)), columns)
 
 
 def _load_keras(path: Path):

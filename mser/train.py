@@ -68,6 +68,8 @@ class TrainConfig:
         functionals: Keywords of :class:`mser.functionals.FunctionalsParams`, for a model on
             utterance functionals.
         classifier: Keywords of the model's classifier builder.
+        augment: Keywords of :class:`mser.augment.AugmentParams`, for a model on windows: copies
+            of the training speakers' audio, sped up, slowed down or noisy, added to its training data.
         sae_epochs: Autoencoder epochs at most (paper: 100).
         epochs: Classifier epochs at most (paper: 100 per language, 300 jointly).
         batch_size: Batch size of both (paper: 16).
@@ -86,6 +88,7 @@ class TrainConfig:
     sae: Mapping = field(default_factory=dict)
     classifier: Mapping = field(default_factory=dict)
     functionals: Mapping = field(default_factory=dict)
+    augment: Mapping = field(default_factory=dict)
     sae_epochs: int = 100
     epochs: int = 100
     batch_size: int = 16
@@ -295,6 +298,7 @@ def train(dataset: Dataset, config: TrainConfig, *, split: Split | None = None,
     test_data = ((dataset.for_languages(config.test_languages(dataset.languages)) if config.held_out else data)
                  if score_test else None)
     split = split or make_split(data, config)
+    data = family.training_data(data, config, split)  # e.g. augmented copies of the training speakers' audio
     examples = data.examples(family.unit)
     sides = ("train", "validation") if split.validation else ("train",)  # none to validate on in a refit
     rows = {side: split.indices(examples["speaker"].to_numpy(), side) for side in sides}

@@ -210,6 +210,8 @@ def importance(study: Study) -> dict[str, float] | None:
     if len(finished) < MIN_TRIALS_FOR_IMPORTANCE:
         return None
     distributions = {param_name(k): d for k, d in OptunaSearch.convert_search_space(dict(SPACES[study.space])).items()}
+    # A dimension the space gained after these trials ran (their runs lack its param) is left out.
+    distributions = {name: d for name, d in distributions.items() if all(name in t.data.params for t in finished)}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     optuna_study = optuna.create_study(direction="maximize")
     for trial in finished:

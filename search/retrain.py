@@ -14,7 +14,6 @@ place where a configuration is trained and recorded outside a trial.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Mapping
 
 from mlflow.tracking import MlflowClient
@@ -26,13 +25,12 @@ from mser.splits import Split
 from mser.train import TrainConfig, TrainResult, make_split, refit_split
 from search.options import StudyOptions
 from tracking.runs import record_training as record_run
+from tracking.runs import refit_config
 from tracking.schema import (
     CHOICE_VAL_KAPPA,
-    EPOCHS_FOUND,
     LANGUAGE_TAG,
     MODEL_TAG,
     REFIT_OF_TAG,
-    SAE_EPOCHS_FOUND,
 )
 
 
@@ -46,15 +44,6 @@ def record_training(client: MlflowClient, experiment: str, parent: str, dataset:
     return record_run(client, experiment, dataset, config, run_name=run_name, parent_run_id=parent, split=split,
                       tags={MODEL_TAG: options.space, LANGUAGE_TAG: options.language, **tags}, encoder_cache=cache,
                       extra_metrics=extra_metrics)
-
-
-def refit_config(config: TrainConfig, chosen_metrics: Mapping[str, float]) -> TrainConfig:
-    """``config`` with the epochs the chosen trial's validation speakers found (its
-    ``epochs_found`` and ``sae_epochs_found``; a model not trained by epochs has none)."""
-    found = {field: int(chosen_metrics[name]) for field, name in (("epochs", EPOCHS_FOUND),
-                                                                   ("sae_epochs", SAE_EPOCHS_FOUND))
-             if name in chosen_metrics}
-    return replace(config, **found)
 
 
 def run_refit(client: MlflowClient, experiment: str, parent: str, dataset: Dataset, options: StudyOptions,

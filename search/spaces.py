@@ -23,6 +23,8 @@ from typing import Any, Mapping
 
 from ray import tune
 
+from mser.augment import AugmentParams
+from mser.functionals import INPUT_SETS, NORMALISATIONS
 from mser.models import get_model
 from mser.train import TrainConfig
 
@@ -40,8 +42,15 @@ _CNN = {
     "learning_rate": tune.loguniform(1e-4, 1e-2),
 }
 
-_FUNCTIONALS = {"feature_set": tune.choice(["eGeMAPSv02", "ComParE_2016"]),
-                "normalisation": tune.choice(["global", "speaker"])}
+#: Augmentation of a window model's training speakers (mser.augment): off at the paper's point.
+NOISE_SNRS = (0.0, 20.0, 10.0)
+_AUGMENT = {"speed": tune.choice([False, True]), "noise_snr": tune.choice(list(NOISE_SNRS))}
+
+#: Columns a model on functionals may keep (0: all; see mser.functionals.select_columns).
+SELECT_CHOICES = (0, 100, 300, 1000)
+_FUNCTIONALS = {"feature_set": tune.choice(list(INPUT_SETS)),
+                "normalisation": tune.choice(list(NORMALISATIONS)),
+                "select": tune.choice(list(SELECT_CHOICES))}
 _MLP = {"units": tune.choice([6, 16, 32, 64]), "layers_count": tune.choice([1, 2, 3]),
         "alpha": tune.loguniform(1e-5, 1e-1), "learning_rate_init": tune.loguniform(1e-4, 1e-2)}
 
@@ -49,30 +58,36 @@ SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "sae_cnn": {
         "sae": _SAE,
         "classifier": {**_CNN, "kernel": tune.choice([25, 50, 100, 200]), "stride": tune.choice([5, 10, 20])},
+        "augment": _AUGMENT,
         "training": _TRAINING,
     },
     "sae_cnn_features": {
         "sae": _SAE,
         "classifier": {**_CNN, "kernel": tune.choice([2, 3, 5])},
+        "augment": _AUGMENT,
         "training": _TRAINING,
     },
     "sae_svm": {
         "sae": _SAE,
         "classifier": {"C": tune.loguniform(0.01, 100.0), "gamma": tune.choice(["scale", "auto"])},
+        "augment": _AUGMENT,
         "training": _TRAINING,
     },
     "sae_mlp": {
         "sae": _SAE,
         "classifier": _MLP,
+        "augment": _AUGMENT,
         "training": _TRAINING,
     },
     "cnn_features": {
         "classifier": {**_CNN, "kernel": tune.choice([2, 3, 5])},
+        "augment": _AUGMENT,
         "training": _TRAINING,
     },
     "dnn_features": {
         "classifier": {"units": tune.choice([32, 64, 128, 256]), "layers_count": tune.choice([1, 2, 3]),
                        "dropout": tune.uniform(0.0, 0.6), "learning_rate": tune.loguniform(1e-4, 1e-2)},
+        "augment": _AUGMENT,
         "training": _TRAINING,
     },
     "smile_svm": {
@@ -116,9 +131,23 @@ def point_label(space: str) -> str:
 
 
 def feature_sets(space: str) -> tuple[str, ...]:
-    """The openSMILE feature sets a search of ``space`` may ask for (none for the paper's spaces)."""
+    """The feature sets a search of ``space`` may ask for (none for the paper's spaces); a fused
+    one comes after the sets it joins."""
     domain = SPACES[space].get("functionals", {}).get("feature_set")
     return tuple(domain.categories) if domain is not None else ()
+
+
+def augmentations(space: str) -> tuple[str, ...]:
+    """The augmentation variants a search of ``space`` may ask for (none for the functionals)."""
+    domains = SPACES[space].get("augment", {})
+    speeds = domains.get("speed")
+    snrs = domains.get("noise_snr")
+    variants = set()
+    for speed in (speeds.categories if speeds is not None else ()):
+        variants.update(AugmentParams(speed=speed).variants)
+    for snr in (snrs.categories if snrs is not None else ()):
+        variants.update(AugmentParams(noise_snr=snr).variants)
+    return tuple(sorted(variants))
 
 
 def get_space(name: str) -> Mapping[str, Any]:

@@ -27,20 +27,22 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils import flatten_dict
 
-from mser.cli.common import INTERRUPTED_EXIT, note
-from mser.dataset import WINDOW_UNIT, Dataset
+from mser.augment import load_augmentation
+from mser.cli.common import INTERRUPTED_EXIT, note, progress_bar
+from mser.dataset import Dataset
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
-from mser.train import make_split, score_speakers
+from mser.models import get_model
+from mser.train import make_split
 from search import sampler
 from search.callbacks import MlflowStatusCallback
 from search.options import SCHEDULERS, StudyOptions, resume_differences
 from search.repeats import run_repeats
 from search.retrain import run_refit
 from search.schedulers import make_scheduler
-from search.spaces import PAPER_POINTS, get_space
+from search.spaces import PAPER_POINTS, augmentations, get_space
 from search.trial import SearchSettings, fold_count, run_trial, study_data, train_config
-from tracking.model import load_pipeline
+from tracking.model import score_logged_model
 from tracking.query import children, outcome, ranked
 from tracking.runs import log_evaluation, log_params
 from tracking.schema import (
@@ -128,6 +130,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     """Search ``options.space`` on ``options.language``; see the module docstring."""
     started = time.perf_counter()
     get_space(options.space)
+    _augment(dataset, options)
     path = options.state_dir / study_name(options)
     state = resumable_state(dataset, options) if resume else None  # before anything is written
     folds = fold_count(dataset, options)
@@ -244,6 +247,14 @@ def resumable_state(dataset: Dataset, options: StudyOptions) -> dict:
                         f"{'; '.join(differences)}. Resume it with the same options and data, or start a new search "
                         "without --resume (another --experiment keeps both)")
     return state
+
+
+def _augment(dataset: Dataset, options: StudyOptions) -> None:
+    """Make, once per dataset (then cached), the augmented audio a trial of the space may ask for."""
+    for variant in augmentations(options.space):
+        if variant not in dataset.augmented:
+            with progress_bar(f"augmented audio ({variant})", "files") as progress:
+                load_augmentation(dataset, variant, cache_dir=options.cache_dir, progress=progress)
 
 
 def _use_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
@@ -363,9 +374,8 @@ def _score_best(client: MlflowClient, experiment: str, parent: str, dataset: Dat
 
 
 def _score_test(client: MlflowClient, run, dataset: Dataset, options: StudyOptions, objective: str) -> dict:
-    pipeline = load_pipeline(run.data.tags[MODEL_URI_TAG])
-    evaluation = score_speakers(pipeline, dataset, run.data.tags[speakers_tag("test")].split())
-    metrics = evaluation.metrics("test", per_window=pipeline.spec.unit == WINDOW_UNIT)
+    evaluation = score_logged_model(run, dataset, run.data.tags[speakers_tag("test")].split())
+    metrics = evaluation.metrics("test", per_window=get_model(options.space).family.window_scores)
     now = int(time.time() * 1000)
     client.log_batch(run.info.run_id, metrics=[Metric(name, float(value), now, 0) for name, value in metrics.items()])
     log_evaluation(client, run.info.run_id, evaluation, "test", title=f"{options.space}, {options.language}")

@@ -18,8 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from mser.corpora import is_one_language, study_order
 from mser.dataset import Dataset
-from mser.train import score_speakers
-from tracking.model import load_pipeline
+from tracking.model import load_pipeline, score_logged_model
 from tracking.query import latest_studies, result_run_id
 from tracking.schema import (
     DATASET_KEY_TAG,
@@ -50,7 +49,7 @@ def score_transfer(client: MlflowClient, experiment_id: str, space: str, dataset
         pipeline = load_pipeline(run.data.tags[MODEL_URI_TAG])
         for test_language in missing:
             speakers = best[test_language].data.tags[speakers_tag("test")].split()
-            evaluation = score_speakers(pipeline, dataset, speakers)
+            evaluation = score_logged_model(run, dataset, speakers, pipeline=pipeline)
             metric = transfer_metric(train_language, test_language)
             client.log_metric(run.info.run_id, metric, evaluation.utterances["kappa"])
             client.log_text(run.info.run_id, evaluation.predictions.to_csv(index=False),

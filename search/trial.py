@@ -82,6 +82,7 @@ def train_config(config: Mapping[str, Any], options: StudyOptions) -> TrainConfi
     training settings of ``options`` (epochs, patience, seed...)."""
     return TrainConfig(model=options.space, sae=dict(config.get("sae", {})),
                        functionals=dict(config.get("functionals", {})),
+                       augment=dict(config.get("augment", {})),
                        classifier=dict(config.get("classifier", {})),
                        **shared_fields(options, TrainConfig), **dict(config.get("training", {})))
 

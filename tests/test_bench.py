@@ -181,6 +181,13 @@ def test_the_new_benchmarks_have_help(name):
     assert "--trials" in out and "results.json" in out
 
 
+@pytest.mark.parametrize("name", ["ensemble", "ablation", "refit", "peer"])
+def test_the_accuracy_benchmarks_run_on_a_users_corpora_too(name):
+    out = subprocess.run([sys.executable, str(BENCH.parent / f"{name}.py"), "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "--data-root" in out
+
+
 @pytest.fixture(scope="module")
 def refit_bench(objectives):  # the objectives fixture put bench/ on sys.path
     spec = importlib.util.spec_from_file_location("mser_bench_refit", BENCH.parent / "refit.py")

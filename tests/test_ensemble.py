@@ -89,3 +89,72 @@ def test_an_ensemble_answers_with_the_weighted_average_and_passes_a_members_refu
     assert ensemble.requirements == ("opensmile", "other")
     with pytest.raises(ValueError, match="sum to 1"):
         EnsemblePipeline((a, b), (0.5, 0.6))
+
+
+def test_stacking_learns_which_member_to_trust_for_which_emotion():
+    """A meta-learner on out-of-fold predictions: member a tells angry from happy but calls sad
+    one of them, b says sad exactly when it is and guesses otherwise; the stacker reads each
+    where it knows, beyond what either does alone (an average cannot: b's guesses are as sure)."""
+    from mser.ensemble import fit_stacker, stacked, stacker_weights
+
+    rng = np.random.default_rng(2)
+
+    def members(truth):
+        b = np.where(truth == 2, 2, rng.integers(0, 2, len(truth)))
+        return [_confident(truth, truth != 2, rng), _confident(b, np.ones(len(truth), bool), rng),
+                rng.dirichlet(np.ones(3), len(truth))]
+
+    truth = rng.integers(0, 3, 300)
+    stacker = fit_stacker(members(truth), truth)
+    fresh = rng.integers(0, 3, 200)
+    members = members(fresh)
+    probabilities = stacked(stacker, members, 3)
+    assert probabilities.shape == (200, 3) and np.allclose(probabilities.sum(axis=1), 1)
+    assert kappa(fresh, probabilities.argmax(axis=1)) > max(kappa(fresh, m.argmax(axis=1)) for m in members) + 0.2
+    weights = stacker_weights(stacker, 3)
+    assert sum(weights) == pytest.approx(1.0) and weights[2] < min(weights[:2])  # the noise is read least
+
+
+def test_a_stacked_ensemble_answers_with_its_stacker_and_reloads_as_it_was(tmp_path, monkeypatch):
+    from mser import ensemble as ensemble_module
+    from mser.ensemble import fit_stacker, stacked
+
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 3, 90)
+    stacker = fit_stacker([_confident(truth, truth != 2, rng), _confident(truth, truth == 2, rng)], truth)
+    a = _Member([Prediction("angry", {"angry": 0.6, "happy": 0.3, "sad": 0.1}, 1)])
+    b = _Member([Prediction("sad", {"angry": 0.1, "happy": 0.1, "sad": 0.8}, 1)])
+    ensemble = EnsemblePipeline((a, b), (0.5, 0.5), ("a", "b"), stacker)
+    [answer] = ensemble.predict_signals([(np.zeros(8000), 8000)])
+    expected = stacked(stacker, [np.array([[0.6, 0.3, 0.1]]), np.array([[0.1, 0.1, 0.8]])], 3)[0]
+    assert ensemble.method == "stacking" and answer.emotion == EMOTIONS[int(expected.argmax())]
+    assert [answer.probabilities[e] for e in EMOTIONS] == pytest.approx(list(expected), abs=1e-6)
+    # Saved and loaded: the same stacker (members are real pipelines in use; here the fakes are kept).
+    monkeypatch.setattr(_Member, "save", lambda self, folder: folder, raising=False)
+    folder = ensemble.save(tmp_path / "ensemble")
+    from mser.pipeline import EmotionPipeline
+
+    monkeypatch.setattr(EmotionPipeline, "load", classmethod(lambda cls, f: {"member-0": a, "member-1": b}[f.name]))
+    reloaded = ensemble_module.EnsemblePipeline.load(folder)
+    assert reloaded.method == "stacking" and reloaded.names == ("a", "b")
+    assert reloaded.predict_signals([(np.zeros(8000), 8000)]) == [answer]
+
+
+def test_out_of_fold_predictions_are_of_the_training_speakers_only_each_once(tiny_demo, tmp_path):
+    from mser.dataset import load_dataset
+    from mser.ensemble import out_of_fold
+    from mser.train import TrainConfig, make_split
+
+    data = load_dataset(tiny_demo, cache_dir=tmp_path / "cache", feature_sets=["eGeMAPSv02"])
+    configs = [TrainConfig(model=model, language="all", functionals={"feature_set": "eGeMAPSv02"})
+               for model in ("smile_logreg", "smile_svm")]
+    split = make_split(data, configs[0])
+    seen = []
+    meta, arrays = out_of_fold(data, configs, split, folds=3, progress=lambda done, total: seen.append((done, total)))
+    speaker_of = dict(zip(data.utterances["utterance"], data.utterances["speaker"]))
+    trained = data.utterances[data.utterances["speaker"].isin(split.train)]
+    assert sorted(meta["utterance"]) == sorted(trained["utterance"])  # every training utterance, once
+    speakers = {speaker_of[u] for u in meta["utterance"]}
+    assert speakers == set(split.train) and not speakers & (set(split.validation) | set(split.test))
+    assert [a.shape for a in arrays] == [(len(trained), len(data.emotions))] * 2
+    assert seen[-1] == (6, 6)  # 2 configurations x 3 folds

@@ -11,8 +11,8 @@ import pytest
 from mser import dataset as dataset_module
 from mser import functionals as functionals_module
 from mser import testing
-from mser.dataset import load_dataset
-from mser.functionals import FEATURE_SETS, MissingExtra, per_speaker
+from mser.dataset import load_dataset, load_functionals
+from mser.functionals import FEATURE_SETS, INPUT_SETS, FunctionalsParams, MissingExtra, feature_names, per_speaker
 from mser.pipeline import EmotionPipeline
 from mser.train import TrainConfig, dataset_inputs, train
 
@@ -150,6 +150,90 @@ def test_a_speakers_model_inputs_are_the_same_whatever_the_others_say(data):
     values[others] = values[others][::-1] * 7 + 3
     scrambled.functionals = {"eGeMAPSv02": values}
     np.testing.assert_array_equal(dataset_inputs(result.pipeline, scrambled, test_rows), before)
+
+
+FUSED = "eGeMAPSv02+ComParE_2016"
+
+
+@pytest.fixture(scope="module")
+def fused(shared):
+    """The shared dataset with the fused set too (its ComParE part computed once)."""
+    root, data = shared
+    load_functionals(data, FUSED, cache_dir=root.parent / "cache")
+    return data
+
+
+def test_a_fused_set_is_its_parts_side_by_side(fused):
+    values = fused.functional_values(FUSED)
+    assert values.shape == (len(fused.utterances), INPUT_SETS[FUSED]) == (len(fused.utterances), 88 + 6373)
+    np.testing.assert_array_equal(values, np.hstack([fused.functionals["eGeMAPSv02"],
+                                                     fused.functionals["ComParE_2016"]]))
+    assert len(feature_names(FUSED)) == INPUT_SETS[FUSED]
+    relpath = fused.utterances["path"].iloc[0]
+    samples, rate = _read(fused.root / relpath)
+    np.testing.assert_allclose(functionals_module.functionals(samples, rate, feature_set=FUSED),
+                               _row(fused, FUSED, relpath), rtol=1e-5)
+
+
+def _selecting(data, select=40):
+    return train(data, TrainConfig(model="smile_logreg", language="de", seed=0,
+                                   functionals={"feature_set": FUSED, "normalisation": "speaker", "select": select}))
+
+
+def test_feature_selection_is_fitted_on_training_speakers_only(fused):
+    result = _selecting(fused)
+    pipeline = result.pipeline
+    assert len(pipeline.columns) == 40 == len(pipeline.standardizer.mean)
+    assert result.metrics()["val_kappa"] == result.validation.utterances["kappa"]
+    train_speakers = set(result.split.train)
+    # Other speakers' functionals and labels changed beyond recognition: the same columns,
+    # the same statistics, the same model.
+    changed = fused.select(np.arange(len(fused)))
+    others = ~changed.utterances["speaker"].isin(train_speakers).to_numpy()
+    changed.functionals = {name: np.where(others[:, None], values[::-1] * 7 + 3, values)
+                           for name, values in fused.functionals.items()}
+    labels = changed.utterances["label"].to_numpy().copy()
+    labels[others] = labels[others][::-1]
+    changed.utterances = changed.utterances.assign(label=labels)
+    again = train(changed, result.config, split=result.split)
+    np.testing.assert_array_equal(again.pipeline.columns, pipeline.columns)
+    np.testing.assert_array_equal(again.pipeline.standardizer.mean, pipeline.standardizer.mean)
+    probe = np.random.default_rng(0).normal(size=(20, 40)).astype(np.float32)
+    np.testing.assert_array_equal(again.pipeline.probabilities(probe), pipeline.probabilities(probe))
+    # And the training speakers' own values do decide it.
+    shifted = fused.select(np.arange(len(fused)))
+    shifted.functionals = {name: np.where(others[:, None], values, values[:, ::-1])
+                           for name, values in fused.functionals.items()}
+    assert not np.array_equal(train(shifted, result.config, split=result.split).pipeline.columns, pipeline.columns)
+
+
+def test_a_selecting_model_saves_loads_and_predicts_as_before(fused, tmp_path):
+    result = _selecting(fused)
+    loaded = EmotionPipeline.load(result.pipeline.save(tmp_path / "pipeline"))
+    np.testing.assert_array_equal(loaded.columns, result.pipeline.columns)
+    assert loaded.functionals == FunctionalsParams(FUSED, "speaker", 40)
+    paths = [fused.root / p for p in fused.utterances["path"][:4]]
+    signals = [_read(path) for path in paths]
+    assert loaded.predict_signals(signals) == result.pipeline.predict_signals(signals)
+    # Serving computes the fused set from the signal as training did.
+    test = fused.utterances["speaker"].isin(result.split.test).to_numpy()
+    rows = np.flatnonzero(test)
+    served = loaded.predict_signals([_read(fused.root / p) for p in fused.utterances["path"][rows]],
+                                    list(fused.utterances["speaker"][rows]))
+    assert [loaded.emotions.index(p.emotion) for p in served] == list(result.test.predictions["predicted"])
+
+
+def test_selecting_every_column_or_more_is_no_selection(fused):
+    assert not FunctionalsParams("eGeMAPSv02", select=88).selects and FunctionalsParams("eGeMAPSv02", select=87).selects
+    assert _selecting(fused, select=INPUT_SETS[FUSED] + 5).pipeline.columns is None
+
+
+@pytest.mark.parametrize("settings, message", [({"select": -1}, "whole number"), ({"select": 2.5}, "whole number"),
+                                               ({"select": True}, "whole number"),
+                                               ({"feature_set": "GeMAPS"}, FUSED)])
+def test_bad_functionals_settings_are_refused_naming_them(settings, message):
+    with pytest.raises(ValueError, match=message.replace("+", r"\+")):
+        FunctionalsParams(**settings)
 
 
 def test_the_missing_extra_is_one_line_naming_it(root, monkeypatch, capsys, tracking_uri, _own_cache):

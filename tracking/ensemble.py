@@ -11,6 +11,14 @@ kappas, the comparison, the confusion matrices and predictions, and the ensemble
 pyfunc model (raw audio in, probabilities out) that ``mser-predict`` and ``mlflow models
 serve`` use as any other.
 
+With stacking (:mod:`mser.ensemble`), every candidate's configuration (the run's
+:data:`~tracking.schema.CONFIG_FILE`, for the epochs its trial found) is trained again on
+speaker folds of the training speakers for out-of-fold predictions, a meta-learner is
+fitted on them, and the stacked ensemble of every candidate is judged on the same
+validation speakers. ``method="best"`` keeps whichever of selection and stacking scores
+higher there (selection on a tie: it is the simpler); the test speakers are scored once,
+for the one kept.
+
 The members are the trial models themselves, trained on the training speakers without the
 validation ones (the study's refit saw the validation speakers, so it cannot be judged on
 them); the comparison is therefore with the best trial alone, trained on the same speakers.
@@ -25,14 +33,27 @@ from typing import TYPE_CHECKING
 
 import mlflow
 
-from mser.ensemble import DEFAULT_ROUNDS, DEFAULT_TOP, EnsemblePipeline, aligned, combine, select
+from mser.augment import AugmentParams, load_augmentation
+from mser.ensemble import (
+    DEFAULT_ROUNDS,
+    DEFAULT_STACK_FOLDS,
+    DEFAULT_TOP,
+    EnsemblePipeline,
+    aligned,
+    combine,
+    fit_stacker,
+    out_of_fold,
+    select,
+    stacked,
+    stacker_weights,
+)
 from mser.errors import MserError
-from mser.metrics import TEST_KAPPA, VAL_KAPPA
+from mser.metrics import TEST_KAPPA, VAL_KAPPA, evaluate, probability_column
+from mser.splits import Split
 from mser.stats import PairedComparison, compare_paired
-from mser.train import score_speakers
-from tracking.model import load_pipeline
+from tracking.model import load_pipeline, score_logged_model
 from tracking.query import latest_studies
-from tracking.runs import log_evaluation, log_model, log_params, tracked_run
+from tracking.runs import log_evaluation, log_model, log_params, logged_config, refit_config, tracked_run
 from tracking.schema import (
     BEST_SINGLE_PREDICTIONS_FILE,
     BEST_SINGLE_PREFIX,
@@ -43,6 +64,9 @@ from tracking.schema import (
     ENSEMBLE_TAG,
     LANGUAGE_TAG,
     MODEL_URI_TAG,
+    OUT_OF_FOLD_FILE,
+    SELECTION_PREFIX,
+    STACKING_PREFIX,
     VS_BEST_SINGLE_PREFIX,
     speakers_tag,
 )
@@ -77,9 +101,18 @@ class Candidate:
         return self.run.data.tags[speakers_tag(side)]
 
 
+#: ``method`` of :func:`build_ensemble`: either way of combining, or the better on validation.
+CHOICES = ("best", "selection", "stacking")
+
+
 @dataclass
 class EnsembleResult:
-    """What :func:`build_ensemble` chose, measured and recorded."""
+    """What :func:`build_ensemble` chose, measured and recorded.
+
+    Attributes:
+        method: How the ensemble combines its members (``selection`` or ``stacking``).
+        validation_by_method: The validation kappa of each way tried (what ``best`` chose by).
+    """
 
     run_id: str
     language: str
@@ -89,10 +122,13 @@ class EnsembleResult:
     best_single: dict
     comparison: PairedComparison
     left_out: list[str] = field(default_factory=list)
+    method: str = "selection"
+    validation_by_method: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         c = self.comparison
-        return {"run_id": self.run_id, "language": self.language, "members": self.members,
+        return {"run_id": self.run_id, "language": self.language, "method": self.method,
+                "validation_by_method": self.validation_by_method, "members": self.members,
                 VAL_KAPPA: self.val_kappa, TEST_KAPPA: self.test_kappa, "best_single": self.best_single,
                 "vs_best_single": {"utterances": c.n, "difference": c.difference, "low": c.interval[0],
                                    "high": c.interval[1], "mcnemar_p": c.mcnemar_p,
@@ -139,7 +175,8 @@ def candidates(client: MlflowClient, experiment_id: str, language: str, dataset:
                             f"not {validation})")
             continue
         pipeline = load_pipeline(run.data.tags[MODEL_URI_TAG])
-        chosen.append(Candidate(run, space, pipeline, score_speakers(pipeline, dataset, validation.split())))
+        chosen.append(Candidate(run, space, pipeline,
+                                score_logged_model(run, dataset, validation.split(), pipeline=pipeline)))
     if len(chosen) < 2:
         raise MserError(f"only {len(chosen)} trial of {language} to choose from: an ensemble needs two or more "
                         "(search more spaces or trials, or raise --top)")
@@ -147,25 +184,53 @@ def candidates(client: MlflowClient, experiment_id: str, language: str, dataset:
 
 
 def build_ensemble(client: MlflowClient, experiment_id: str, language: str, dataset: Dataset, *,
-                   top: int = DEFAULT_TOP, rounds: int = DEFAULT_ROUNDS, command: str = "") -> EnsembleResult:
-    """Choose an ensemble of ``language``'s best trials on their validation speakers, score it
-    on the test speakers once beside the best trial alone, and record it as a run with its model."""
+                   top: int = DEFAULT_TOP, rounds: int = DEFAULT_ROUNDS, method: str = "best",
+                   folds: int = DEFAULT_STACK_FOLDS, command: str = "", progress=None,
+                   cache_dir=None) -> EnsembleResult:
+    """Choose an ensemble of ``language``'s best trials on their validation speakers (by
+    ensemble selection, stacking, or the better of the two: ``method``), score it on the test
+    speakers once beside the best trial alone, and record it as a run with its model.
+
+    Raises:
+        MserError: Unknown method, too few candidates, or (stacking) a candidate whose
+            configuration was not kept or too few training speakers for its folds.
+    """
+    if method not in CHOICES:
+        raise MserError(f"unknown ensemble method {method!r}: expected one of {', '.join(CHOICES)}")
     offered, left_out = candidates(client, experiment_id, language, dataset, top=top)
     meta, arrays = aligned([c.validation for c in offered])
-    selection = select(arrays, meta["label"].to_numpy(), rounds=rounds)
-    members = [offered[i] for i in selection.members]
-    weights = tuple(selection.weights[i] for i in selection.members)
-    ensemble = EnsemblePipeline(tuple(m.pipeline for m in members), weights, tuple(m.run_name for m in members))
+    truth = meta["label"].to_numpy()
+    emotions = tuple(offered[0].validation.emotions)
+    selection = select(arrays, truth, rounds=rounds)
     single = offered[selection.best_single]
-    tests = {c.speakers("test") for c in members + [single]}
+    tests = {c.speakers("test") for c in offered}
     if len(tests) != 1:
-        raise MserError(f"the members were tested on different speakers ({'; '.join(sorted(tests))})")
+        raise MserError(f"the candidates were tested on different speakers ({'; '.join(sorted(tests))})")
     test_speakers = tests.pop().split()
-    validation = combine([m.validation for m in members], weights)
+    by_method = {"selection": selection.kappa}
+    stacking = None
+    if method in ("best", "stacking"):
+        stacking = _stack(offered, dataset, meta, arrays, emotions, folds=folds, progress=progress,
+                          cache_dir=cache_dir)
+        by_method["stacking"] = stacking["validation"].utterances["kappa"]
+    stacking_wins = method == "best" and by_method["stacking"] > by_method["selection"]
+    chosen = "stacking" if method == "stacking" or stacking_wins else "selection"
+    if chosen == "stacking":
+        members, weights = offered, stacker_weights(stacking["stacker"], len(offered))
+        ensemble = EnsemblePipeline(tuple(m.pipeline for m in members), weights, tuple(m.run_name for m in members),
+                                    stacking["stacker"])
+        validation = stacking["validation"]
+    else:
+        members = [offered[i] for i in selection.members]
+        weights = tuple(selection.weights[i] for i in selection.members)
+        ensemble = EnsemblePipeline(tuple(m.pipeline for m in members), weights, tuple(m.run_name for m in members))
+        validation = combine([m.validation for m in members], weights)
     # The test speakers, once, after the choice: each model scored once (the best alone is often a member).
-    scored = {i: score_speakers(offered[i].pipeline, dataset, test_speakers)
-              for i in {*selection.members, selection.best_single}}
-    test = combine([scored[i] for i in selection.members], weights)
+    indexes = [offered.index(m) for m in members]
+    scored = {i: score_logged_model(offered[i].run, dataset, test_speakers, pipeline=offered[i].pipeline)
+              for i in {*indexes, selection.best_single}}
+    test_meta, test_arrays = aligned([scored[i] for i in indexes])
+    test = evaluate(ensemble.combine(test_arrays), test_meta, emotions=emotions)
     single_test = scored[selection.best_single]
     both, (ours, theirs) = aligned([test, single_test])
     comparison = compare_paired(both["label"].to_numpy(), ours.argmax(axis=1), theirs.argmax(axis=1))
@@ -177,8 +242,11 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
     run_name = f"ensemble-{language}-{time.strftime('%Y%m%d-%H%M%S')}"
     with tracked_run(client, experiment_id, run_name=run_name, tags=tags) as run_id:
         log_params(client, run_id, {"members": [m.run_name for m in members], "weights": list(weights),
-                                    "top": top, "rounds": rounds, "candidates": len(offered)})
+                                    "top": top, "rounds": rounds, "candidates": len(offered), "method": chosen,
+                                    "asked": method, **({"folds": stacking["folds"]} if stacking else {})})
         metrics = {**validation.metrics("val", per_window=False), **test.metrics("test", per_window=False),
+                   **{f"{SELECTION_PREFIX if name == 'selection' else STACKING_PREFIX}{VAL_KAPPA}": value
+                      for name, value in by_method.items()},
                    f"{BEST_SINGLE_PREFIX}{VAL_KAPPA}": single.validation.utterances["kappa"],
                    f"{BEST_SINGLE_PREFIX}{TEST_KAPPA}": single_test.utterances["kappa"],
                    f"{VS_BEST_SINGLE_PREFIX}kappa_difference": comparison.difference,
@@ -188,11 +256,56 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
         for side, evaluation in (("validation", validation), ("test", test)):
             log_evaluation(client, run_id, evaluation, side, title=f"ensemble, {language}")
         client.log_text(run_id, single_test.predictions.to_csv(index=False), BEST_SINGLE_PREDICTIONS_FILE)
-        client.log_dict(run_id, {"members": rows, "selection_path": list(selection.path), "rounds": rounds,
-                                 "candidates": [c.run_name for c in offered], "left_out": left_out,
-                                 "best_single": single.run_name, "comparison": comparison.verdict()}, ENSEMBLE_FILE)
+        record = {"method": chosen, "validation_by_method": by_method, "members": rows,
+                  "selection_path": list(selection.path), "rounds": rounds,
+                  "candidates": [c.run_name for c in offered], "left_out": left_out,
+                  "best_single": single.run_name, "comparison": comparison.verdict()}
+        if stacking:
+            record["stacking"] = {"folds": stacking["folds"], "training_speakers": stacking["speakers"],
+                                  "out_of_fold_kappa": stacking["oof_kappa"]}
+            client.log_text(run_id, stacking["out_of_fold"].to_csv(index=False), OUT_OF_FOLD_FILE)
+        client.log_dict(run_id, record, ENSEMBLE_FILE)
         log_model(client, run_id, ensemble)
     return EnsembleResult(run_id, language, rows, validation.utterances["kappa"], test.utterances["kappa"],
                           {"run_name": single.run_name, "space": single.space,
                            VAL_KAPPA: single.validation.utterances["kappa"],
-                           TEST_KAPPA: single_test.utterances["kappa"]}, comparison, left_out)
+                           TEST_KAPPA: single_test.utterances["kappa"]}, comparison, left_out, chosen, by_method)
+
+
+def _stack(offered: list[Candidate], dataset: Dataset, meta, arrays: list, emotions: tuple[str, ...], *, folds: int,
+           progress=None, cache_dir=None) -> dict:
+    """Stacking over every candidate: out-of-fold predictions of the training speakers (the
+    candidates' shared ``speakers.train``: never a validation or test speaker), a meta-learner
+    fitted on them, and its validation evaluation on the candidates' validation ``arrays``."""
+    import pandas as pd
+
+    configs = []
+    for candidate in offered:
+        config = logged_config(candidate.run)
+        if config is None:
+            raise MserError(f"{candidate.run_name} ({candidate.space}) kept no training configuration (logged before "
+                            "this version): search again, or build with --method selection")
+        configs.append(refit_config(config, candidate.run.data.metrics))
+        for variant in AugmentParams(**config.augment).variants:  # its training copies, made once then cached
+            load_augmentation(dataset, variant, cache_dir=cache_dir)
+    trained_on = {c.speakers("train") for c in offered}
+    if len(trained_on) != 1:
+        raise MserError("the candidates were trained on different speakers: stacking needs one training side; "
+                        "build with --method selection")
+    speakers = tuple(trained_on.pop().split())
+    if len(speakers) < 2:
+        raise MserError(f"stacking needs 2 or more training speakers for its folds, the trials had {len(speakers)}: "
+                        "build with --method selection")
+    split = Split("stacking", train=speakers, test=tuple(offered[0].speakers("test").split()),
+                  validation=tuple(offered[0].speakers("validation").split()))
+    oof_meta, oof = out_of_fold(dataset, configs, split, folds=folds, progress=progress)
+    truth = oof_meta["label"].to_numpy()
+    stacker = fit_stacker(oof, truth)
+    validation = evaluate(stacked(stacker, arrays, len(emotions)), meta, emotions=emotions)
+    long = pd.concat([oof_meta.assign(candidate=c.run_name, predicted=a.argmax(axis=1),
+                                      **{probability_column(e): a[:, i].round(6) for i, e in enumerate(emotions)})
+                      for c, a in zip(offered, oof)], ignore_index=True)
+    return {"stacker": stacker, "validation": validation, "folds": min(folds, len(speakers)),
+            "speakers": list(speakers), "out_of_fold": long,
+            "oof_kappa": {c.run_name: round(float(evaluate(a, oof_meta, emotions=emotions).utterances["kappa"]), 4)
+                          for c, a in zip(offered, oof)}}

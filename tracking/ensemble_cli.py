@@ -1,6 +1,7 @@
 """``mser-ensemble``: one model from an experiment's best trials of a language, chosen on validation speakers.
 
-    mser-ensemble --language de [--experiment E] [--top N] [--rounds N] [--json] [data options]
+    mser-ensemble --language de [--experiment E] [--top N] [--rounds N] [--method best|selection|stacking]
+                  [--folds K] [--json] [data options]
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from mser.cli.common import (
     check_emotions,
     note,
     prepare,
+    progress_bar,
     run,
     stdout_for_results,
     study_language,
 )
-from mser.ensemble import DEFAULT_ROUNDS, DEFAULT_TOP
+from mser.ensemble import DEFAULT_ROUNDS, DEFAULT_STACK_FOLDS, DEFAULT_TOP
 from mser.errors import MserError
 from tracking.store import add_tracking_options, browse_hint, ensure_store, resolve_tracking_uri
 
@@ -31,8 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Build an ensemble of the best trials of every space searched on a language (the latest study "
-                    "of each, same data): members and weights chosen by ensemble selection on the validation "
-                    "speakers the trials were judged on, then scored once on the test speakers beside the best "
+                    "of each, same data), combined by ensemble selection (a weighted average) or by stacking (a "
+                    "meta-learner fitted on out-of-fold predictions of the training speakers), whichever scores "
+                    "higher on the validation speakers the trials were judged on, then scored once on the test "
+                    "speakers beside the best "
                     "trial alone (paired test), and recorded as a run whose model mser-predict and mlflow models "
                     "serve use as any other. Give the same data options as the searches.")
     parser.add_argument("--language", required=True, type=study_language, metavar="LANGUAGE",
@@ -41,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"best trials of each study offered to the selection (default: {DEFAULT_TOP})")
     parser.add_argument("--rounds", type=at_least(1), default=DEFAULT_ROUNDS, metavar="N",
                         help=f"rounds of ensemble selection (default: {DEFAULT_ROUNDS})")
+    parser.add_argument("--method", choices=("best", "selection", "stacking"), default="best",
+                        help="how to combine: ensemble selection, stacking, or the one with the higher validation "
+                             "kappa (default: best)")
+    parser.add_argument("--folds", type=at_least(2), default=DEFAULT_STACK_FOLDS, metavar="K",
+                        help="stacking: speaker folds of the training speakers for the out-of-fold predictions, each "
+                             f"candidate trained K times (default: {DEFAULT_STACK_FOLDS}, fewer if fewer speakers)")
     parser.add_argument("--json", action="store_true", help="print what was built as JSON")
     add_tracking_options(parser)
     add_data_options(parser)
@@ -60,7 +70,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if found is None:
         raise MserError(f"no experiment {args.experiment!r} in {uri}: search first (mser-search --experiment "
                         f"{args.experiment}), or name the experiment with --experiment")
-    from mser.functionals import FEATURE_SETS
+    from mser.functionals import INPUT_SETS
     from mser.models import MODELS
     from tracking.ensemble import build_ensemble
     from tracking.query import latest_studies
@@ -71,10 +81,11 @@ def _main(argv: Sequence[str] | None) -> int:
         raise MserError(f"no finished study of language {args.language!r} in experiment {args.experiment!r} "
                         f"(studied: {', '.join(languages) or 'none'}): choose one of those, or search it first")
     spaces = {space for space, language in studied if language == args.language}
-    functionals = list(FEATURE_SETS) if any(MODELS[s].uses_functionals for s in spaces if s in MODELS) else []
+    functionals = list(INPUT_SETS) if any(MODELS[s].uses_functionals for s in spaces if s in MODELS) else []
     dataset = prepare(args, functionals)
-    with stdout_for_results() as out:
+    with stdout_for_results() as out, progress_bar("stacking: out-of-fold models", "models") as progress:
         result = build_ensemble(client, found.experiment_id, args.language, dataset, top=args.top, rounds=args.rounds,
+                                method=args.method, folds=args.folds, progress=progress, cache_dir=args.cache_dir,
                                 command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
         if args.json:
             json.dump(result.as_dict(), out, indent=2)
@@ -94,11 +105,14 @@ def describe(result) -> str:
     from mser.metrics import TEST_KAPPA, VAL_KAPPA
 
     single = result.best_single
-    lines = [f"ensemble of {len(result.members)} on {result.language} (run {result.run_id}): kappa "
+    lines = [f"ensemble of {len(result.members)} by {result.method} on {result.language} (run {result.run_id}): kappa "
              f"{result.val_kappa:.3f} on the validation speakers, {result.test_kappa:.3f} on the test speakers"]
+    if len(result.validation_by_method) > 1:
+        lines.append("  chosen on validation: " + ", ".join(f"{name} {kappa:.3f}" for name, kappa in
+                                                             result.validation_by_method.items()))
     lines += [f"  weight {m['weight']:.2f}  {m['run_name']} ({m['space']}, validation {m[VAL_KAPPA]:.3f})"
               for m in result.members]
-    if len(result.members) == 1:
+    if len(result.members) == 1 and result.method == "selection":
         lines.append("  (no mix of candidates did better on the validation speakers than the best one alone)")
     lines.append(f"best candidate alone on validation: {single['run_name']} ({single['space']}): validation "
                  f"{single[VAL_KAPPA]:.3f}, test {single[TEST_KAPPA]:.3f}")

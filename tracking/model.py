@@ -181,6 +181,19 @@ def load_pipeline(model_uri: str):
     return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().pipeline
 
 
+def score_logged_model(run, dataset, speakers, *, pipeline=None):
+    """The :class:`~mser.metrics.Evaluation` of the model ``run`` logged (its ``model_uri``
+    tag; or ``pipeline``, that model already loaded) on the utterances of ``speakers`` in
+    ``dataset``: the one place a logged model is scored (a study's best trials on their test
+    speakers, the transfer matrix, an ensemble's candidates)."""
+    from mser.train import score_speakers
+    from tracking.schema import MODEL_URI_TAG
+
+    if pipeline is None:
+        pipeline = load_pipeline(run.data.tags[MODEL_URI_TAG])
+    return score_speakers(pipeline, dataset, list(speakers))
+
+
 def check_model(model_uri: str) -> None:
     """Load a logged model and classify its input example, as ``mlflow models serve`` would.
 

@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -32,16 +32,19 @@ from mser.train import EpochCallback, TrainConfig, TrainResult, train
 from tracking.model import log_pipeline
 from tracking.schema import (
     BEST_EPOCH_TAG,
+    CONFIG_FILE,
     CURVE_PREFIX,
     CURVES_FILE,
     DATASET_CONTEXTS,
     DATASET_DIGEST_LENGTH,
     DATASET_INPUT_COLUMNS,
     DATASET_KEY_TAG,
+    EPOCHS_FOUND,
     HISTORY_FILE,
     LABELS_TAG,
     MODEL_URI_TAG,
     PARENT_TAG,
+    SAE_EPOCHS_FOUND,
     SPEAKER_SIDES,
     SPLIT_FILE,
     confusion_file,
@@ -53,11 +56,32 @@ from tracking.schema import (
 
 def config_params(config: TrainConfig) -> dict[str, object]:
     """Flat parameters of a run: ``model``, ``language``, ``sae.depth``, ``classifier.kernel``..."""
-    params = {k: v for k, v in asdict(config).items() if k not in ("sae", "classifier", "functionals")}
+    params = {k: v for k, v in asdict(config).items() if k not in ("sae", "classifier", "functionals", "augment")}
     params.update({f"sae.{k}": v for k, v in config.sae.items()})
     params.update({f"functionals.{k}": v for k, v in config.functionals.items()})
+    params.update({f"augment.{k}": v for k, v in config.augment.items()})
     params.update({f"classifier.{k}": v for k, v in config.classifier.items()})
     return params
+
+
+def logged_config(run) -> TrainConfig | None:
+    """The training configuration a run's model was trained with (:data:`CONFIG_FILE`), or
+    None for a run logged before this version kept it."""
+    try:
+        stored = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{CONFIG_FILE}")
+    except Exception:  # noqa: BLE001 - MLflow raises several kinds for a missing artifact
+        return None
+    return TrainConfig(**stored)
+
+
+def refit_config(config: TrainConfig, chosen_metrics: Mapping[str, float]) -> TrainConfig:
+    """``config`` with the epochs the chosen trial's validation speakers found (its
+    ``epochs_found`` and ``sae_epochs_found``; a model not trained by epochs has none): what a
+    configuration trains for once there are no validation speakers to stop on."""
+    found = {field: int(chosen_metrics[name]) for field, name in (("epochs", EPOCHS_FOUND),
+                                                                   ("sae_epochs", SAE_EPOCHS_FOUND))
+             if name in chosen_metrics}
+    return replace(config, **found)
 
 
 class EpochLogger:
@@ -146,6 +170,7 @@ def log_result(client: MlflowClient, run_id: str, result: TrainResult, *, datase
     with tempfile.TemporaryDirectory() as folder:  # one upload: each artifact call reads the run again
         files = Path(folder)
         (files / SPLIT_FILE).write_text(json.dumps(result.split.as_dict(), indent=2))
+        (files / CONFIG_FILE).write_text(json.dumps(asdict(result.config), indent=2))
         (files / HISTORY_FILE).write_text(json.dumps({k: [float(x) for x in v] for k, v in result.history.items()},
                                                      indent=2))
         for side, evaluation in (("validation", result.validation), ("test", result.test)):

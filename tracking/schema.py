@@ -166,6 +166,9 @@ HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
 SPACE_FILE = "space.json"
 BEST_TRIALS_FILE = "best_trials.json"
+#: On each trained model's run: its :class:`mser.train.TrainConfig` as JSON, so the
+#: configuration can be trained again exactly (stacking's out-of-fold models).
+CONFIG_FILE = "train_config.json"
 #: On each trial run: the languages of the data the trial received (a held-out language is not among them).
 DATA_LANGUAGES_TAG = "data.languages"
 
@@ -179,6 +182,12 @@ BEST_SINGLE_PREFIX = "best_single_"
 VS_BEST_SINGLE_PREFIX = "vs_best_single_"
 #: The best candidate alone's test predictions, beside the ensemble's (the report compares them).
 BEST_SINGLE_PREDICTIONS_FILE = "predictions_test_best_single.csv"
+#: The validation kappa of each way of combining (``selection_val_kappa``, ``stacking_val_kappa``):
+#: the ensemble is the one with the higher.
+SELECTION_PREFIX = "selection_"
+STACKING_PREFIX = "stacking_"
+#: Stacking's out-of-fold predictions of the training speakers, one row per candidate and utterance.
+OUT_OF_FOLD_FILE = "predictions_out_of_fold.csv"
 
 
 def speakers_tag(side: str) -> str:

@@ -29,7 +29,7 @@ from mser.cli.common import (
     study_language,
 )
 from mser.corpora import JOINT, LANGUAGES
-from mser.functionals import FEATURE_SETS, NORMALISATIONS, FunctionalsParams
+from mser.functionals import INPUT_SETS, NORMALISATIONS, FunctionalsParams
 from mser.metrics import CLASS_WEIGHTINGS
 from mser.models import MODELS
 from mser.paper import TABLE4, paper_epochs, table4_runs
@@ -73,11 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default="balanced",
                         help="class weights from compute_class_weight (default: balanced, as the paper)")
     defaults = FunctionalsParams()
-    parser.add_argument("--feature-set", choices=list(FEATURE_SETS), default=defaults.feature_set,
-                        help=f"openSMILE functionals of the smile_* models (default: {defaults.feature_set})")
+    parser.add_argument("--feature-set", choices=list(INPUT_SETS), default=defaults.feature_set,
+                        help="openSMILE functionals of the smile_* models, one set or two joined "
+                             f"(default: {defaults.feature_set})")
     parser.add_argument("--normalisation", choices=NORMALISATIONS, default=defaults.normalisation,
                         help="smile_* models: standardise with the training speakers' statistics (global) or each "
                              f"speaker's own (speaker; default: {defaults.normalisation})")
+    parser.add_argument("--select", type=at_least(0), default=defaults.select, metavar="K",
+                        help="smile_* models: keep the K functionals that best separate the training speakers' "
+                             "emotions (ANOVA F; default: 0, all of them)")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     parser.add_argument("--json", action="store_true", help="print the final metrics and MLflow run ids as JSON")
     add_tracking_options(parser)
@@ -125,7 +129,7 @@ def _config(args: argparse.Namespace, model: str, language: str) -> TrainConfig:
     from mser.train import TrainConfig
 
     cap = args.max_epochs or 10**6
-    functionals = ({"feature_set": args.feature_set, "normalisation": args.normalisation}
+    functionals = ({"feature_set": args.feature_set, "normalisation": args.normalisation, "select": args.select}
                    if MODELS[model].uses_functionals else {})
     return TrainConfig(model=model, language=language, sae_epochs=min(100, cap),
                        epochs=min(paper_epochs(language), cap),

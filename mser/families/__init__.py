@@ -61,6 +61,12 @@ class Family(ABC):
         """Refuse settings of ``config`` this family cannot train (ValueError); by default all pass."""
         return None
 
+    def training_data(self, data: "Dataset", config: "TrainConfig", split: "Split") -> "Dataset":
+        """The data a model is trained and validated on, out of ``data``: by default ``data``
+        itself. A family may add examples of the training speakers only (augmented copies);
+        test speakers are scored on ``data`` as it was."""
+        return data
+
     def training_rows(self, examples: "pd.DataFrame", rows: np.ndarray, config: "TrainConfig") -> np.ndarray:
         """The rows of ``examples`` a model is fitted on, out of the training speakers' ``rows``."""
         return rows

@@ -1,7 +1,8 @@
 """The field's baseline family: a whole utterance described by its openSMILE functionals
-(:mod:`mser.functionals`), standardised with the training speakers' statistics
-(``global``) or each speaker's own (``speaker``). No encoder: nothing to train before the
-classifier, nothing to probe.
+(:mod:`mser.functionals`, one set or two joined), standardised with the training speakers'
+statistics (``global``) or each speaker's own (``speaker``), optionally reduced to the
+columns that best separate the training speakers' emotions. No encoder: nothing to train
+before the classifier, nothing to probe.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from mser.audio import peak_dbfs, to_mono
 from mser.dataset import UTTERANCE_UNIT, Dataset
 from mser.errors import SkipFile
 from mser.families import Family
-from mser.functionals import FunctionalsParams, functionals
+from mser.functionals import FunctionalsParams, functionals, select_columns
 from mser.pipeline import EmotionPipeline, Prediction, Standardizer, or_skip, prediction
 from mser.splits import Split
 from mser.train import EpochCallback, TrainConfig
@@ -36,15 +37,25 @@ class FunctionalsFamily(Family):
 
     def check(self, config: TrainConfig) -> None:
         FunctionalsParams(**config.functionals)  # refuses an unknown set or normalisation
+        if config.augment:
+            raise ValueError("augment is for the models on windows; a model on functionals takes none")
 
     def prepare(self, data: Dataset, config: TrainConfig, rows: Mapping[str, np.ndarray], split: Split, *,
                 history: dict, on_epoch: EpochCallback | None = None, encoder_cache=None,
                 probe: tuple | None = None) -> EmotionPipeline:
-        """The functionals' settings and the training speakers' statistics."""
+        """The functionals' settings and the training speakers' statistics; with ``select``,
+        the columns kept, ranked on the training speakers' normalised inputs and labels only."""
         params = FunctionalsParams(**config.functionals)
         values = data.functional_values(params.feature_set)
-        return EmotionPipeline(config.model, data.params, (0.0, 1.0), Standardizer.fit(values[rows["train"]], axis=1),
-                               None, None, config.vote, functionals=params, emotions=data.emotions)
+        train = rows["train"]
+        pipeline = EmotionPipeline(config.model, data.params, (0.0, 1.0), Standardizer.fit(values[train], axis=1),
+                                   None, None, config.vote, functionals=params, emotions=data.emotions)
+        if params.selects:
+            labels = data.examples(self.unit)["label"].to_numpy()[train]
+            pipeline.columns = select_columns(self.inputs(pipeline, data, train), labels, params.select)
+            pipeline.standardizer = Standardizer(pipeline.standardizer.mean[pipeline.columns],
+                                                 pipeline.standardizer.scale[pipeline.columns])
+        return pipeline
 
     def inputs(self, pipeline: EmotionPipeline, data: Dataset, index: np.ndarray) -> np.ndarray:
         """Under ``speaker`` normalisation, each utterance is standardised with the statistics
@@ -55,8 +66,9 @@ class FunctionalsFamily(Family):
         if pipeline.functionals.normalisation == "global":
             return pipeline.utterance_inputs(values[index])
         wanted = np.isin(speakers, np.unique(speakers[index]))
-        inputs = np.zeros((len(speakers), values.shape[1]), dtype=np.float32)
-        inputs[wanted] = pipeline.utterance_inputs(values[wanted], speakers[wanted])
+        normalised = pipeline.utterance_inputs(values[wanted], speakers[wanted])
+        inputs = np.zeros((len(speakers), normalised.shape[1]), dtype=np.float32)
+        inputs[wanted] = normalised
         return inputs[index]
 
     def predict_signals(self, pipeline: EmotionPipeline, signals: Sequence[tuple[np.ndarray, int]],

@@ -5,7 +5,9 @@ Its preprocessing, fitted on the training speakers' windows only: the [0, 1] sca
 autoencoder (trained with early stopping on the validation windows' reconstruction,
 judged while it trains by a linear probe of its code when a scheduler asks, or loaded
 from the encoder cache), and the standardisers of the code and the features. A file
-gives at most ``max_windows_per_utterance`` training windows, evenly spread.
+gives at most ``max_windows_per_utterance`` training windows, evenly spread. With
+``augment``, the training speakers' audio also comes sped up, slowed down or noisy
+(:mod:`mser.augment`): more training windows, never a perturbed validation or test window.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 import numpy as np
 
 from mser.audio import signal_windows
+from mser.augment import AugmentParams, with_training_copies
 from mser.dataset import WINDOW_UNIT, Dataset, capped_rows
 from mser.errors import SkipFile, TrainingStopped
 from mser.families import Family
@@ -40,7 +43,14 @@ class WindowFamily(Family):
         return spec.uses_code or spec.keras  # the autoencoder is a Keras model
 
     def groups(self, spec) -> Mapping[str, Callable]:
-        return {"sae": build_autoencoder} if spec.uses_code else {}
+        return {**({"sae": build_autoencoder} if spec.uses_code else {}), "augment": AugmentParams}
+
+    def check(self, config: TrainConfig) -> None:
+        AugmentParams(**config.augment)  # refuses an unknown setting
+
+    def training_data(self, data: Dataset, config: TrainConfig, split: Split) -> Dataset:
+        """With ``augment``, the training speakers' augmented copies added (:mod:`mser.augment`)."""
+        return with_training_copies(data, AugmentParams(**config.augment), split.train)
 
     def training_rows(self, examples, rows: np.ndarray, config: TrainConfig) -> np.ndarray:
         return capped_rows(examples, rows, config.max_windows_per_utterance)

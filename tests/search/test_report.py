@@ -336,7 +336,7 @@ def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_ser
 
     client, dataset = searched["client"], searched["dataset"]
     assert ensemble_main(["--language", "de", "--experiment", "report", "--tracking-uri", client.tracking_uri,
-                          "--data-root", str(tiny_demo), "--top", "2", "--json"]) == 0
+                          "--data-root", str(tiny_demo), "--top", "2", "--folds", "2", "--json"]) == 0
     said = capfd.readouterr()  # the results go to the process's stdout itself
     assert said.out.lstrip().startswith("{"), said.err[-3000:]
     built = json.loads(said.out)
@@ -348,6 +348,12 @@ def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_ser
     weights = [m["weight"] for m in recorded["members"]]
     assert weights == [m["weight"] for m in built["members"]] and sum(weights) == pytest.approx(1.0, abs=1e-3)
     assert run.data.metrics["val_kappa"] >= run.data.metrics["best_single_val_kappa"]  # the best alone was offered
+    # Selection and stacking were both judged on validation, and the better kept (selection on a tie).
+    by_method = built["validation_by_method"]
+    assert set(by_method) == {"selection", "stacking"} and recorded["method"] == built["method"] == max(
+        ("selection", "stacking"), key=lambda m: (by_method[m], m == "selection"))
+    assert run.data.metrics["val_kappa"] == pytest.approx(by_method[built["method"]])
+    assert run.data.metrics["stacking_val_kappa"] == pytest.approx(by_method["stacking"])
     # Chosen on validation speakers only: the validation predictions hold no test speaker's utterance.
     validation, test = (set(run.data.tags[speakers_tag(side)].split()) for side in ("validation", "test"))
     assert validation and test and not validation & test
@@ -356,13 +362,20 @@ def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_ser
         predictions = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
             f"{run.info.artifact_uri}/predictions_{side}.csv")))
         assert {speaker_of[u] for u in predictions["utterance"]} == speakers
+    # Stacking's meta-learner read out-of-fold predictions of the training speakers only.
+    out_of_fold = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
+        f"{run.info.artifact_uri}/predictions_out_of_fold.csv")))
+    trained = {speaker_of[u] for u in out_of_fold["utterance"]}
+    assert trained == set(recorded["stacking"]["training_speakers"]) and not trained & (validation | test)
+    assert sorted(set(out_of_fold["candidate"])) == sorted(recorded["candidates"])
     # The logged model is the ensemble: members and weights reloaded, and it answers as the
     # members' own models averaged with those weights.
     served = mlflow.pyfunc.load_model(run.data.tags[MODEL_URI_TAG])
     reloaded = served.unwrap_python_model().pipeline
     assert isinstance(reloaded, EnsemblePipeline) and list(reloaded.weights) == pytest.approx(weights, abs=1e-3)
+    assert reloaded.method == built["method"]
     members = EnsemblePipeline(tuple(load_pipeline(client.get_run(m["run_id"]).data.tags[MODEL_URI_TAG])
-                                     for m in recorded["members"]), tuple(reloaded.weights))
+                                     for m in recorded["members"]), tuple(reloaded.weights), (), reloaded.stacker)
     wavs = sorted(tiny_demo.rglob("*.wav"))[:4]
     answer = served.predict(pd.DataFrame({"path": [str(p) for p in wavs]}))
     for (_, row), path in zip(answer.iterrows(), wavs):

@@ -50,7 +50,8 @@ def test_the_paper_points_are_the_papers_values():
         "filters": 16, "kernel": 100, "stride": 10}
     assert PAPER_POINTS["sae_cnn_features"]["classifier"]["kernel"] == 3
     assert PAPER_POINTS["sae_svm"]["classifier"] == {"C": 1.0, "gamma": "scale"}
-    assert PAPER_POINTS["smile_svm"]["functionals"] == {"feature_set": "ComParE_2016", "normalisation": "speaker"}
+    assert PAPER_POINTS["smile_svm"]["functionals"] == {"feature_set": "ComParE_2016", "normalisation": "speaker",
+                                                        "select": 0}  # every column
     assert all(point["training"] == {"class_weighting": "balanced"} for point in PAPER_POINTS.values())
 
 
