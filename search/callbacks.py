@@ -57,6 +57,8 @@ class MlflowStatusCallback(Callback):
         self._started = time.monotonic()
         #: Trials already ended when this callback first saw them (a resumed search), or None.
         self.earlier: int | None = None
+        #: Failed trials whose runs could not be ended yet (the store did not answer): retried each step.
+        self._unfailed: list[tuple[str, str | None, bool]] = []
 
     def __getstate__(self) -> dict:
         # Tune pickles its run config with the experiment state; clients and streams don't pickle.
@@ -66,7 +68,7 @@ class MlflowStatusCallback(Callback):
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"_unfailed": [], **state})
         self.client = MlflowClient(state["client"])
 
     def on_step_begin(self, iteration, trials, **info) -> None:
@@ -117,12 +119,20 @@ class MlflowStatusCallback(Callback):
 
     def _fail_runs(self, trial, *, retried: bool) -> None:
         """End FAILED the runs of ``trial`` still RUNNING (the one it reported, and any it
-        opened before it could report)."""
-        run_ids = {(trial.last_result or {}).get(RUN_ID_KEY)} - {None}
+        opened before it could report). A store that does not answer now (a server restarting)
+        is asked again on later steps: nothing here may stop the search."""
+        failed = (trial.trial_id, (trial.last_result or {}).get(RUN_ID_KEY), retried)
+        try:
+            self._end_failed(*failed)
+        except Exception:  # noqa: BLE001 - an unreachable store, whatever the client raises for it
+            self._unfailed.append(failed)
+
+    def _end_failed(self, trial_id: str, reported: str | None, retried: bool) -> None:
+        run_ids = {reported} - {None}
         if self.experiment_id and self.parent_run_id:
             run_ids |= {run.info.run_id for run in children(
                 self.client, self.experiment_id, self.parent_run_id,
-                f"tags.{TRIAL_TAG} = '{trial.trial_id}' and attributes.status = 'RUNNING'")}
+                f"tags.{TRIAL_TAG} = '{trial_id}' and attributes.status = 'RUNNING'")}
         for run_id in run_ids:
             if self.client.get_run(run_id).info.status != "RUNNING":
                 continue
@@ -134,11 +144,24 @@ class MlflowStatusCallback(Callback):
         for run_id in run_ids:  # also a run the trial ended FAILED itself
             self.client.set_tag(run_id, OUTCOME_TAG, Outcome.FAILED.value)
 
+    def _retry_failed(self, *, final: bool) -> None:
+        waiting, self._unfailed = self._unfailed, []
+        for failed in waiting:
+            try:
+                self._end_failed(*failed)
+            except Exception:  # noqa: BLE001 - still unreachable: later, or once the search is over, its error
+                if final:
+                    raise
+                self._unfailed.append(failed)
+
     def on_step(self, iteration, trials, **info) -> None:
+        if self._unfailed:
+            self._retry_failed(final=False)
         if self._pending:
             self._settle(final=False)
 
     def on_experiment_end(self, trials, **info) -> None:
+        self._retry_failed(final=True)
         self._settle(final=True)
         self._print(force=True, if_changed=True)
 
@@ -147,7 +170,13 @@ class MlflowStatusCallback(Callback):
         ending those still RUNNING as their outcome says, and count them."""
         now = time.monotonic()
         for run_id, (deadline, outcome) in list(self._pending.items()):
-            if self.client.get_run(run_id).info.status == "RUNNING":
+            try:
+                status = self.client.get_run(run_id).info.status
+            except Exception:  # noqa: BLE001 - a store that does not answer now: on a later step
+                if final:
+                    raise
+                continue
+            if status == "RUNNING":
                 if not final and now < deadline:
                     continue
                 self.client.set_terminated(run_id, RunStatus.to_string(

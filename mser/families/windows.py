@@ -43,7 +43,10 @@ class WindowFamily(Family):
         return spec.uses_code or spec.keras  # the autoencoder is a Keras model
 
     def groups(self, spec) -> Mapping[str, Callable]:
-        return {**({"sae": build_autoencoder} if spec.uses_code else {}), "augment": AugmentParams}
+        # Augmentation is searched for the models on features only: under an autoencoder every
+        # set of copies trains an encoder of its own, and the encoder cache, which makes those
+        # searches affordable, would rarely hit. mser-train and TrainConfig take it for any.
+        return {"sae": build_autoencoder} if spec.uses_code else {"augment": AugmentParams}
 
     def check(self, config: TrainConfig) -> None:
         AugmentParams(**config.augment)  # refuses an unknown setting

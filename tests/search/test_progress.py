@@ -5,6 +5,7 @@ from types import SimpleNamespace
 from mlflow.tracking import MlflowClient
 
 from search.callbacks import MlflowStatusCallback
+from search.trial import RUN_ID_KEY
 
 
 def _callback(tmp_path, total=10):
@@ -63,3 +64,33 @@ def test_the_end_of_the_search_repeats_no_line(tmp_path):
     status._print(force=True)
     status.on_experiment_end([])  # nothing changed since the last line
     assert status.stream.getvalue().count("1/1 trials ended") == 1
+
+
+class _Away:
+    """A tracking client whose store does not answer until ``back`` is set (a server restarting)."""
+
+    def __init__(self, client):
+        self.client, self.back = client, False
+
+    def __getattr__(self, name):
+        if not self.back:
+            raise ConnectionError("the tracking server does not answer")
+        return getattr(self.client, name)
+
+
+def test_a_failed_trial_is_recorded_once_the_store_answers_again(tmp_path):
+    from mlflow.entities import RunStatus
+
+    status = _callback(tmp_path)
+    client = status.client
+    run = client.create_run(client.create_experiment("e"))
+    status.client = _Away(client)
+    trial = SimpleNamespace(trial_id="t1", status="ERROR", last_result={RUN_ID_KEY: run.info.run_id})
+    status.on_trial_recover(0, [trial], trial)  # the store is away: nothing raises into Tune
+    status.on_step(1, [trial])
+    assert client.get_run(run.info.run_id).info.status == "RUNNING" and status.retried == 1
+    status.client.back = True
+    status.on_step(2, [trial])
+    ended = client.get_run(run.info.run_id)
+    assert ended.info.status == RunStatus.to_string(RunStatus.FAILED) and ended.data.tags["retried"] == "true"
+    assert status._unfailed == []
