@@ -66,7 +66,9 @@ def main() -> None:
         if done.returncode != 0:
             raise SystemExit(f"mser-ensemble --language {language} ended with status {done.returncode}")
         built = json.loads(done.stdout)
-        rows.append({"language": language, "members": built["members"], "val_kappa": built["val_kappa"],
+        rows.append({"language": language, "method": built.get("method"),
+                     "validation_by_method": built.get("validation_by_method"), "members": built["members"],
+                     "val_kappa": built["val_kappa"],
                      "test_kappa": built["test_kappa"], "best_single": built["best_single"],
                      **{k: v for k, v in built["vs_best_single"].items() if k != "verdict"}})
     for row, adjusted in zip(rows, holm([r["mcnemar_p"] for r in rows])):
@@ -79,7 +81,8 @@ def main() -> None:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     for row in rows:
         single = row["best_single"]
-        print(f"{row['language']:>10}: ensemble of {len(row['members'])} test kappa {row['test_kappa']:.3f} vs best "
+        print(f"{row['language']:>10}: ensemble of {len(row['members'])} by {row['method']} test kappa "
+              f"{row['test_kappa']:.3f} vs best "
               f"trial alone ({single['space']}) {single['test_kappa']:.3f}: {row['difference']:+.3f} "
               f"[{row['low']:+.3f}, {row['high']:+.3f}], Holm p {row['holm_p']:.3g}")
     print(f"written to {args.out}")

@@ -122,7 +122,9 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
         assert child.data.tags[MODEL_TAG] == space
         assert child.info.run_name.startswith(f"{space}-de-")
         assert child.data.metrics["train_seconds"] > 0  # what the benchmark of trial overhead adds up
-        if child.data.metrics["train_seconds"] > 2:  # sampled every 0.5 s while it trained
+        # Sampled every 0.5 s while it trained; MLflow's sampling thread may take seconds to log
+        # its first sample on a loaded machine, so only a trial that trained a while is asked.
+        if child.data.metrics["train_seconds"] > 6:
             assert "system/cpu_utilization_percentage" in child.data.metrics, child.data.metrics
         if child.info.status == "FINISHED":
             assert "val_kappa" in child.data.metrics and "model_uri" in child.data.tags
