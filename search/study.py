@@ -29,7 +29,7 @@ from ray.tune.utils import flatten_dict
 
 from mser.augment import load_augmentation
 from mser.cli.common import INTERRUPTED_EXIT, note, progress_bar
-from mser.dataset import Dataset
+from mser.dataset import Dataset, load_functionals
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import get_model
@@ -40,7 +40,7 @@ from search.options import SCHEDULERS, StudyOptions, resume_differences
 from search.repeats import run_repeats
 from search.retrain import run_refit
 from search.schedulers import make_scheduler
-from search.spaces import PAPER_POINTS, augmentations, get_space
+from search.spaces import PAPER_POINTS, augmentations, feature_sets, get_space
 from search.trial import SearchSettings, fold_count, run_trial, study_data, train_config
 from tracking.model import score_logged_model
 from tracking.query import children, outcome, ranked
@@ -130,7 +130,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     """Search ``options.space`` on ``options.language``; see the module docstring."""
     started = time.perf_counter()
     get_space(options.space)
-    _augment(dataset, options)
+    _prepare_inputs(dataset, options)
     path = options.state_dir / study_name(options)
     state = resumable_state(dataset, options) if resume else None  # before anything is written
     folds = fold_count(dataset, options)
@@ -249,8 +249,14 @@ def resumable_state(dataset: Dataset, options: StudyOptions) -> dict:
     return state
 
 
-def _augment(dataset: Dataset, options: StudyOptions) -> None:
-    """Make, once per dataset (then cached), the augmented audio a trial of the space may ask for."""
+def _prepare_inputs(dataset: Dataset, options: StudyOptions) -> None:
+    """Make, once per dataset (then cached), every input a trial of the space may ask for that
+    the dataset does not hold yet: its functionals sets (a fused one from its parts) and its
+    augmented audio, each with a progress line; a no-op for what ``mser-search`` prepared."""
+    for feature_set in feature_sets(options.space):
+        if feature_set not in dataset.functionals:
+            with progress_bar(f"openSMILE {feature_set} functionals", "files") as progress:
+                load_functionals(dataset, feature_set, cache_dir=options.cache_dir, progress=progress)
     for variant in augmentations(options.space):
         if variant not in dataset.augmented:
             with progress_bar(f"augmented audio ({variant})", "files") as progress:

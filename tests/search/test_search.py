@@ -195,7 +195,8 @@ def test_a_crashing_trial_is_failed_and_the_search_goes_on(ray_cluster, dataset,
     assert len(runs) == 3 and result.trials["failed"] >= 1
     failed = [r for r in runs if r.info.status == "FAILED"]
     assert failed and all(r.data.params["classifier.pool"] == "0" for r in failed)
-    assert all(r.info.status == "FINISHED" for r in runs if r.data.params["classifier.pool"] != "0")
+    # Only the crashing configurations fail (another may be stopped by ASHA, never failed).
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in runs if r.data.params["classifier.pool"] != "0")
     assert MlflowClient(tracking_uri).get_run(result.parent_run_id).info.status == "FINISHED"
 
 
