@@ -158,3 +158,11 @@ def test_out_of_fold_predictions_are_of_the_training_speakers_only_each_once(tin
     assert speakers == set(split.train) and not speakers & (set(split.validation) | set(split.test))
     assert [a.shape for a in arrays] == [(len(trained), len(data.emotions))] * 2
     assert seen[-1] == (6, 6)  # 2 configurations x 3 folds
+
+
+def test_stacking_a_held_out_language_study_is_refused_in_one_line():
+    from mser.errors import MserError
+    from tracking.ensemble import build_ensemble
+
+    with pytest.raises(MserError, match="held-out-language study.*--method selection"):
+        build_ensemble(None, "0", "all-but-it", None, method="stacking")

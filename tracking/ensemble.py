@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import mlflow
 
 from mser.augment import AugmentParams, load_augmentation
+from mser.corpora import held_out_language
 from mser.ensemble import (
     DEFAULT_ROUNDS,
     DEFAULT_STACK_FOLDS,
@@ -197,6 +198,9 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
     """
     if method not in CHOICES:
         raise MserError(f"unknown ensemble method {method!r}: expected one of {', '.join(CHOICES)}")
+    if method == "stacking" and held_out_language(language):
+        raise MserError(f"--method stacking: {language} is a held-out-language study, whose folds of training "
+                        "speakers cannot be scored on the held-out language's data; use --method selection")
     offered, left_out = candidates(client, experiment_id, language, dataset, top=top)
     meta, arrays = aligned([c.validation for c in offered])
     truth = meta["label"].to_numpy()
@@ -209,11 +213,11 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
     test_speakers = tests.pop().split()
     by_method = {"selection": selection.kappa}
     stacking = None
-    if method in ("best", "stacking"):
+    if method == "stacking" or (method == "best" and not held_out_language(language)):
         stacking = _stack(offered, dataset, meta, arrays, emotions, folds=folds, progress=progress,
                           cache_dir=cache_dir)
         by_method["stacking"] = stacking["validation"].utterances["kappa"]
-    stacking_wins = method == "best" and by_method["stacking"] > by_method["selection"]
+    stacking_wins = method == "best" and by_method.get("stacking", -1.0) > by_method["selection"]
     chosen = "stacking" if method == "stacking" or stacking_wins else "selection"
     if chosen == "stacking":
         members, weights = offered, stacker_weights(stacking["stacker"], len(offered))
