@@ -191,6 +191,39 @@ def stacker_weights(stacker, members: int) -> tuple[float, ...]:
     return tuple(float(w) for w in shares / shares.sum()) if shares.sum() > 0 else (1.0 / members,) * members
 
 
+@dataclass(frozen=True)
+class Judged:
+    """Selection and stacking, both fitted on the same out-of-fold predictions, judged on validation.
+
+    Attributes:
+        selection: Ensemble selection over the out-of-fold predictions (weights in the candidates' order).
+        stacker: The meta-learner fitted on them.
+        kappa: Each way's validation kappa (``selection``, ``stacking``): neither was fitted on it.
+    """
+
+    selection: Selection
+    stacker: object
+    kappa: dict[str, float]
+
+    @property
+    def winner(self) -> str:
+        """The way with the higher validation kappa (selection on a tie: it is the simpler)."""
+        return "stacking" if self.kappa["stacking"] > self.kappa["selection"] else "selection"
+
+
+def judge(out_of_fold: Sequence[np.ndarray], oof_truth: np.ndarray, validation: Sequence[np.ndarray],
+          truth: np.ndarray, *, rounds: int = DEFAULT_ROUNDS, seed: int = 0) -> Judged:
+    """Fit selection's weights and the stacker on the candidates' ``out_of_fold`` predictions of
+    the training speakers (labels ``oof_truth``), and score each on their ``validation``
+    predictions (labels ``truth``): like judged with like, the validation speakers fit neither."""
+    selection = select(out_of_fold, oof_truth, rounds=rounds)
+    stacker = fit_stacker(out_of_fold, oof_truth, seed=seed)
+    n_classes = np.asarray(validation[0]).shape[1]
+    scores = {"selection": average(validation, selection.weights), "stacking": stacked(stacker, validation, n_classes)}
+    return Judged(selection, stacker, {name: float(kappas(np.asarray(truth)[None, :], p.argmax(axis=1)[None, :])[0])
+                                       for name, p in scores.items()})
+
+
 def aligned(evaluations: Sequence[Evaluation]) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Several models' evaluations of the same utterances, matched by utterance id in the
     first's order: ``(utterance, language and label of each, one probability array per model)``.

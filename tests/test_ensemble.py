@@ -115,6 +115,37 @@ def test_stacking_learns_which_member_to_trust_for_which_emotion():
     assert sum(weights) == pytest.approx(1.0) and weights[2] < min(weights[:2])  # the noise is read least
 
 
+def test_the_judge_fits_selection_and_stacking_on_out_of_fold_predictions_never_on_validation():
+    """Member a is right on the validation speakers but guesses on the training folds (a lucky
+    trial); b is right on both half the time. Selection fitted on validation would keep a alone
+    (validation kappa 1, an optimistic figure); the judge fits both ways on the out-of-fold
+    predictions, so b is weighed in, the validation labels change neither way's fit, and the
+    validation kappas are measured ones."""
+    from mser.ensemble import judge, select, stacked
+
+    rng = np.random.default_rng(4)
+    oof_truth, truth = rng.integers(0, 3, 300), rng.integers(0, 3, 60)
+
+    def half_right(labels):
+        return _confident(np.where(rng.random(len(labels)) < 0.7, labels, (labels + 1) % 3), np.ones(len(labels), bool),
+                          rng)
+
+    oof = [rng.dirichlet(np.ones(3), 300), half_right(oof_truth)]
+    validation = [_confident(truth, np.ones(60, bool), rng), half_right(truth)]
+    assert select(validation, truth).weights == (1.0, 0.0)  # what fitting on validation would keep
+    judged = judge(oof, oof_truth, validation, truth)
+    assert judged.selection.weights == select(oof, oof_truth).weights and judged.selection.weights[1] > 0.5
+    expected = kappa(truth, np.average(np.stack(validation), axis=0, weights=judged.selection.weights).argmax(axis=1))
+    assert judged.kappa["selection"] == pytest.approx(expected)
+    assert judged.kappa["stacking"] == pytest.approx(kappa(truth, stacked(judged.stacker, validation, 3).argmax(axis=1)))
+    assert judged.winner == max(("selection", "stacking"), key=lambda m: (judged.kappa[m], m == "selection"))
+    # Other validation labels: the same fits (weights, meta-learner), other validation kappas.
+    other = judge(oof, oof_truth, validation, (truth + 1) % 3)
+    assert other.selection.weights == judged.selection.weights
+    assert np.array_equal(other.stacker.coef_, judged.stacker.coef_)
+    assert other.kappa != judged.kappa
+
+
 def test_a_stacked_ensemble_answers_with_its_stacker_and_reloads_as_it_was(tmp_path, monkeypatch):
     from mser import ensemble as ensemble_module
     from mser.ensemble import fit_stacker, stacked

@@ -15,9 +15,12 @@ With stacking (:mod:`mser.ensemble`), every candidate's configuration (the run's
 :data:`~tracking.schema.CONFIG_FILE`, for the epochs its trial found) is trained again on
 speaker folds of the training speakers for out-of-fold predictions, a meta-learner is
 fitted on them, and the stacked ensemble of every candidate is judged on the same
-validation speakers. ``method="best"`` keeps whichever of selection and stacking scores
-higher there (selection on a tie: it is the simpler); the test speakers are scored once,
-for the one kept.
+validation speakers. ``method="best"`` judges like with like: selection's weights are then
+chosen on the same out-of-fold predictions as the meta-learner, so neither has seen the
+validation speakers, and it keeps whichever scores higher there (selection on a tie: it is
+the simpler) with an honest validation kappa; the test speakers are scored once, for the
+one kept. ``method="selection"`` chooses the weights on the validation predictions (no
+retraining; its validation kappa is then the one it was chosen on, hence optimistic).
 
 The members are the trial models themselves, trained on the training speakers without the
 validation ones (the study's refit saw the validation speakers, so it cannot be judged on
@@ -42,7 +45,7 @@ from mser.ensemble import (
     EnsemblePipeline,
     aligned,
     combine,
-    fit_stacker,
+    judge,
     out_of_fold,
     select,
     stacked,
@@ -206,24 +209,26 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
     truth = meta["label"].to_numpy()
     emotions = tuple(offered[0].validation.emotions)
     selection = select(arrays, truth, rounds=rounds)
-    single = offered[selection.best_single]
+    best_single, fitted_on = selection.best_single, "validation"
+    single = offered[best_single]
     tests = {c.speakers("test") for c in offered}
     if len(tests) != 1:
         raise MserError(f"the candidates were tested on different speakers ({'; '.join(sorted(tests))})")
     test_speakers = tests.pop().split()
     by_method = {"selection": selection.kappa}
-    stacking = None
+    stacking = stacker = None
     if method == "stacking" or (method == "best" and not held_out_language(language)):
-        stacking = _stack(offered, dataset, meta, arrays, emotions, folds=folds, progress=progress,
-                          cache_dir=cache_dir)
-        by_method["stacking"] = stacking["validation"].utterances["kappa"]
-    stacking_wins = method == "best" and by_method.get("stacking", -1.0) > by_method["selection"]
-    chosen = "stacking" if method == "stacking" or stacking_wins else "selection"
+        stacking = _stack(offered, dataset, folds=folds, progress=progress, cache_dir=cache_dir)
+        judged = judge(stacking["oof_arrays"], stacking["oof_truth"], arrays, truth, rounds=rounds)
+        stacker, by_method = judged.stacker, dict(judged.kappa)
+        if method == "best":  # like judged with like: selection's weights, too, from the out-of-fold predictions
+            selection, fitted_on = judged.selection, "out-of-fold"
+    chosen = method if method != "best" else (judged.winner if stacking else "selection")
     if chosen == "stacking":
-        members, weights = offered, stacker_weights(stacking["stacker"], len(offered))
+        members, weights = offered, stacker_weights(stacker, len(offered))
         ensemble = EnsemblePipeline(tuple(m.pipeline for m in members), weights, tuple(m.run_name for m in members),
-                                    stacking["stacker"])
-        validation = stacking["validation"]
+                                    stacker)
+        validation = evaluate(stacked(stacker, arrays, len(emotions)), meta, emotions=emotions)
     else:
         members = [offered[i] for i in selection.members]
         weights = tuple(selection.weights[i] for i in selection.members)
@@ -232,10 +237,10 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
     # The test speakers, once, after the choice: each model scored once (the best alone is often a member).
     indexes = [offered.index(m) for m in members]
     scored = {i: score_logged_model(offered[i].run, dataset, test_speakers, pipeline=offered[i].pipeline)
-              for i in {*indexes, selection.best_single}}
+              for i in {*indexes, best_single}}
     test_meta, test_arrays = aligned([scored[i] for i in indexes])
     test = evaluate(ensemble.combine(test_arrays), test_meta, emotions=emotions)
-    single_test = scored[selection.best_single]
+    single_test = scored[best_single]
     both, (ours, theirs) = aligned([test, single_test])
     comparison = compare_paired(both["label"].to_numpy(), ours.argmax(axis=1), theirs.argmax(axis=1))
     rows = [{"run_id": m.run_id, "run_name": m.run_name, "space": m.space, "weight": round(w, 4),
@@ -261,7 +266,7 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
             log_evaluation(client, run_id, evaluation, side, title=f"ensemble, {language}")
         client.log_text(run_id, single_test.predictions.to_csv(index=False), BEST_SINGLE_PREDICTIONS_FILE)
         record = {"method": chosen, "validation_by_method": by_method, "members": rows,
-                  "selection_path": list(selection.path), "rounds": rounds,
+                  "selection_path": list(selection.path), "selection_fitted_on": fitted_on, "rounds": rounds,
                   "candidates": [c.run_name for c in offered], "left_out": left_out,
                   "best_single": single.run_name, "comparison": comparison.verdict()}
         if stacking:
@@ -276,13 +281,12 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
                            TEST_KAPPA: single_test.utterances["kappa"]}, comparison, left_out, chosen, by_method)
 
 
-def _stack(offered: list[Candidate], dataset: Dataset, meta, arrays: list, emotions: tuple[str, ...], *, folds: int,
-           progress=None, cache_dir=None) -> dict:
-    """Stacking over every candidate: out-of-fold predictions of the training speakers (the
-    candidates' shared ``speakers.train``: never a validation or test speaker), a meta-learner
-    fitted on them, and its validation evaluation on the candidates' validation ``arrays``."""
+def _stack(offered: list[Candidate], dataset: Dataset, *, folds: int, progress=None, cache_dir=None) -> dict:
+    """Every candidate's out-of-fold predictions of the training speakers (the candidates'
+    shared ``speakers.train``: never a validation or test speaker), for :func:`mser.ensemble.judge`."""
     import pandas as pd
 
+    emotions = tuple(offered[0].validation.emotions)
     configs = []
     for candidate in offered:
         config = logged_config(candidate.run)
@@ -303,13 +307,10 @@ def _stack(offered: list[Candidate], dataset: Dataset, meta, arrays: list, emoti
     split = Split("stacking", train=speakers, test=tuple(offered[0].speakers("test").split()),
                   validation=tuple(offered[0].speakers("validation").split()))
     oof_meta, oof = out_of_fold(dataset, configs, split, folds=folds, progress=progress)
-    truth = oof_meta["label"].to_numpy()
-    stacker = fit_stacker(oof, truth)
-    validation = evaluate(stacked(stacker, arrays, len(emotions)), meta, emotions=emotions)
     long = pd.concat([oof_meta.assign(candidate=c.run_name, predicted=a.argmax(axis=1),
                                       **{probability_column(e): a[:, i].round(6) for i, e in enumerate(emotions)})
                       for c, a in zip(offered, oof)], ignore_index=True)
-    return {"stacker": stacker, "validation": validation, "folds": min(folds, len(speakers)),
-            "speakers": list(speakers), "out_of_fold": long,
+    return {"folds": min(folds, len(speakers)), "speakers": list(speakers), "out_of_fold": long, "oof_arrays": oof,
+            "oof_truth": oof_meta["label"].to_numpy(),
             "oof_kappa": {c.run_name: round(float(evaluate(a, oof_meta, emotions=emotions).utterances["kappa"]), 4)
                           for c, a in zip(offered, oof)}}
