@@ -45,7 +45,15 @@ from mser.corpora import CORPORA, EMOTIONS, language_order
 from mser.discovery import Discovery, Skipped, discover, discover_index
 from mser.errors import DataError, MserError, SkipFile
 from mser.features import FeatureParams, window_features
-from mser.functionals import FEATURE_SETS, FUNCTIONALS_RATE, functionals, opensmile_version, set_parts
+from mser.functionals import (
+    FEATURE_SETS,
+    FUNCTIONALS_RATE,
+    OWN_SETS,
+    functionals,
+    opensmile_version,
+    set_parts,
+    utterance_statistics,
+)
 
 #: Bumped whenever the stored layout or the meaning of a stored value changes.
 CACHE_FORMAT = 2
@@ -306,6 +314,13 @@ def load_functionals(dataset: Dataset, feature_set: str, *, cache_dir: str | Pat
     if len(parts) > 1:
         values = np.hstack([load_functionals(dataset, part, cache_dir=cache_dir, use_cache=use_cache,
                                              progress=progress, threads=threads) for part in parts])
+        dataset.functionals = {**dataset.functionals, feature_set: values}
+        return values
+    if feature_set in OWN_SETS:  # from the windows' features the dataset holds: no audio read, nothing to cache
+        positions = dataset.meta.groupby("utterance", sort=False).indices
+        values = np.stack([utterance_statistics(dataset.features[positions[utterance]])
+                           for utterance in dataset.utterances["utterance"]]) if len(dataset.utterances) else \
+            np.zeros((0, OWN_SETS[feature_set]), np.float32)
         dataset.functionals = {**dataset.functionals, feature_set: values}
         return values
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()

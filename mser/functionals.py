@@ -11,8 +11,14 @@ The ``opensmile`` package is free for research only (audEERING's licence), so it
 optional extra: ``pip install -e ".[opensmile]"``. Without it, asking for functionals
 raises :class:`MissingExtra` with that command.
 
-Fused inputs join sets (early fusion, :data:`FUSED_SETS`): ``eGeMAPSv02+ComParE_2016`` is
-the two sets' columns side by side, computed as each set is and cached per set.
+mser computes one set itself (:data:`OWN_SETS`): ``librosa``, the statistics (mean,
+deviation, minimum, maximum) over an utterance's frames of the 41 librosa features the
+paper's models read per 1-s window (:func:`utterance_statistics`), made from the dataset's
+own features, so it needs no extra and no second pass over the audio.
+
+Fused inputs join sets (early fusion, :data:`FUSED_SETS`): ``eGeMAPSv02+ComParE_2016`` and
+``ComParE_2016+librosa`` are their sets' columns side by side, computed as each set is and
+cached per set.
 
 Normalisation is a choice (:data:`NORMALISATIONS`): ``global`` standardises every
 utterance with the training speakers' means and deviations; ``speaker`` standardises
@@ -39,10 +45,22 @@ from mser.errors import MserError
 
 #: openSMILE's standard functional sets offered here, with their sizes.
 FEATURE_SETS = {"eGeMAPSv02": 88, "ComParE_2016": 6373}
-#: Input sets made by joining openSMILE's sets (early fusion): each one's parts, in column order.
-FUSED_SETS = {"eGeMAPSv02+ComParE_2016": ("eGeMAPSv02", "ComParE_2016")}
-#: Every set a model on functionals may read (openSMILE's and the fused ones), with its size.
-INPUT_SETS = {**FEATURE_SETS, **{name: sum(FEATURE_SETS[part] for part in parts) for name, parts in FUSED_SETS.items()}}
+#: The utterance statistics of the paper's librosa features (:mod:`mser.features`: log-mel,
+#: MFCC, chroma, centroid, 41 per frame with the default parameters) over every frame of the
+#: utterance's 1-s windows: what the models on windows read, summarised as openSMILE summarises
+#: its descriptors. Computed by mser from the dataset's features (no openSMILE, no extra).
+LIBROSA = "librosa"
+STATISTICS = ("mean", "std", "min", "max")
+_LIBROSA_ROWS = ([f"logmel{i}" for i in range(1, 17)] + [f"mfcc{i}" for i in range(1, 13)]
+                 + [f"chroma{i}" for i in range(1, 13)] + ["centroid"])
+#: The sets mser computes itself, with their sizes.
+OWN_SETS = {LIBROSA: len(_LIBROSA_ROWS) * len(STATISTICS)}
+#: Input sets made by joining sets (early fusion): each one's parts, in column order.
+FUSED_SETS = {"eGeMAPSv02+ComParE_2016": ("eGeMAPSv02", "ComParE_2016"),
+              f"ComParE_2016+{LIBROSA}": ("ComParE_2016", LIBROSA)}
+_PART_SIZES = {**FEATURE_SETS, **OWN_SETS}
+#: Every set a model on functionals may read (openSMILE's, mser's own, the fused ones), with its size.
+INPUT_SETS = {**_PART_SIZES, **{name: sum(_PART_SIZES[part] for part in parts) for name, parts in FUSED_SETS.items()}}
 #: Every file is brought to this rate for openSMILE (Hz).
 FUNCTIONALS_RATE = 16_000
 NORMALISATIONS = ("global", "speaker")
@@ -58,7 +76,8 @@ class FunctionalsParams:
     """How a model's utterance inputs are made (the ``functionals`` group of a search space).
 
     Attributes:
-        feature_set: A set of :data:`INPUT_SETS`: ``eGeMAPSv02``, ``ComParE_2016`` or both joined.
+        feature_set: A set of :data:`INPUT_SETS`: ``eGeMAPSv02``, ``ComParE_2016``, ``librosa``
+            (:data:`LIBROSA`), or one of :data:`FUSED_SETS`.
         normalisation: ``global`` (training speakers' statistics) or ``speaker`` (each
             speaker's own).
         select: Keep this many columns, those whose normalised values best separate the
@@ -85,12 +104,13 @@ class FunctionalsParams:
 
 
 def set_parts(feature_set: str) -> tuple[str, ...]:
-    """The openSMILE sets an input set is made of, in column order (itself, unless fused).
+    """The sets (openSMILE's or :data:`OWN_SETS`) an input set is made of, in column order
+    (itself, unless fused).
 
     Raises:
         ValueError: Not a set of :data:`INPUT_SETS`.
     """
-    if feature_set in FEATURE_SETS:
+    if feature_set in _PART_SIZES:
         return (feature_set,)
     if feature_set in FUSED_SETS:
         return FUSED_SETS[feature_set]
@@ -166,20 +186,55 @@ def smile(feature_set: str):
 
 def feature_names(feature_set: str) -> list[str]:
     """The names of the functionals of ``feature_set`` (any of :data:`INPUT_SETS`), in column order."""
-    return [name for part in set_parts(feature_set) for name in smile(part).feature_names]
+    return [name for part in set_parts(feature_set)
+            for name in (librosa_names() if part == LIBROSA else smile(part).feature_names)]
 
 
-def functionals(samples: np.ndarray, rate: int, *, feature_set: str) -> np.ndarray:
+def librosa_names() -> list[str]:
+    """The columns of the ``librosa`` set: each feature's statistics (``mfcc3_std``...), feature by feature."""
+    return [f"{row}_{statistic}" for row in _LIBROSA_ROWS for statistic in STATISTICS]
+
+
+def opensmile_parts(feature_set: str) -> tuple[str, ...]:
+    """The parts of ``feature_set`` openSMILE computes (those that need the opensmile extra)."""
+    return tuple(part for part in set_parts(feature_set) if part in FEATURE_SETS)
+
+
+def utterance_statistics(features: np.ndarray) -> np.ndarray:
+    """The ``librosa`` set of one utterance from its windows' features ``(windows, rows, frames)``:
+    each row's :data:`STATISTICS` over every frame of every window, row by row."""
+    frames = np.asarray(features, dtype=np.float64).transpose(0, 2, 1).reshape(-1, features.shape[1])
+    values = np.stack([frames.mean(axis=0), frames.std(axis=0), frames.min(axis=0), frames.max(axis=0)], axis=1)
+    return values.reshape(-1).astype(np.float32)
+
+
+def functionals(samples: np.ndarray, rate: int, *, feature_set: str, params=None) -> np.ndarray:
     """The functionals of one signal, ``(frames,)`` or ``(frames, channels)`` at ``rate``
-    (a fused set's parts side by side).
+    (a fused set's parts side by side). The ``librosa`` part is made as the dataset's
+    windows are, with ``params`` (:class:`mser.dataset.PrepParams`, required for it).
 
     Returns:
         ``(n_functionals,)`` float32, openSMILE's own values for that signal.
+
+    Raises:
+        SkipFile: (``librosa``) The signal is silent or shorter than one window.
     """
     samples = np.asarray(samples, dtype=np.float32)
     signal = np.ascontiguousarray(samples[None, :] if samples.ndim == 1 else samples.T)
-    return np.concatenate([smile(part).process_signal(signal, rate).to_numpy(dtype=np.float32)[0]
+    return np.concatenate([_librosa_part(samples, rate, params) if part == LIBROSA
+                           else smile(part).process_signal(signal, rate).to_numpy(dtype=np.float32)[0]
                            for part in set_parts(feature_set)])
+
+
+def _librosa_part(samples: np.ndarray, rate: int, params) -> np.ndarray:
+    from mser.audio import signal_windows
+    from mser.features import window_features
+
+    if params is None:
+        raise ValueError("the librosa statistics of a signal need its preprocessing parameters (params=)")
+    windows = signal_windows(samples, rate, target_rate=params.target_rate, window=params.window,
+                             silence_dbfs=params.silence_dbfs)
+    return utterance_statistics(window_features(windows, params.target_rate, params=params.features))
 
 
 def standardise(values: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -107,8 +107,8 @@ class EmotionPipeline:
 
     @property
     def requirements(self) -> tuple[str, ...]:
-        """The packages its model family needs beyond the project's own."""
-        return tuple(self.spec.family.requirements)
+        """The packages its model needs beyond the project's own (its family says)."""
+        return self.spec.family.requirements_of(self)
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
         """Probability of each emotion of :attr:`emotions` per row of classifier inputs."""

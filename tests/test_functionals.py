@@ -12,7 +12,15 @@ from mser import dataset as dataset_module
 from mser import functionals as functionals_module
 from mser import testing
 from mser.dataset import load_dataset, load_functionals
-from mser.functionals import FEATURE_SETS, INPUT_SETS, FunctionalsParams, MissingExtra, feature_names, per_speaker
+from mser.functionals import (
+    FEATURE_SETS,
+    INPUT_SETS,
+    LIBROSA,
+    FunctionalsParams,
+    MissingExtra,
+    feature_names,
+    per_speaker,
+)
 from mser.pipeline import EmotionPipeline
 from mser.train import TrainConfig, dataset_inputs, train
 
@@ -175,6 +183,12 @@ def test_a_fused_set_is_its_parts_side_by_side(fused):
                                _row(fused, FUSED, relpath), rtol=1e-5)
 
 
+def test_the_librosa_set_joins_compare_side_by_side(fused):
+    joined = load_functionals(fused, f"ComParE_2016+{LIBROSA}")
+    assert joined.shape == (len(fused.utterances), 6373 + INPUT_SETS[LIBROSA])
+    np.testing.assert_array_equal(joined, np.hstack([fused.functionals["ComParE_2016"], fused.functionals[LIBROSA]]))
+
+
 def _selecting(data, select=40):
     return train(data, TrainConfig(model="smile_logreg", language="de", seed=0,
                                    functionals={"feature_set": FUSED, "normalisation": "speaker", "select": select}))
@@ -288,6 +302,37 @@ def test_the_logged_model_predicts_as_in_memory(data, tracking_uri):
     probabilities = named[[f"p_{e}" for e in in_memory[0].probabilities]].to_numpy()[test]
     scored = result.test.predictions
     assert list(probabilities.argmax(axis=1)) == list(scored["predicted"])
+
+
+def test_the_librosa_set_summarises_the_windows_features_and_serves_without_opensmile(data, tmp_path, monkeypatch):
+    """mser's own set: each of the 41 librosa features' mean, deviation, minimum and maximum over
+    every frame of the utterance's windows, made from the dataset's features; a model on it
+    needs no openSMILE, and serving computes from the audio what training read."""
+    from mser.cli.common import require_functionals
+
+    values = load_functionals(data, LIBROSA)
+    names = feature_names(LIBROSA)
+    assert values.shape == (len(data.utterances), INPUT_SETS[LIBROSA]) == (len(data.utterances), 41 * 4)
+    assert len(names) == len(set(names)) == INPUT_SETS[LIBROSA]
+    for i in (0, len(data.utterances) - 1):
+        windows = np.flatnonzero(data.meta["utterance"].to_numpy() == data.utterances["utterance"].iloc[i])
+        frames = data.features[windows].transpose(0, 2, 1).reshape(-1, 41)  # every frame of every window
+        for name, expected in (("logmel1_mean", frames[:, 0].mean()), ("mfcc1_std", frames[:, 16].std()),
+                               ("chroma12_min", frames[:, 39].min()), ("centroid_max", frames[:, 40].max())):
+            assert values[i, names.index(name)] == pytest.approx(expected, rel=1e-5)
+    monkeypatch.setitem(sys.modules, "opensmile", None)  # import opensmile now fails
+    monkeypatch.setattr(functionals_module, "_LOCAL", type(functionals_module._LOCAL)())
+    require_functionals([LIBROSA])  # nothing to refuse
+    result = train(data, TrainConfig(model="smile_logreg", language="de",
+                                     functionals={"feature_set": LIBROSA, "normalisation": "speaker"}))
+    assert result.pipeline.requirements == ()
+    loaded = EmotionPipeline.load(result.pipeline.save(tmp_path / "pipeline"))
+    rows = np.flatnonzero(data.utterances["speaker"].isin(result.split.test).to_numpy())
+    served = loaded.predict_signals([_read(data.root / p) for p in data.utterances["path"].iloc[rows]],
+                                    list(data.utterances["speaker"].iloc[rows]))
+    assert [loaded.emotions.index(p.emotion) for p in served] == list(result.test.predictions["predicted"])
+    with pytest.raises(MissingExtra):
+        require_functionals([f"ComParE_2016+{LIBROSA}"])  # its openSMILE part does need the extra
 
 
 def _read(path):

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from mser.cache import default_cache_dir
 from mser.corpora import EMOTION_SYNONYMS, EMOTIONS, check_study_language, parse_emotions
 from mser.errors import DataError, MserError
-from mser.functionals import set_parts, smile
+from mser.functionals import opensmile_parts, smile
 
 if TYPE_CHECKING:  # the data libraries take seconds to import: a command parses its arguments first
     from mser.dataset import Dataset
@@ -162,7 +162,7 @@ def require_functionals(feature_sets: Sequence[str]) -> None:
         MissingExtra: With the command that installs it.
     """
     for feature_set in feature_sets:
-        for part in set_parts(feature_set):
+        for part in opensmile_parts(feature_set):
             smile(part)
 
 

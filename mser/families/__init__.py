@@ -48,6 +48,10 @@ class Family(ABC):
     window_scores: ClassVar[bool]
     requirements: ClassVar[tuple[str, ...]] = ()
 
+    def requirements_of(self, pipeline: "EmotionPipeline") -> tuple[str, ...]:
+        """The packages a served ``pipeline`` of the family needs: by default :attr:`requirements`."""
+        return tuple(self.requirements)
+
     def needs_keras(self, spec: "ModelSpec") -> bool:
         """Whether ``spec`` trains or runs a Keras model; by default, when its classifier is one."""
         return spec.keras

@@ -1,8 +1,8 @@
-"""The field's baseline family: a whole utterance described by its openSMILE functionals
-(:mod:`mser.functionals`, one set or two joined), standardised with the training speakers'
-statistics (``global``) or each speaker's own (``speaker``), optionally reduced to the
-columns that best separate the training speakers' emotions. No encoder: nothing to train
-before the classifier, nothing to probe.
+"""The field's baseline family: a whole utterance described by its functionals
+(:mod:`mser.functionals`: openSMILE's sets, the statistics of the librosa features, or two
+joined), standardised with the training speakers' statistics (``global``) or each speaker's
+own (``speaker``), optionally reduced to the columns that best separate the training
+speakers' emotions. No encoder: nothing to train before the classifier, nothing to probe.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from mser.audio import peak_dbfs, to_mono
 from mser.dataset import UTTERANCE_UNIT, Dataset
 from mser.errors import SkipFile
 from mser.families import Family
-from mser.functionals import FunctionalsParams, functionals, select_columns
+from mser.functionals import FunctionalsParams, functionals, opensmile_parts, select_columns
 from mser.pipeline import EmotionPipeline, Prediction, Standardizer, or_skip, prediction
 from mser.splits import Split
 from mser.train import EpochCallback, TrainConfig
@@ -34,6 +34,10 @@ class FunctionalsFamily(Family):
 
     def groups(self, spec) -> Mapping[str, Callable]:
         return {"functionals": FunctionalsParams}
+
+    def requirements_of(self, pipeline: EmotionPipeline) -> tuple[str, ...]:
+        """openSMILE, unless every part of the model's set is mser's own (``librosa``)."""
+        return self.requirements if opensmile_parts(pipeline.functionals.feature_set) else ()
 
     def check(self, config: TrainConfig) -> None:
         FunctionalsParams(**config.functionals)  # refuses an unknown set or normalisation
@@ -98,4 +102,4 @@ def _signal_functionals(pipeline: EmotionPipeline, samples: np.ndarray, rate: in
         raise SkipFile(f"silent: peak level {level:.0f} dBFS is below {silence:.0f} dBFS")
     if len(mono) < MIN_UTTERANCE_SECONDS * rate:
         raise SkipFile(f"too short: {len(mono) / rate:.2f} s, the model needs {MIN_UTTERANCE_SECONDS} s")
-    return functionals(samples, rate, feature_set=pipeline.functionals.feature_set)
+    return functionals(samples, rate, feature_set=pipeline.functionals.feature_set, params=pipeline.params)
