@@ -137,7 +137,8 @@ def test_the_judge_fits_selection_and_stacking_on_out_of_fold_predictions_never_
     assert judged.selection.weights == select(oof, oof_truth).weights and judged.selection.weights[1] > 0.5
     expected = kappa(truth, np.average(np.stack(validation), axis=0, weights=judged.selection.weights).argmax(axis=1))
     assert judged.kappa["selection"] == pytest.approx(expected)
-    assert judged.kappa["stacking"] == pytest.approx(kappa(truth, stacked(judged.stacker, validation, 3).argmax(axis=1)))
+    by_stacker = stacked(judged.stacker, validation, 3).argmax(axis=1)
+    assert judged.kappa["stacking"] == pytest.approx(kappa(truth, by_stacker))
     assert judged.winner == max(("selection", "stacking"), key=lambda m: (judged.kappa[m], m == "selection"))
     # Other validation labels: the same fits (weights, meta-learner), other validation kappas.
     other = judge(oof, oof_truth, validation, (truth + 1) % 3)

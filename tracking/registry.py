@@ -37,6 +37,7 @@ from tracking.schema import (
     CHOICE_VAL_KAPPA,
     CV_VAL_KAPPA,
     DATASET_KEY_TAG,
+    ENSEMBLE_TAG,
     EXPERIMENT_ID_TAG,
     LABELS_TAG,
     LANGUAGE_TAG,
@@ -59,6 +60,8 @@ if TYPE_CHECKING:  # MLflow is imported where the registry is used: naming an al
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
 
+#: The space an ensemble (``mser-ensemble``) is registered under: ``mser-ensemble-<language>``.
+ENSEMBLE = "ensemble"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 #: Default gate: a new champion must beat the current one's validation kappa by more than this.
@@ -107,8 +110,9 @@ class Candidate:
     @classmethod
     def from_run(cls, run) -> "Candidate":
         tags, metrics = run.data.tags, run.data.metrics
+        space = ENSEMBLE if tags.get(ENSEMBLE_TAG) == "true" else tags[MODEL_TAG]
         return cls(run_id=run.info.run_id, run_name=run.info.run_name, experiment_id=run.info.experiment_id,
-                   space=tags[MODEL_TAG], language=tags[LANGUAGE_TAG], val_kappa=choice_value(run),
+                   space=space, language=tags[LANGUAGE_TAG], val_kappa=choice_value(run),
                    test_kappa=metrics.get(TEST_KAPPA), model_uri=tags[MODEL_URI_TAG],
                    dataset_key=tags.get(DATASET_KEY_TAG, ""), trial_id=tags.get(TRIAL_TAG),
                    speakers={side: tags.get(speakers_tag(side), "") for side in SPEAKER_SIDES},
@@ -145,7 +149,8 @@ def choice_value(run) -> float:
 def best_candidates(client: MlflowClient, experiment: str, *, space: str | None = None,
                     language: str | None = None) -> dict[str, Candidate]:
     """The best finished run with a model of each space and language in ``experiment``, by
-    validation kappa (ties: the earlier run), keyed by registered name.
+    validation kappa (ties: the earlier run), keyed by registered name; an ensemble's space is
+    :data:`ENSEMBLE`.
 
     Raises:
         MserError: No such experiment, or no finished run matches.
@@ -154,8 +159,9 @@ def best_candidates(client: MlflowClient, experiment: str, *, space: str | None 
     if found is None:
         raise MserError(f"no experiment {experiment!r} in {client.tracking_uri}: run mser-search first, "
                         "or name the experiment with --experiment")
+    by_space = f"tags.{ENSEMBLE_TAG} = 'true'" if space == ENSEMBLE else f"tags.{MODEL_TAG} = '{space}'"
     query = " and ".join(["attributes.status = 'FINISHED'",
-                          *([f"tags.{MODEL_TAG} = '{space}'"] if space else []),
+                          *([by_space] if space else []),
                           *([f"tags.{LANGUAGE_TAG} = '{language}'"] if language else [])])
     runs = all_runs(client, [found.experiment_id], query)
     refit = {run.data.tags[REFIT_OF_TAG] for run in runs if REFIT_OF_TAG in run.data.tags}
@@ -174,6 +180,14 @@ def best_candidates(client: MlflowClient, experiment: str, *, space: str | None 
         raise MserError(f"no finished run with a model in experiment {experiment!r}"
                         f"{' for ' + which if which else ''}: run mser-search (or mser-train) first")
     return best
+
+
+def ensembles(client: MlflowClient, experiment: str, language: str) -> dict[str, Candidate]:
+    """The best ensemble of ``language`` in ``experiment`` as a candidate, if one was built (else none)."""
+    try:
+        return best_candidates(client, experiment, space=ENSEMBLE, language=language)
+    except MserError:
+        return {}
 
 
 def serving_candidate(client: MlflowClient, experiment: str, language: str, *,

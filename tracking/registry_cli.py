@@ -16,7 +16,16 @@ from mser.corpora import is_one_language
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
 from mser.models import MODELS
-from tracking.registry import CHAMPION, DEFAULT_MARGIN, best_candidates, model_table, promote, serving_candidate
+from tracking.registry import (
+    CHAMPION,
+    DEFAULT_MARGIN,
+    ENSEMBLE,
+    best_candidates,
+    ensembles,
+    model_table,
+    promote,
+    serving_candidate,
+)
 from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
 
 
@@ -27,7 +36,9 @@ def build_promote_parser() -> argparse.ArgumentParser:
                     "a version of mser-<space>-<language> and make it the champion if it beats the current "
                     "champion's validation kappa by more than a margin; otherwise it becomes the challenger. "
                     "Without --space or --language, every space and language found in the experiment.")
-    parser.add_argument("--space", choices=list(MODELS), help="only this model space (default: every one found)")
+    parser.add_argument("--space", choices=[*MODELS, ENSEMBLE],
+                        help=f"only this model space, or {ENSEMBLE}: the best mser-ensemble run (default: every one "
+                             "found)")
     parser.add_argument("--language", type=study_language, metavar="LANGUAGE",
                         help="only this language: all or all-but-<code> promote those studies' results; a language "
                              "code (it) promotes the model that serves it best, its own study's result or a joint "
@@ -48,8 +59,10 @@ def _promote(argv: Sequence[str] | None) -> int:
     args = build_promote_parser().parse_args(argv)
     uri = resolve_tracking_uri(args.tracking_uri)
     client = ensure_store(uri, create=False)
-    if args.language and is_one_language(args.language):
+    if args.language and is_one_language(args.language) and args.space != ENSEMBLE:
         candidates = {"": serving_candidate(client, args.experiment, args.language, space=args.space)}
+        if args.space is None:  # and the language's ensemble, if one was built
+            candidates.update(ensembles(client, args.experiment, args.language))
     else:
         candidates = best_candidates(client, args.experiment, space=args.space, language=args.language)
     promotions, refused = [], 0

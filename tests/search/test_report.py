@@ -395,6 +395,16 @@ def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_ser
     assert row["test"]["kappa"] == pytest.approx(run.data.metrics["test_kappa"])
     assert row["single_test"]["kappa"] == pytest.approx(run.data.metrics["best_single_test_kappa"])
     assert row["difference"] == pytest.approx(run.data.metrics["vs_best_single_kappa_difference"])
+    # Promoted like any model, as mser-ensemble-de, and served from the registry as it was from its run.
+    from tracking.registry_cli import promote_main
+
+    capfd.readouterr()
+    assert promote_main(["--experiment", "report", "--tracking-uri", client.tracking_uri, "--space", "ensemble",
+                         "--language", "de", "--json"]) == 0
+    [promoted] = json.loads(capfd.readouterr().out)
+    assert promoted["name"] == "mser-ensemble-de" and promoted["run_id"] == run.info.run_id
+    registered = mlflow.pyfunc.load_model("models:/mser-ensemble-de@champion")
+    assert registered.predict(pd.DataFrame({"path": [str(p) for p in wavs]})).equals(answer)
     # A language without studies is refused in one line.
     assert ensemble_main(["--language", "en", "--experiment", "report", "--tracking-uri", client.tracking_uri,
                           "--data-root", str(tiny_demo)]) == 2

@@ -10,8 +10,11 @@ from tracking.predict_cli import main as predict_main
 from tracking.registry import (
     CHALLENGER,
     CHAMPION,
+    ENSEMBLE,
     ModelNotFound,
+    best_candidates,
     decide,
+    ensembles,
     load,
     registered_name,
     resolve_model,
@@ -105,6 +108,26 @@ def test_a_run_whose_model_does_not_load_is_not_promoted(tracking_uri, capsys):
     [line] = [line for line in err.splitlines() if " INFO mlflow" not in line]  # one line, no traceback
     assert line.startswith("mser-sae_cnn-de: the model models:/m-") and "was not promoted" in line
     assert client.search_registered_models() == []
+
+
+def test_an_ensemble_is_a_candidate_of_its_own_name(tracking_uri):
+    """An mser-ensemble run (no model space of its own) registers as mser-ensemble-<language>,
+    chosen by its validation kappa, beside the studies' candidates; --space ensemble asks for it alone."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.create_experiment("mixed")
+    for name, tags, kappa in (("cnn_features-de-1", {"model": "cnn_features"}, 0.4),
+                              ("ensemble-de-1", {"ensemble": "true"}, 0.5),
+                              ("ensemble-de-2", {"ensemble": "true"}, 0.45)):
+        run = client.create_run(experiment, run_name=name, tags={
+            **tags, "language": "de", "model_uri": f"runs:/{name}/model", "speakers.validation": "03 08"})
+        client.log_metric(run.info.run_id, "val_kappa", kappa)
+        client.set_terminated(run.info.run_id)
+    found = best_candidates(client, "mixed")
+    assert set(found) == {"mser-cnn_features-de", f"mser-{ENSEMBLE}-de"}
+    ensemble = found[f"mser-{ENSEMBLE}-de"]
+    assert ensemble.space == ENSEMBLE and ensemble.run_name == "ensemble-de-1" and ensemble.val_kappa == 0.5
+    assert set(best_candidates(client, "mixed", space=ENSEMBLE)) == {f"mser-{ENSEMBLE}-de"}
+    assert set(ensembles(client, "mixed", "de")) == {f"mser-{ENSEMBLE}-de"} and ensembles(client, "mixed", "it") == {}
 
 
 @pytest.mark.parametrize("command", ["mser-promote", "mser-models", "mser-predict", "mser-report", "mser-ui"])
