@@ -23,7 +23,8 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
-pytestmark = pytest.mark.slow
+# One worker runs the module (pytest -n 2 --dist loadgroup): its module fixture is costly.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 BIN = Path(sys.executable).parent
 
 
@@ -80,13 +81,38 @@ def cluster(tmp_path_factory, tiny_demo):
         yield {"root": root, "env": env, "address": address, "server": server, "demo": tiny_demo}
     finally:
         server.stop()
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_cluster(temp_dir, port)
 
 
-def _search(cluster, experiment: str, trials: int, *extra: str) -> list[str]:
-    # Long enough trials (no pruning, no early stop) that faults find them running.
+def _stop_cluster(temp_dir: Path, port: int) -> None:
+    """Stop this cluster's processes, and only them: ``ray stop`` would stop every Ray of the
+    machine, another test's (run beside this one) too. Its processes name its temp dir or its
+    head's port; its workers and agents are their children."""
+    def ours(args: list[str]) -> bool:
+        return any(str(temp_dir) in arg or (arg.startswith("--address=") and arg.endswith(f":{port}"))
+                   for arg in args)
+
+    roots = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and ours(p.info["cmdline"])]
+    doomed = {p.pid: p for root in roots for p in [root, *_children(root)]}
+    for process in doomed.values():
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(list(doomed.values()), timeout=30)
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _search(cluster, experiment: str, trials: int, *extra: str, epochs: int = 40) -> list[str]:
+    # Long enough trials (no pruning, no early stop, 40 epochs) that faults find them running.
     return [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--language", "de", "--trials",
-            str(trials), "--max-epochs", "100", "--grace-period", "100", "--patience", "100",
+            str(trials), "--max-epochs", str(epochs), "--grace-period", str(epochs), "--patience", str(epochs),
             "--address", cluster["address"],
             "--tracking-uri", cluster["server"].uri, "--experiment", experiment, "--data-root",
             str(cluster["demo"]), "--top", "1", *extra]
@@ -223,7 +249,7 @@ def test_a_removed_node_and_a_server_outage_lose_no_trial(cluster):
 
 
 def test_a_killed_driver_resumes_without_duplicates(cluster):
-    command = _search(cluster, "driver", 6, "--no-refit")
+    command = _search(cluster, "driver", 6, "--no-refit", epochs=10)  # killed between trials: they can be short
     # Tune saves its state at most every 10 s, so a driver killed outright loses the trials
     # it started since. Saving only once, as the search starts, makes that certain: trial 3
     # starts once a first trial has ended, so the resumed search does not know it.

@@ -22,7 +22,8 @@ from tracking.registry import CHAMPION
 from tracking.registry_cli import promote_main
 from tracking.testing import post_json, served_model
 
-pytestmark = pytest.mark.slow
+# One worker runs the module (pytest -n 2 --dist loadgroup): its module fixture is costly.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("functionals_flow")]
 BIN = Path(sys.executable).parent
 NAME = "mser-smile_svm-all"
 

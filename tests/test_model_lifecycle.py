@@ -21,7 +21,8 @@ from tracking.registry import CHALLENGER, CHAMPION
 from tracking.registry_cli import models_main, promote_main
 from tracking.testing import free_port, post_json, served_model
 
-pytestmark = pytest.mark.slow
+# One worker runs the module (pytest -n 2 --dist loadgroup): its module fixture is costly.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("model_lifecycle")]
 NAME = "mser-sae_cnn-de"
 BIN = Path(sys.executable).parent
 
