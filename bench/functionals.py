@@ -122,7 +122,7 @@ import sys
 import search.study
 reuse = sys.argv[1] == "reused"
 search.study.REUSE_WORKERS = reuse
-from search.cli import main
+from cli.search import main
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -20,7 +20,7 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
-from mser.cli.common import duration
+from mser.console import duration
 from mser.metrics import VAL_KAPPA
 from search.schedulers import ENCODER_STEP
 from search.trial import FINAL_KEY, RUN_ID_KEY

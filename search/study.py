@@ -28,7 +28,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils import flatten_dict
 
 from mser.augment import load_augmentation
-from mser.cli.common import INTERRUPTED_EXIT, note, progress_bar
+from mser.console import INTERRUPTED_EXIT, note, progress_bar
 from mser.dataset import Dataset, load_functionals
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA

@@ -9,7 +9,7 @@ space in the experiment, logging on that best run the metric ``transfer_kappa_<t
 and the predictions ``predictions_transfer_<test>.csv``. The other cells are already
 logged: the diagonal is a study's own test score (within-language), the joint model's row
 its test score per language, and a held-out-language study (``all-but-it``) fills its
-language's column. The report reads them all (:mod:`search.report`).
+language's column. The report reads them all (:mod:`report.build`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mser.cli.common import stdout_for_results
+from cli.common import stdout_for_results
 
 
 def test_stdout_holds_only_results_while_libraries_print(capfd):
@@ -27,7 +27,7 @@ def _bad_path(argv):
 
 
 def test_an_unusable_path_is_one_line_and_status_2(capfd):
-    from mser.cli.common import run
+    from cli.common import run
 
     assert run(_bad_path, [], "mser-x") == 2
     err = capfd.readouterr().err.strip().splitlines()
@@ -35,7 +35,7 @@ def test_an_unusable_path_is_one_line_and_status_2(capfd):
 
 
 def test_mser_data_demo_into_a_folder_it_cannot_write(capfd):
-    from mser.cli.data import main
+    from cli.data import main
 
     assert main(["demo", "--out", "/proc/mser-demo"]) == 2
     err = capfd.readouterr().err
@@ -44,12 +44,12 @@ def test_mser_data_demo_into_a_folder_it_cannot_write(capfd):
 
 def test_libraries_are_quiet_unless_verbose(capfd, tmp_path):
     """Creating a store prints MLflow's INFO lines, but not under a command (unless --verbose)."""
-    from mser.cli.common import run
+    from cli.common import run
     from tracking.store import ensure_store
 
     assert run(lambda argv: ensure_store(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}") and 0, [], "mser-x") == 0
     assert "INFO" not in capfd.readouterr().err
-    from mser.cli.common import quiet_libraries
+    from cli.common import quiet_libraries
 
     quiet_libraries(verbose=True)
     try:
@@ -75,7 +75,7 @@ def test_names_become_one_folder_name_inside_their_parent():
 def test_counts_are_refused_below_their_minimum():
     import argparse
 
-    from mser.cli.common import at_least
+    from cli.common import at_least
 
     assert at_least(1)("3") == 3 and at_least(0.0, float)("0") == 0.0 and at_least(0.0, float)("inf") == float("inf")
     for parse, text in ((at_least(1), "0"), (at_least(1), "-2"), (at_least(1), "2.5"), (at_least(0.0, float), "-5"),
@@ -89,7 +89,7 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_with_status_143(capsys):
     import signal
     import time
 
-    from mser.cli.common import run
+    from cli.common import run
 
     def body(argv):
         os.kill(os.getpid(), signal.SIGTERM)

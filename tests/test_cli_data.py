@@ -3,8 +3,8 @@ import re
 
 import pytest
 
+from cli.data import main
 from mser import testing
-from mser.cli.data import main
 
 
 def test_help_of_every_command(capsys):
@@ -102,7 +102,7 @@ def test_preparation_prints_progress_lines_when_stderr_is_a_file(tiny_demo, tmp_
 
     log = tmp_path / "inspect.log"
     with log.open("w") as stderr:
-        done = subprocess.run([sys.executable, "-m", "mser.cli.data", "inspect", "--data-root", str(tiny_demo),
+        done = subprocess.run([sys.executable, "-m", "cli.data", "inspect", "--data-root", str(tiny_demo),
                                "--cache-dir", str(tmp_path / "cache")], stdout=subprocess.DEVNULL, stderr=stderr,
                               env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=300)
     assert done.returncode == 0
@@ -114,7 +114,7 @@ def test_preparation_prints_progress_lines_when_stderr_is_a_file(tiny_demo, tmp_
 def test_progress_lines_are_bounded_in_number():
     import io
 
-    from mser.cli.common import progress_bar
+    from cli.common import progress_bar
 
     stream = io.StringIO()
     with progress_bar("openSMILE ComParE_2016 functionals", "files", stream=stream, every=3600) as progress:

@@ -111,7 +111,7 @@ def _children(process: psutil.Process) -> list[psutil.Process]:
 
 def _search(cluster, experiment: str, trials: int, *extra: str, epochs: int = 40) -> list[str]:
     # Long enough trials (no pruning, no early stop, 40 epochs) that faults find them running.
-    return [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--language", "de", "--trials",
+    return [sys.executable, "-m", "cli.search", "--space", "cnn_features", "--language", "de", "--trials",
             str(trials), "--max-epochs", str(epochs), "--grace-period", str(epochs), "--patience", str(epochs),
             "--address", cluster["address"],
             "--tracking-uri", cluster["server"].uri, "--experiment", experiment, "--data-root",
@@ -283,7 +283,7 @@ def test_a_lost_tracking_server_stops_the_search_in_one_line_and_resume_finishes
     env.pop("RAY_ADDRESS", None)
     server = Server(tmp_path, env)
     server.start()
-    command = [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--language", "de", "--trials", "2",
+    command = [sys.executable, "-m", "cli.search", "--space", "cnn_features", "--language", "de", "--trials", "2",
                "--max-concurrent", "1", "--max-epochs", "12", "--grace-period", "12", "--patience", "12",
                "--tracking-uri", server.uri, "--experiment", "lost", "--data-root", str(tiny_demo), "--top", "1",
                "--no-refit"]

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli.data import main as data_main
 from mser import testing
-from mser.cli.data import main as data_main
 from mser.corpora import EMOTIONS, canonical_emotion, parse_emotions
 from mser.dataset import load_dataset
 from mser.demo import INDEX_LABELS, write_index_corpus
@@ -249,7 +249,7 @@ def test_a_label_no_corpus_has_is_said_before_anything_is_trained(tmp_path, caps
 
 
 def test_a_label_no_corpus_can_have_is_refused_before_any_audio_is_read(tmp_path, capsys):
-    from tracking.train_cli import main as train_main
+    from cli.train import main as train_main
 
     missing = tmp_path / "no-such-root"  # never read: the label is refused first
     for main, command in ((train_main, []), (data_main, ["inspect"])):
@@ -260,7 +260,7 @@ def test_a_label_no_corpus_can_have_is_refused_before_any_audio_is_read(tmp_path
 
 
 def test_a_label_no_utterance_has_stops_training_before_a_run_is_written(tmp_path, monkeypatch, capsys):
-    from tracking.train_cli import main as train_main
+    from cli.train import main as train_main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

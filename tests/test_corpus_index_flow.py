@@ -35,12 +35,12 @@ def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_d
     search = ["--space", "cnn_features", "--trials", "2", "--max-epochs", "3", "--grace-period", "1",
               "--experiment", "fourth", "--json"]
 
-    inspect = json.loads(_run("mser.cli.data", "inspect", "--corpus", str(index), "--emotions", LABELS, "--json",
+    inspect = json.loads(_run("cli.data", "inspect", "--corpus", str(index), "--emotions", LABELS, "--json",
                               env=env, cwd=tmp_path).stdout)
     assert inspect["labels"] == LABELS.split(",") and inspect["drawn"] == ["urdu"]
     assert [row["language"] for row in inspect["corpora"]] == ["ur", ""]
 
-    alone = _run("search.cli", *search, "--language", "ur", "--corpus", str(index), "--emotions", LABELS,
+    alone = _run("cli.search", *search, "--language", "ur", "--corpus", str(index), "--emotions", LABELS,
                  env=env, cwd=tmp_path)
     [study] = json.loads(alone.stdout)
     trials = study["trials"]  # ASHA may stop the second trial at its first rung: pruned, not failed
@@ -52,7 +52,7 @@ def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_d
     assert set(best.data.tags[speakers_tag("test")].split()) == set(inspect["split"]["test"])
     assert best.data.tags[LABELS_TAG] == LABELS.replace(",", " ")
 
-    joint = _run("search.cli", *search, "--language", "all", "--data-root", str(tiny_demo), "--corpus", str(index),
+    joint = _run("cli.search", *search, "--language", "all", "--data-root", str(tiny_demo), "--corpus", str(index),
                  env=env, cwd=tmp_path)
     [together] = json.loads(joint.stdout)
     best = client.get_run(together["best"][0]["run_id"])
@@ -63,7 +63,7 @@ def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_d
     page = (tmp_path / "reports" / "fourth" / "report.html").read_text()
     assert ">ur<" in page and "surprise" in page
 
-    promote = subprocess.run([sys.executable, "-c", "import sys; from tracking.registry_cli import promote_main; "
+    promote = subprocess.run([sys.executable, "-c", "import sys; from cli.registry import promote_main; "
                               "sys.exit(promote_main(sys.argv[1:]))", "--experiment", "fourth", "--language", "ur",
                               "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert promote.returncode == 0, promote.stderr[-3000:]
@@ -71,7 +71,7 @@ def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_d
     assert promoted["name"] == "mser-cnn_features-ur"
 
     files = pd.read_csv(index)["file"].head(3).map(lambda f: str(index.parent / f)).tolist()
-    predicted = json.loads(_run("tracking.predict_cli", *files, "--model", "models:/mser-cnn_features-ur@champion",
+    predicted = json.loads(_run("cli.predict", *files, "--model", "models:/mser-cnn_features-ur@champion",
                                 "--json", env=env, cwd=tmp_path).stdout)
     records = predicted["predictions"]
     assert len(records) == 3 and all(r["emotion"] in LABELS.split(",") for r in records)

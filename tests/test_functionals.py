@@ -255,7 +255,7 @@ def test_the_missing_extra_is_one_line_naming_it(root, monkeypatch, capsys, trac
     monkeypatch.setattr(functionals_module, "_LOCAL", type(functionals_module._LOCAL)())
     with pytest.raises(MissingExtra, match=r'pip install -e "\.\[opensmile\]"'):
         functionals_module.smile("eGeMAPSv02")
-    from tracking.train_cli import main
+    from cli.train import main
 
     assert main(["--model", "smile_svm", "--data-root", str(root)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -308,7 +308,7 @@ def test_the_librosa_set_summarises_the_windows_features_and_serves_without_open
     """mser's own set: each of the 41 librosa features' mean, deviation, minimum and maximum over
     every frame of the utterance's windows, made from the dataset's features; a model on it
     needs no openSMILE, and serving computes from the audio what training read."""
-    from mser.cli.common import require_functionals
+    from cli.common import require_functionals
 
     values = load_functionals(data, LIBROSA)
     names = feature_names(LIBROSA)

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from cli.predict import main as predict_main
+from cli.registry import promote_main
 from mser.corpora import EMOTIONS
-from tracking.predict_cli import main as predict_main
 from tracking.registry import CHAMPION
-from tracking.registry_cli import promote_main
 from tracking.testing import post_json, served_model
 
 # One worker runs the module (pytest -n 2 --dist loadgroup): its module fixture is costly.
@@ -35,7 +35,7 @@ def flow(tiny_demo, tmp_path_factory):
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(root / "cache")}
     search = subprocess.run(
-        [sys.executable, "-m", "search.cli", "--space", "smile_svm", "--language", "each", "--trials", "3",
+        [sys.executable, "-m", "cli.search", "--space", "smile_svm", "--language", "each", "--trials", "3",
          "--top", "1", "--experiment", "smile", "--data-root", str(tiny_demo), "--json"],
         env=env, cwd=root, capture_output=True, text=True, timeout=900)
     assert search.returncode == 0, search.stderr[-3000:]
@@ -114,7 +114,7 @@ def test_a_warm_started_search_seeds_its_sampler_and_optuna_dashboard_opens_it(f
     from tracking.testing import free_port, get_json
 
     search = subprocess.run(
-        [sys.executable, "-m", "search.cli", "--space", "smile_svm", "--language", "de", "--trials", "2", "--top", "1",
+        [sys.executable, "-m", "cli.search", "--space", "smile_svm", "--language", "de", "--trials", "2", "--top", "1",
          "--no-refit", "--experiment", "smile-warm", "--warm-start", "smile", "--data-root", str(tiny_demo)],
         env=flow["env"], cwd=flow["root"], capture_output=True, text=True, timeout=600)
     assert search.returncode == 0, search.stderr[-3000:]

@@ -43,6 +43,17 @@ def test_mser_knows_no_scheduler_stop():
     assert not offenders, f"mser/ handles the search's stop itself: {offenders}"
 
 
+#: Who may import whom: mser/ <- tracking/ <- search/ <- report/ <- cli/ (each may use those before it).
+LAYERS = ["mser", "tracking", "search", "report", "cli"]
+
+
+@pytest.mark.parametrize("package", LAYERS[:-1])
+def test_each_layer_imports_only_the_layers_below(package):
+    above = set(LAYERS[LAYERS.index(package) + 1:])
+    offenders = {path: sorted(names & above) for path, names in _imported_modules(package).items() if names & above}
+    assert not offenders, f"{package}/ imports a layer above it: {offenders} (order: {' <- '.join(LAYERS)})"
+
+
 def test_tracking_does_not_import_ray():
     offenders = [path for path, names in _imported_modules("tracking").items() if "ray" in names]
     assert not offenders, f"ray imported by {offenders}: tracking/ wraps mlflow only"
@@ -96,7 +107,7 @@ def test_the_schema_check_sees_literal_names():
         "model_uri", "val_kappa", "pruned", "space.json", "tags.model = '", "test_{...}", "test_{...}"])
 
 
-@pytest.mark.parametrize("package", ["search", "tracking"])
+@pytest.mark.parametrize("package", ["search", "tracking", "report", "cli"])
 def test_mlflow_names_are_defined_once_in_the_schema(package):
     """Tag, param, metric and artifact names come from tracking/schema.py, never retyped."""
     offenders = []

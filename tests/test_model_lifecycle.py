@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from cli.predict import main as predict_main
+from cli.registry import models_main, promote_main
 from mser.testing import tone, write_non_finite, write_one_sample, write_truncated, write_wav
-from tracking.predict_cli import main as predict_main
 from tracking.registry import CHALLENGER, CHAMPION
-from tracking.registry_cli import models_main, promote_main
 from tracking.testing import free_port, post_json, served_model
 
 # One worker runs the module (pytest -n 2 --dist loadgroup): its module fixture is costly.
@@ -34,7 +34,7 @@ def flow(tiny_demo, tmp_path_factory):
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(root / "cache")}
     search = subprocess.run(
-        [sys.executable, "-m", "search.cli", "--space", "sae_cnn", "--language", "de", "--trials", "4",
+        [sys.executable, "-m", "cli.search", "--space", "sae_cnn", "--language", "de", "--trials", "4",
          "--max-epochs", "4", "--sae-epochs", "1", "--grace-period", "2", "--top", "2", "--experiment", "e2e",
          "--data-root", str(tiny_demo), "--json"],
         env=env, cwd=root, capture_output=True, text=True, timeout=900)
@@ -101,7 +101,7 @@ def test_promotions_at_once_register_the_best_trial_once(flow, store, tmp_path):
 
 
 def test_the_gate_keeps_the_champion_unless_beaten_or_forced(flow, store, tiny_demo, capsys):
-    from tracking.train_cli import main as train_main
+    from cli.train import main as train_main
 
     # A second candidate for the same name: one model trained outside the search.
     assert train_main(["--model", "sae_cnn", "--language", "de", "--max-epochs", "2", "--experiment", "other",

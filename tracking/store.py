@@ -9,11 +9,9 @@ starts, because concurrent first use of a SQLite store races on the migration.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import os
-import shlex
 import socket
 import sqlite3
 import tempfile
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from mser.cli.common import add_verbose_option
 from mser.errors import MserError
 
 if TYPE_CHECKING:  # MLflow takes a second or two to import: a command parses its arguments first
@@ -248,22 +245,3 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return experiment.experiment_id
-
-
-def add_tracking_options(parser: argparse.ArgumentParser, *, experiment: bool = True) -> None:
-    """``--experiment`` and ``--tracking-uri``, the same for every command that records or reads runs."""
-    group = parser.add_argument_group("tracking")
-    if experiment:
-        group.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
-                           help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
-    group.add_argument("--tracking-uri", metavar="URI",
-                       help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite at mlruns/mlflow.db)")
-    add_verbose_option(parser)
-
-
-def browse_hint(args: argparse.Namespace) -> str:
-    """The ``mser-ui`` command that shows the runs a command recorded (its experiment and store)."""
-    return "browse the runs with: mser-ui" + "".join(
-        f" {flag} {shlex.quote(value)}" for flag, value in (("--experiment", args.experiment),
-                                                             ("--tracking-uri", args.tracking_uri))
-        if value and not (flag == "--experiment" and value == DEFAULT_EXPERIMENT))

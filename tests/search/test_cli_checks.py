@@ -2,8 +2,9 @@
 
 import pytest
 
+from cli.common import browse_hint
+from cli.search import check_cluster_store, main
 from mser.errors import MserError
-from search.cli import check_cluster_store, main
 from search.spaces import PAPER_POINTS, SPACES, is_paper_point, param_name
 
 
@@ -30,7 +31,7 @@ def test_the_paper_point_is_recognised_and_params_named_as_mlflow_logs_them():
 
 
 def test_scheduler_and_encoder_cache_options():
-    from search.cli import build_parser
+    from cli.search import build_parser
 
     args = build_parser().parse_args([])
     assert args.scheduler == "asha" and args.encoder_cache is True and args.encoder_rungs is True
@@ -76,7 +77,7 @@ def test_an_unwritable_store_is_refused_within_seconds(tmp_path, capfd):
 def test_a_cluster_address_where_nothing_answers_is_refused_within_seconds():
     import time
 
-    from search.cli import check_cluster_address
+    from cli.search import check_cluster_address
 
     started = time.monotonic()
     with pytest.raises(MserError, match="nothing answers at the Ray cluster address 127.0.0.1:1.*ray start --head"):
@@ -88,7 +89,7 @@ def test_a_cluster_address_where_nothing_answers_is_refused_within_seconds():
 
 
 def test_a_grace_period_that_leaves_asha_nothing_to_stop_runs_every_trial_to_its_end(capsys):
-    from search.cli import _check, build_parser
+    from cli.search import _check, build_parser
 
     parser = build_parser()
     args = parser.parse_args(["--grace-period", "5", "--max-epochs", "3"])
@@ -101,8 +102,7 @@ def test_a_grace_period_that_leaves_asha_nothing_to_stop_runs_every_trial_to_its
 
 
 def test_the_hint_after_a_command_names_its_experiment_and_store():
-    from search.cli import build_parser
-    from tracking.store import browse_hint
+    from cli.search import build_parser
 
     assert browse_hint(build_parser().parse_args([])) == "browse the runs with: mser-ui"
     args = build_parser().parse_args(["--experiment", "probe run", "--tracking-uri", "http://h:5000"])
@@ -144,16 +144,16 @@ def test_each_store_keeps_its_own_resume_state_inside_the_cache(tmp_path):
 
 
 def test_a_cluster_address_where_nothing_answers_stops_the_command(tmp_path, monkeypatch, capfd):
-    import search.cli
+    import cli.search
 
-    monkeypatch.setattr(search.cli, "check_cluster_store", lambda uri, experiment: None)  # a live server
+    monkeypatch.setattr(cli.search, "check_cluster_store", lambda uri, experiment: None)  # a live server
     assert main(["--address", "127.0.0.1:1", "--tracking-uri", "http://127.0.0.1:9",
                  "--data-root", str(tmp_path)]) == 2
     _one_line_error(capfd, "nothing answers at the Ray cluster address 127.0.0.1:1")
 
 
 def test_counts_are_checked_as_they_are_parsed(capsys):
-    from search.cli import build_parser
+    from cli.search import build_parser
 
     parser = build_parser()
     for flag, value, minimum in (("--repeats", "-1", "0"), ("--trials", "0", "1"), ("--max-epochs", "-3", "1"),
@@ -166,7 +166,7 @@ def test_counts_are_checked_as_they_are_parsed(capsys):
 
 
 def test_folds_take_a_number_or_speakers(capsys):
-    from search.cli import build_parser
+    from cli.search import build_parser
 
     assert build_parser().parse_args(["--folds", "speakers"]).folds == "speakers"
     assert build_parser().parse_args(["--folds", "3"]).folds == 3
@@ -185,7 +185,7 @@ def test_more_folds_than_training_speakers_are_refused_before_ray_starts(tiny_de
 
 
 def test_held_out_studies_go_with_each_and_need_the_held_out_language(tiny_demo, tmp_path, capfd):
-    from search.cli import build_parser
+    from cli.search import build_parser
 
     assert build_parser().parse_args(["--language", "all-but-de"]).language == "all-but-de"
     with pytest.raises(SystemExit):
@@ -208,7 +208,7 @@ def test_a_cluster_address_where_another_kind_of_server_answers_is_refused_withi
 
     import grpc
 
-    from search.cli import check_cluster_address
+    from cli.search import check_cluster_address
 
     web = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)  # e.g. the tracking server's port
     threading.Thread(target=web.serve_forever, daemon=True).start()

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from cli.search import build_parser
 from mser.errors import MserError
 from mser.train import TrainConfig
-from search.cli import build_parser
 from search.options import StudyOptions, resume_differences, shared_fields
 from search.study import resumable_state
 from search.trial import train_config
@@ -79,7 +79,7 @@ def test_resume_refuses_other_options_or_data_and_says_what_differs(tmp_path):
 def test_each_option_is_defined_once_its_flag_and_default_read_from_the_field():
     import dataclasses
 
-    from search.cli import build_parser
+    from cli.search import build_parser
     from search.options import option_flag
 
     parser = build_parser()

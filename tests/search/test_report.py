@@ -14,14 +14,14 @@ import pytest
 import ray
 from mlflow.tracking import MlflowClient
 
+from cli.report import main as report_main
 from mser.dataset import load_dataset
 from mser.functionals import FEATURE_SETS
 from mser.metrics import kappa
 from mser.paper import TABLE4
 from mser.stats import compare_paired
+from report.build import write_report
 from search.options import StudyOptions
-from search.report import write_report
-from search.report_cli import main as report_main
 from search.study import run_study
 from search.transfer import score_transfer
 from tracking.store import ensure_store
@@ -312,7 +312,7 @@ def test_importance_finds_the_parameter_that_decides_the_score():
     """fANOVA over trials whose kappa depends on the kernel only: the kernel dominates."""
     from types import SimpleNamespace
 
-    from search.report import Study, importance
+    from report.build import Study, importance
     from search.spaces import PAPER_POINTS
 
     trials = []
@@ -335,8 +335,8 @@ def test_importance_finds_the_parameter_that_decides_the_score():
 def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_served(searched, tiny_demo, capfd,
                                                                                    tmp_path_factory):
     """mser-ensemble on German: the CNN's and the functionals' best trials (two families) as candidates."""
+    from cli.ensemble import main as ensemble_main
     from mser.ensemble import EnsemblePipeline
-    from tracking.ensemble_cli import main as ensemble_main
     from tracking.model import load_pipeline
     from tracking.schema import ENSEMBLE_FILE, ENSEMBLE_TAG, MODEL_URI_TAG, speakers_tag
 
@@ -399,7 +399,7 @@ def test_an_ensemble_of_the_best_trials_is_chosen_on_validation_recorded_and_ser
     assert row["single_test"]["kappa"] == pytest.approx(run.data.metrics["best_single_test_kappa"])
     assert row["difference"] == pytest.approx(run.data.metrics["vs_best_single_kappa_difference"])
     # Promoted like any model, as mser-ensemble-de, and served from the registry as it was from its run.
-    from tracking.registry_cli import promote_main
+    from cli.registry import promote_main
 
     capfd.readouterr()
     assert promote_main(["--experiment", "report", "--tracking-uri", client.tracking_uri, "--space", "ensemble",

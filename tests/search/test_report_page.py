@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
-from search.report import write_report
+from report.build import write_report
 from tracking import schema
 from tracking.store import ensure_store, experiment_id
 

@@ -223,7 +223,7 @@ def test_resume_continues_without_duplicate_runs(tiny_demo, tmp_path):
     path), resume it, and count the runs."""
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     env = {**os.environ, "MSER_CACHE_DIR": str(tmp_path / "cache"), "MLFLOW_TRACKING_URI": uri}
-    command = [sys.executable, "-m", "search.cli", "--space", "cnn_features", "--trials", "5", "--language", "de",
+    command = [sys.executable, "-m", "cli.search", "--space", "cnn_features", "--trials", "5", "--language", "de",
                "--max-epochs", "4", "--scheduler", "fifo", "--data-root", str(tiny_demo), "--max-concurrent", "1"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.monotonic() + 240
@@ -272,7 +272,7 @@ def test_folds_make_the_objective_a_mean_over_speaker_folds(ray_cluster, dataset
 
 def test_leave_one_speaker_out_measures_the_objective_on_every_training_speaker(ray_cluster, dataset, tmp_path,
                                                                               tracking_uri, monkeypatch):
-    from search.report import analyse, collect
+    from report.build import analyse, collect
 
     monkeypatch.setenv("MSER_CACHE_DIR", str(tmp_path / "cache"))
     options = _options(tmp_path, tracking_uri, "cnn_features", trials=2, folds="speakers", epochs=2, top=1,
@@ -310,7 +310,7 @@ def test_a_trial_that_completes_its_epochs_is_never_pruned(ray_cluster, dataset,
 
 def test_a_search_whose_every_trial_fails_says_so_and_exits_non_zero(ray_cluster, tiny_demo, tmp_path, tracking_uri,
                                                                      monkeypatch, capfd):
-    from search.cli import main
+    from cli.search import main
 
     # An unknown class weighting fails every trial before it can open its MLflow run.
     space = {**SPACES["cnn_features"], "training": {"class_weighting": tune.choice(["bogus"])}}
@@ -327,8 +327,8 @@ def test_a_search_whose_every_trial_fails_says_so_and_exits_non_zero(ray_cluster
 
 
 def test_repeats_train_the_study_result_with_other_seeds(ray_cluster, dataset, tmp_path, tracking_uri):
-    from search.page import render
-    from search.report import analyse, collect
+    from report.build import analyse, collect
+    from report.page import render
 
     options = _options(tmp_path, tracking_uri, "cnn_features", trials=2, epochs=3, patience=10, top=1, repeats=2)
     result = run_study(dataset, options)
@@ -362,7 +362,7 @@ def test_repeats_train_the_study_result_with_other_seeds(ray_cluster, dataset, t
 
 def test_aggressive_asha_still_finishes_the_paper_configuration_and_the_report_compares(
         ray_cluster, dataset, tmp_path, tracking_uri):
-    from search.report import analyse, collect
+    from report.build import analyse, collect
 
     # A rung after every epoch from the first: ASHA stops most trials early.
     options = _options(tmp_path, tracking_uri, "cnn_features", trials=8, epochs=6, grace_period=1, patience=10,

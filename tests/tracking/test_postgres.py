@@ -40,7 +40,7 @@ def test_a_search_logs_every_trial_once_through_a_server_on_postgresql(tiny_demo
             assert server.stdout.readline().strip() == uri, server.stderr.read()[-3000:]
             # Two trials at once, each logging its folds, results and model through the server.
             search = subprocess.run(
-                [sys.executable, "-m", "search.cli", "--space", "smile_logreg", "--language", "de", "--trials",
+                [sys.executable, "-m", "cli.search", "--space", "smile_logreg", "--language", "de", "--trials",
                  str(TRIALS), "--max-concurrent", "2", "--top", "1", "--no-refit", "--tracking-uri", uri,
                  "--experiment", "postgres", "--data-root", str(tiny_demo)],
                 env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)

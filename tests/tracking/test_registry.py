@@ -5,8 +5,9 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tracking.predict_cli import collect
-from tracking.predict_cli import main as predict_main
+from cli.predict import collect
+from cli.predict import main as predict_main
+from cli.registry import models_main, promote_main
 from tracking.registry import (
     CHALLENGER,
     CHAMPION,
@@ -19,7 +20,6 @@ from tracking.registry import (
     registered_name,
     resolve_model,
 )
-from tracking.registry_cli import models_main, promote_main
 from tracking.store import ensure_store
 
 
@@ -132,8 +132,8 @@ def test_an_ensemble_is_a_candidate_of_its_own_name(tracking_uri):
 
 @pytest.mark.parametrize("command", ["mser-promote", "mser-models", "mser-predict", "mser-report", "mser-ui"])
 def test_read_only_commands_never_create_a_store(command, tmp_path, monkeypatch, capfd):
-    from search.report_cli import main as report_main
-    from tracking.ui_cli import main as ui_main
+    from cli.report import main as report_main
+    from cli.ui import main as ui_main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -180,7 +180,7 @@ def test_a_missing_alias_or_version_lists_what_exists(tracking_uri, monkeypatch)
 def test_a_file_that_breaks_the_model_costs_only_its_own_answer(tmp_path):
     import pandas as pd
 
-    from tracking.predict_cli import _predict
+    from cli.predict import _predict
 
     class Model:  # answers like the logged model, but fails on a whole batch holding "bad"
         def predict(self, table):

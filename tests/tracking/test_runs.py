@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli.train import main
 from mser.dataset import load_dataset
 from mser.errors import MserError
 from mser.train import TrainConfig, train
 from tracking.model import check_model
 from tracking.runs import CURVE_PREFIX, EpochLogger, log_result, tracked_run
 from tracking.store import ensure_store, experiment_id
-from tracking.train_cli import main
 
 
 @pytest.fixture(scope="module")

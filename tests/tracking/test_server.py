@@ -20,9 +20,8 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mser.errors import MserError
-from tracking import server_cli
-from tracking.server_cli import (
+from cli import server as server_cli
+from cli.server import (
     AUTH_DATABASE,
     Credentials,
     auth_database,
@@ -33,6 +32,7 @@ from tracking.server_cli import (
     read_credentials,
     server_command,
 )
+from mser.errors import MserError
 from tracking.testing import free_port
 
 PASSWORD = "correct-horse-battery"

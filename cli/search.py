@@ -15,11 +15,12 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
-from mser.cache import default_cache_dir
-from mser.cli.common import (
+from cli.common import (
     LANGUAGE_HELP,
     add_data_options,
+    add_tracking_options,
     at_least,
+    browse_hint,
     check_emotions,
     check_language_data,
     note,
@@ -30,19 +31,13 @@ from mser.cli.common import (
     study_language,
     terminate_as_interrupt,
 )
+from mser.cache import default_cache_dir
 from mser.corpora import study_languages
 from mser.errors import MserError
 from mser.models import MODELS
 from mser.splits import LOSO
 from search.options import GROUPED_FOLDS, LOSO_MAX_SPEAKERS, SCHEDULERS, StudyOptions, add_option, state_folder
-from tracking.store import (
-    add_tracking_options,
-    browse_hint,
-    check_store,
-    ensure_store,
-    experiment_id,
-    resolve_tracking_uri,
-)
+from tracking.store import check_store, ensure_store, experiment_id, resolve_tracking_uri
 from tracking.watch import bound_http_retries
 
 if TYPE_CHECKING:  # Ray, TensorFlow and the data libraries load after the arguments are parsed
@@ -293,7 +288,7 @@ def _transfer(uri: str, experiment: str, space: str, dataset: Dataset) -> None:
 def _report(uri: str, experiment: str) -> None:
     """The experiment's study report, rebuilt with these studies in it; a failure here loses no result."""
     try:
-        from search.report import report_folder, write_report
+        from report.build import report_folder, write_report
 
         path = write_report(ensure_store(uri), experiment, report_folder(experiment))
     except Exception as error:  # noqa: BLE001 - the search is done and recorded; say what failed and go on

@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
-from mser.cli.common import add_verbose_option, at_least, note, run
+from cli.common import add_verbose_option, at_least, note, run
 from mser.errors import MserError
 from tracking.processes import QUIET_SERVER, check_port, is_loopback, local_base, port_number, run_foreground
 from tracking.store import DEFAULT_STORE_DIR, check_store, ensure_store, sqlite_path

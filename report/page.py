@@ -1,4 +1,4 @@
-"""The study report's page: the numbers of :mod:`search.report` rendered into one HTML page.
+"""The study report's page: the numbers of :mod:`report.build` rendered into one HTML page.
 
 All markup is in the Jinja2 template ``templates/report.html``, rendered with
 autoescaping: run names, tags and the experiment name (anyone can edit them in the

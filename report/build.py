@@ -47,7 +47,7 @@ from mser.paper import TABLE4
 from mser.plots import confusion_figure, curves_figure, importance_figure, parallel_figure, transfer_figure
 from mser.splits import LOSO
 from mser.stats import compare_paired, holm, kappa_with_interval
-from search.page import Image, Importance, Pictures, render
+from report.page import Image, Importance, Pictures, render
 from search.repeats import summarise
 from search.spaces import SPACES, param_name
 from tracking.language_choice import language_choice

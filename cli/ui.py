@@ -14,9 +14,9 @@ import sys
 import webbrowser
 from typing import Sequence
 
-from mser.cli.common import note, run
+from cli.common import add_tracking_options, note, run
 from tracking.processes import QUIET_SERVER, check_port, is_loopback, local_base, port_number, run_foreground
-from tracking.store import add_tracking_options, artifact_root, ensure_store, experiment_id, resolve_tracking_uri
+from tracking.store import artifact_root, ensure_store, experiment_id, resolve_tracking_uri
 
 PROG = "mser-ui"
 WORKFLOW = "workflowType=machine_learning"

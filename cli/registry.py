@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Sequence
 
-from mser.cli.common import at_least, note, run, study_language
+from cli.common import add_tracking_options, at_least, note, run, study_language
 from mser.corpora import is_one_language
 from mser.errors import MserError
 from mser.metrics import TEST_KAPPA, VAL_KAPPA
@@ -26,7 +26,7 @@ from tracking.registry import (
     promote,
     serving_candidate,
 )
-from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
+from tracking.store import ensure_store, resolve_tracking_uri
 
 
 def build_promote_parser() -> argparse.ArgumentParser:

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from tqdm import tqdm
 
-from mser.cli.common import (
+from cli.common import (
     LANGUAGE_HELP,
     add_data_options,
+    add_tracking_options,
     at_least,
+    browse_hint,
     check_emotions,
     check_language_data,
     note,
@@ -35,14 +37,7 @@ from mser.models import MODELS
 from mser.paper import TABLE4, paper_epochs, table4_runs
 from mser.splits import corpus_of
 from tracking.schema import COMMAND_TAG, LANGUAGE_TAG, MODEL_TAG
-from tracking.store import (
-    add_tracking_options,
-    browse_hint,
-    check_store,
-    ensure_store,
-    experiment_id,
-    resolve_tracking_uri,
-)
+from tracking.store import check_store, ensure_store, experiment_id, resolve_tracking_uri
 
 if TYPE_CHECKING:  # TensorFlow, MLflow and the data libraries load after the arguments are parsed
     import pandas as pd

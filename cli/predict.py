@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from mser.cli.common import note, progress_bar, run
+from cli.common import add_tracking_options, note, progress_bar, run
 from tracking.registry import CHAMPION, load, resolve_model
-from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
+from tracking.store import ensure_store, resolve_tracking_uri
 
 if TYPE_CHECKING:  # MLflow and pandas load after the arguments are parsed
     import pandas as pd

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mser.cli.common import at_least, note, run
-from tracking.store import add_tracking_options, ensure_store, resolve_tracking_uri
+from cli.common import add_tracking_options, at_least, note, run
+from tracking.store import ensure_store, resolve_tracking_uri
 
 PROG = "mser-report"
 
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from search.report import report_folder, write_report
+    from report.build import report_folder, write_report
 
     client = ensure_store(resolve_tracking_uri(args.tracking_uri), create=False)
     path = write_report(client, args.experiment, args.out or report_folder(args.experiment),

@@ -11,9 +11,11 @@ import json
 import sys
 from typing import Sequence
 
-from mser.cli.common import (
+from cli.common import (
     add_data_options,
+    add_tracking_options,
     at_least,
+    browse_hint,
     check_emotions,
     note,
     prepare,
@@ -24,7 +26,7 @@ from mser.cli.common import (
 )
 from mser.ensemble import DEFAULT_ROUNDS, DEFAULT_STACK_FOLDS, DEFAULT_TOP
 from mser.errors import MserError
-from tracking.store import add_tracking_options, browse_hint, ensure_store, resolve_tracking_uri
+from tracking.store import ensure_store, resolve_tracking_uri
 
 PROG = "mser-ensemble"
 

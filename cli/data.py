@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from cli.common import add_data_options, prepare, progress_bar, run
 from mser.audio import LONG_FACTOR, LONG_SECONDS, MAX_UTTERANCE_WINDOWS
-from mser.cli.common import add_data_options, prepare, progress_bar, run
 from mser.errors import DataError
 from mser.splits import Split
 

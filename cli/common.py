@@ -7,21 +7,21 @@ import argparse
 import builtins
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
-import time
 import warnings
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TextIO
 
-from tqdm import tqdm
-
 from mser.cache import default_cache_dir
+from mser.console import INTERRUPTED_EXIT, TERMINATED_EXIT, note, progress_bar
 from mser.corpora import EMOTION_SYNONYMS, EMOTIONS, check_study_language, parse_emotions
 from mser.errors import DataError, MserError
 from mser.functionals import opensmile_parts, smile
+from tracking.store import DEFAULT_EXPERIMENT
 
 if TYPE_CHECKING:  # the data libraries take seconds to import: a command parses its arguments first
     from mser.dataset import Dataset
@@ -167,52 +167,6 @@ def require_functionals(feature_sets: Sequence[str]) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, unit: str, *, stream: TextIO | None = None,
-                 every: float = 10.0) -> Iterator[Callable[[int, int], None]]:
-    """A ``progress(done, total)`` callback: a bar on a terminal; elsewhere (a log file, a
-    pipe) a line when the work starts, then at most every ``every`` seconds and when it ends,
-    with the count, the share done and, from the pace so far, roughly what is left."""
-    stream = sys.stderr if stream is None else stream
-    if stream.isatty():
-        bar: tqdm | None = None
-
-        def update(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(total=total, desc=description, unit=f" {unit}", file=stream, leave=False)
-            bar.update(done - bar.n)
-
-        try:
-            yield update
-        finally:
-            if bar is not None:
-                bar.close()
-        return
-    started = time.monotonic()
-    printed: list[float] = []
-
-    def line(done: int, total: int) -> None:
-        now = time.monotonic()
-        finished = total > 0 and done >= total
-        if printed and not finished and now - printed[-1] < every:
-            return
-        elapsed = now - started
-        share = f" ({100 * done / total:.0f}%)" if total else ""
-        left = (f", about {duration(elapsed / done * (total - done))} left"
-                if 0 < done < total and elapsed >= 1 else "")
-        print(f"{description}: {done}/{total} {unit}{share}, {duration(elapsed)}{left}", file=stream, flush=True)
-        printed.append(now)
-
-    yield line
-
-
-def duration(seconds: float) -> str:
-    """A duration as a person reads it: ``41 s``, ``5 min``, ``1.2 h``."""
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else \
-        f"{seconds / 3600:.1f} h"
-
-
-@contextmanager
 def stdout_for_results() -> Iterator[TextIO]:
     """A stream on the real stdout for a command's results, while everything else written
     to stdout (libraries' messages, at the file-descriptor level too) goes to stderr, so
@@ -230,11 +184,6 @@ def stdout_for_results() -> Iterator[TextIO]:
         os.dup2(saved, 1)
         os.close(saved)
         results.close()
-
-
-def note(message: str) -> None:
-    """One line for the user on stderr, so stdout stays clean for tables and JSON."""
-    print(message, file=sys.stderr, flush=True)
 
 
 #: Loggers of the libraries whose INFO lines stay off the terminal unless --verbose.
@@ -276,8 +225,6 @@ def add_verbose_option(parser: argparse.ArgumentParser) -> None:
                              "warnings), hidden by default")
 
 
-#: Exit status after Ctrl-C, and after SIGTERM (128 + the signal's number, as a shell reports them).
-INTERRUPTED_EXIT, TERMINATED_EXIT = 130, 128 + signal.SIGTERM
 _terminated = threading.Event()
 
 
@@ -337,3 +284,22 @@ def check_language_data(dataset: Dataset, model: str, language: str) -> None:
                         "the missing corpus (--data-root, --corpus)") from None
     if config.held_out and len(config.languages(found)) == 0:
         raise DataError(f"--language {language}: no other language to train on (found: {', '.join(found)})")
+
+
+def add_tracking_options(parser: argparse.ArgumentParser, *, experiment: bool = True) -> None:
+    """``--experiment`` and ``--tracking-uri``, the same for every command that records or reads runs."""
+    group = parser.add_argument_group("tracking")
+    if experiment:
+        group.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
+                           help=f"MLflow experiment (default: {DEFAULT_EXPERIMENT})")
+    group.add_argument("--tracking-uri", metavar="URI",
+                       help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite at mlruns/mlflow.db)")
+    add_verbose_option(parser)
+
+
+def browse_hint(args: argparse.Namespace) -> str:
+    """The ``mser-ui`` command that shows the runs a command recorded (its experiment and store)."""
+    return "browse the runs with: mser-ui" + "".join(
+        f" {flag} {shlex.quote(value)}" for flag, value in (("--experiment", args.experiment),
+                                                             ("--tracking-uri", args.tracking_uri))
+        if value and not (flag == "--experiment" and value == DEFAULT_EXPERIMENT))
