@@ -1,4 +1,5 @@
-"""Ray Tune side of mser-search: search spaces, trainables and the ``mser-search`` command.
+"""Ray Tune side of mser-search: a study's options, search spaces, the trainable, schedulers,
+the driver's callbacks, refits, repeats and the transfer matrix (the command is :mod:`cli.search`).
 
 Wires :mod:`mser` (the science) and :mod:`tracking` (MLflow) into Ray Tune with Optuna.
 """

@@ -1,6 +1,6 @@
-"""MLflow side of mser-search: the tracking store, runs, logged models and the registry.
+"""MLflow side of mser-search: the tracking store, runs, logged models, the registry and ensembles.
 
-The only package that imports mlflow; :mod:`mser` never does.
+It never imports Ray; :mod:`mser` never imports MLflow (tests/test_layout.py checks both).
 """
 
 import os as _os
