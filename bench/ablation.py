@@ -2,6 +2,7 @@
 
     python bench/ablation.py --study fused [--scale full] [--model smile_svm] [--data-root DIR]
     python bench/ablation.py --study augment [--scale small] [--model cnn_features] [--epochs 30] [--data-root DIR]
+    python bench/ablation.py --study librosa [--scale full] [--model smile_svm] [--data-root DIR]
 
 Issue 32's "fused inputs" and "augmentation" parts, each measured as an ablation of one
 recipe at its default settings on the paper's speaker split, per language and jointly:
@@ -10,6 +11,9 @@ recipe at its default settings on the paper's speaker split, per language and jo
   normalisation, ``--model`` default ``smile_svm``) against the same recipe reading
   eGeMAPSv02 alone, eGeMAPSv02 + ComParE_2016 joined, and the joined set reduced to its k
   best columns (ANOVA F on the training speakers, k = 100, 300, 1000);
+- ``librosa``: the same recipe against mser's own utterance statistics of the paper's
+  librosa features (``librosa``: 164 columns), ComParE_2016 joined with them, and the
+  joined set's 1,000 best columns;
 - ``augment``: a model on windows (``--model`` default ``cnn_features``, the paper's
   configuration) against the same with its training speakers' audio augmented: speed
   perturbation (0.9, 1.1), white noise at 20 dB SNR, and both.
@@ -35,11 +39,12 @@ from performance import _machine, _say, corpus_arguments, corpus_root
 
 from mser.augment import AugmentParams, load_augmentation
 from mser.dataset import load_dataset
-from mser.functionals import FEATURE_SETS, FUSED_SETS
+from mser.functionals import FEATURE_SETS, FUSED_SETS, LIBROSA
 from mser.stats import compare_paired, holm
 from mser.train import TrainConfig, train
 
 FUSED = next(iter(FUSED_SETS))
+WITH_LIBROSA = f"ComParE_2016+{LIBROSA}"
 #: Each study: its default model, demo scale, and variants (name, config keywords); the first is the baseline.
 STUDIES = {
     "fused": ("smile_svm", "full", [
@@ -47,6 +52,12 @@ STUDIES = {
         ("eGeMAPSv02, every column", {"functionals": {"feature_set": "eGeMAPSv02"}}),
         (f"{FUSED}, every column", {"functionals": {"feature_set": FUSED}}),
         *((f"{FUSED}, best {k}", {"functionals": {"feature_set": FUSED, "select": k}}) for k in (100, 300, 1000)),
+    ]),
+    "librosa": ("smile_svm", "full", [
+        ("ComParE_2016, every column", {"functionals": {"feature_set": "ComParE_2016"}}),
+        (f"{LIBROSA}, every column", {"functionals": {"feature_set": LIBROSA}}),
+        (f"{WITH_LIBROSA}, every column", {"functionals": {"feature_set": WITH_LIBROSA}}),
+        (f"{WITH_LIBROSA}, best 1000", {"functionals": {"feature_set": WITH_LIBROSA, "select": 1000}}),
     ]),
     "augment": ("cnn_features", "small", [
         ("no augmentation", {}),
@@ -62,7 +73,7 @@ def main() -> None:
     parser.add_argument("--study", choices=list(STUDIES), required=True, help="what to ablate")
     parser.add_argument("--model", default=None, help="the model, at its default settings (default: the study's)")
     parser.add_argument("--normalisation", default="speaker", choices=("speaker", "global"),
-                        help="fused: the functionals' normalisation (default: speaker)")
+                        help="fused, librosa: the functionals' normalisation (default: speaker)")
     parser.add_argument("--epochs", type=int, default=30, help="augment: classifier epochs at most (default: 30)")
     parser.add_argument("--seed", type=int, default=0)
     corpus_arguments(parser, out=Path(__file__).parent / "ablation.json", scale=None)
@@ -73,8 +84,9 @@ def main() -> None:
     work, root = corpus_root(args, f"mser-{args.study}-")
     started = time.perf_counter()
     _say(f"preparing {root} (cached in {work / 'cache'})")
-    if args.study == "fused":
-        dataset = load_dataset(root, cache_dir=work / "cache", feature_sets=[*FEATURE_SETS, FUSED])
+    if args.study in ("fused", "librosa"):
+        sets = [*FEATURE_SETS, FUSED] if args.study == "fused" else ["ComParE_2016", LIBROSA, WITH_LIBROSA]
+        dataset = load_dataset(root, cache_dir=work / "cache", feature_sets=sets)
         for _, settings in variants:
             settings["functionals"]["normalisation"] = args.normalisation
     else:
