@@ -110,12 +110,15 @@ def describe(result) -> str:
     lines = [f"ensemble of {len(result.members)} by {result.method} on {result.language} (run {result.run_id}): kappa "
              f"{result.val_kappa:.3f} on the validation speakers, {result.test_kappa:.3f} on the test speakers"]
     if len(result.validation_by_method) > 1:
-        lines.append("  chosen on validation: " + ", ".join(f"{name} {kappa:.3f}" for name, kappa in
-                                                             result.validation_by_method.items()))
+        fitted = ("both fitted on out-of-fold predictions of the training speakers" if
+                  result.selection_fitted_on == "out-of-fold" else "selection fitted on them, stacking not")
+        lines.append(f"  chosen on validation ({fitted}): " + ", ".join(
+            f"{name} {kappa:.3f}" for name, kappa in result.validation_by_method.items()))
     lines += [f"  weight {m['weight']:.2f}  {m['run_name']} ({m['space']}, validation {m[VAL_KAPPA]:.3f})"
               for m in result.members]
     if len(result.members) == 1 and result.method == "selection":
-        lines.append("  (no mix of candidates did better on the validation speakers than the best one alone)")
+        where = "validation speakers" if result.selection_fitted_on == "validation" else "out-of-fold predictions"
+        lines.append(f"  (no mix of candidates did better on the {where} than one alone)")
     lines.append(f"best candidate alone on validation: {single['run_name']} ({single['space']}): validation "
                  f"{single[VAL_KAPPA]:.3f}, test {single[TEST_KAPPA]:.3f}")
     lines.append(f"ensemble vs that candidate, on the same test utterances: {result.comparison.verdict()}")

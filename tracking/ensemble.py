@@ -116,6 +116,8 @@ class EnsembleResult:
     Attributes:
         method: How the ensemble combines its members (``selection`` or ``stacking``).
         validation_by_method: The validation kappa of each way tried (what ``best`` chose by).
+        selection_fitted_on: What selection's weights were chosen on: ``validation`` (its
+            validation kappa is then the one it was fitted on) or ``out-of-fold``.
     """
 
     run_id: str
@@ -128,11 +130,13 @@ class EnsembleResult:
     left_out: list[str] = field(default_factory=list)
     method: str = "selection"
     validation_by_method: dict[str, float] = field(default_factory=dict)
+    selection_fitted_on: str = "validation"
 
     def as_dict(self) -> dict:
         c = self.comparison
         return {"run_id": self.run_id, "language": self.language, "method": self.method,
-                "validation_by_method": self.validation_by_method, "members": self.members,
+                "validation_by_method": self.validation_by_method, "selection_fitted_on": self.selection_fitted_on,
+                "members": self.members,
                 VAL_KAPPA: self.val_kappa, TEST_KAPPA: self.test_kappa, "best_single": self.best_single,
                 "vs_best_single": {"utterances": c.n, "difference": c.difference, "low": c.interval[0],
                                    "high": c.interval[1], "mcnemar_p": c.mcnemar_p,
@@ -220,9 +224,9 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
     if method == "stacking" or (method == "best" and not held_out_language(language)):
         stacking = _stack(offered, dataset, folds=folds, progress=progress, cache_dir=cache_dir)
         judged = judge(stacking["oof_arrays"], stacking["oof_truth"], arrays, truth, rounds=rounds)
+        # Like judged with like: selection's weights, too, from the out-of-fold predictions.
         stacker, by_method = judged.stacker, dict(judged.kappa)
-        if method == "best":  # like judged with like: selection's weights, too, from the out-of-fold predictions
-            selection, fitted_on = judged.selection, "out-of-fold"
+        selection, fitted_on = judged.selection, "out-of-fold"
     chosen = method if method != "best" else (judged.winner if stacking else "selection")
     if chosen == "stacking":
         members, weights = offered, stacker_weights(stacker, len(offered))
@@ -278,7 +282,8 @@ def build_ensemble(client: MlflowClient, experiment_id: str, language: str, data
     return EnsembleResult(run_id, language, rows, validation.utterances["kappa"], test.utterances["kappa"],
                           {"run_name": single.run_name, "space": single.space,
                            VAL_KAPPA: single.validation.utterances["kappa"],
-                           TEST_KAPPA: single_test.utterances["kappa"]}, comparison, left_out, chosen, by_method)
+                           TEST_KAPPA: single_test.utterances["kappa"]}, comparison, left_out, chosen, by_method,
+                          fitted_on)
 
 
 def _stack(offered: list[Candidate], dataset: Dataset, *, folds: int, progress=None, cache_dir=None) -> dict:
