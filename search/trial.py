@@ -139,7 +139,9 @@ def _train_and_record(config: dict, dataset: Dataset, settings: SearchSettings) 
 
         def on_epoch(stage: str, epoch: int, values: Mapping[str, float]) -> None:
             with clock.aside():
-                logger(stage, epoch, values)
+                # The clock goes with every epoch: a trial whose worker ends before the trial can
+                # (Tune tears down a search's last stopped trials between two reports) keeps it.
+                logger(stage, epoch, values, also=(clock.metric(),))
                 if stage == "sae" and probe and SAE_PROBE_KAPPA in values:
                     _report(values[SAE_PROBE_KAPPA], epoch + 1, run_id, step=ENCODER_STEP)
                 if stage == "classifier" and not options.folds:
@@ -243,14 +245,16 @@ class _Clock:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self._since: float | None = None
 
     @contextmanager
     def training(self):
-        started = time.perf_counter()
+        self._since = time.perf_counter()
         try:
             yield
         finally:
-            self.seconds += time.perf_counter() - started
+            self.seconds += time.perf_counter() - self._since
+            self._since = None
 
     @contextmanager
     def aside(self):
@@ -260,8 +264,13 @@ class _Clock:
         finally:
             self.seconds -= time.perf_counter() - started
 
+    @property
+    def elapsed(self) -> float:
+        """The seconds so far, the open training block's too."""
+        return self.seconds + (time.perf_counter() - self._since if self._since is not None else 0.0)
+
     def metric(self) -> Metric:
-        return Metric(TRAIN_SECONDS, self.seconds, int(time.time() * 1000), 0)
+        return Metric(TRAIN_SECONDS, self.elapsed, int(time.time() * 1000), 0)
 
 
 class _TaggingCache(EncoderCache):

@@ -16,7 +16,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -90,11 +90,12 @@ class EpochLogger:
     def __init__(self, client: MlflowClient, run_id: str) -> None:
         self.client, self.run_id = client, run_id
 
-    def __call__(self, stage: str, epoch: int, values: Mapping[str, float]) -> None:
+    def __call__(self, stage: str, epoch: int, values: Mapping[str, float], also: Sequence[Metric] = ()) -> None:
+        """Log the epoch's ``values`` as curves, with the metrics ``also`` in the same call."""
         timestamp = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[
-            Metric(f"{CURVE_PREFIX}{name}", float(value), timestamp, epoch) for name, value in values.items()
-        ])
+            *(Metric(f"{CURVE_PREFIX}{name}", float(value), timestamp, epoch) for name, value in values.items()),
+            *also])
 
 
 @contextmanager

@@ -94,3 +94,22 @@ def test_a_failed_trial_is_recorded_once_the_store_answers_again(tmp_path):
     ended = client.get_run(run.info.run_id)
     assert ended.info.status == RunStatus.to_string(RunStatus.FAILED) and ended.data.tags["retried"] == "true"
     assert status._unfailed == []
+
+
+def test_a_trials_clock_is_readable_while_it_trains_and_leaves_out_the_time_aside():
+    """Each epoch logs the trial's training seconds so far, so a trial whose worker ends
+    before the trial does (a search's last stopped trials) still has its train_seconds."""
+    import time
+
+    from search.trial import _Clock
+
+    clock = _Clock()
+    with clock.training():
+        time.sleep(0.05)
+        with clock.aside():  # logging and reporting: not training
+            time.sleep(0.2)
+            during = clock.metric().value
+        time.sleep(0.05)
+        assert 0.04 < clock.elapsed < 0.2
+    assert 0.05 < during < 0.35 and clock.elapsed == clock.seconds
+    assert 0.09 < clock.seconds < 0.2 and clock.metric().key == "train_seconds"
