@@ -9,6 +9,27 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+#: Modules whose module fixture is a costly search or a cluster: with ``pytest -n 2`` each runs
+#: on one worker (its fixture once); every other test goes to whichever worker is free.
+ONE_WORKER = ("tests/search/test_report.py", "tests/test_cluster.py", "tests/test_functionals_flow.py",
+              "tests/test_model_lifecycle.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduler by scope, a scope being one of :data:`ONE_WORKER` or a single
+    test; the larger scopes are handed out first. (The ``xdist_group`` mark with ``--dist
+    loadgroup`` did not group here, pytest 9.2 with pytest-xdist 3.8: a group's tests went to
+    both workers.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER else nodeid
+
+    return OneWorkerModules(config, log)
+
 
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

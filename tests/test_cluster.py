@@ -23,8 +23,7 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
-# One worker runs the module (pytest -n 2 --dist loadgroup): its module fixture is costly.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 

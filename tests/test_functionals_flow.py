@@ -22,8 +22,7 @@ from mser.corpora import EMOTIONS
 from tracking.registry import CHAMPION
 from tracking.testing import post_json, served_model
 
-# One worker runs the module (pytest -n 2 --dist loadgroup): its module fixture is costly.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("functionals_flow")]
+pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 NAME = "mser-smile_svm-all"
 

@@ -21,8 +21,7 @@ from mser.testing import tone, write_non_finite, write_one_sample, write_truncat
 from tracking.registry import CHALLENGER, CHAMPION
 from tracking.testing import free_port, post_json, served_model
 
-# One worker runs the module (pytest -n 2 --dist loadgroup): its module fixture is costly.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("model_lifecycle")]
+pytestmark = pytest.mark.slow
 NAME = "mser-sae_cnn-de"
 BIN = Path(sys.executable).parent
 

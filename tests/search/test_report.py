@@ -30,9 +30,6 @@ SECTIONS = ["kappa-table", "results", "serving", "families", "joint-model", "acr
             "confusion", "importance", "curves", "data"]
 ARTIFACTS = Path(os.environ.get("MSER_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
 
-# One worker runs the module (pytest -n 2 --dist loadgroup): its searches are the costly fixture.
-pytestmark = pytest.mark.xdist_group("report")
-
 
 def test_a_report_of_nothing_says_what_to_run(tracking_uri, capsys):
     assert report_main(["--experiment", "never-searched"]) == 2
