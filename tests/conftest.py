@@ -3,21 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
-
-# Numba (librosa's compiled functions, cache=True) writes its compiled code beside librosa's
-# sources on first use. In a fresh environment a test worker crashed in that compiled code (a
-# segmentation fault in librosa.yin) while the other worker ran the same functions: the shared
-# cache, written by both at once, is the likeliest cause, so each worker keeps its own.
-if "PYTEST_XDIST_WORKER" in os.environ:
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) /
-                                                 f"mser-tests-numba-{os.environ['PYTEST_XDIST_WORKER']}"))
 
 #: Modules whose module fixture is a costly search or a cluster: with ``pytest -n 2`` each runs
 #: on one worker (its fixture once); every other test goes to whichever worker is free.

@@ -189,6 +189,17 @@ def test_refuses_a_copy_of_another_seed_or_scale(tiny_root: Path) -> None:
     assert json.loads((tiny_root / MARKER).read_text())["complete"] is True
 
 
+def _in_a_fresh_process(function, items: list) -> list:
+    """``function`` of each item, in a fresh interpreter (spawned): librosa's compiled yin crashed
+    (a segmentation fault) in a test worker that had run searches (TensorFlow, Ray) before it;
+    run one by one in a fresh pytest it never did."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(function, items, chunksize=16))
+
+
 def _level_and_pitch(path: Path) -> tuple[float, float]:
     """Level in dB and median pitch in semitones of the louder frames of a file."""
     samples, rate = sf.read(str(path), always_2d=True)
@@ -201,12 +212,12 @@ def _level_and_pitch(path: Path) -> tuple[float, float]:
 
 def test_angry_is_louder_and_higher_than_sad_for_the_same_speaker(tiny_root: Path) -> None:
     cues: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
-    for paths in demo_names("tiny").values():
-        for path in paths:
-            parsed = _parsed(path)
-            if parsed.emotion in ("angry", "sad"):
-                speaker = cues.setdefault((parsed.corpus, parsed.speaker), {})
-                speaker.setdefault(parsed.emotion, []).append(_level_and_pitch(tiny_root / path))
+    chosen = [(path, _parsed(path)) for paths in demo_names("tiny").values() for path in paths]
+    chosen = [(path, parsed) for path, parsed in chosen if parsed.emotion in ("angry", "sad")]
+    measured = _in_a_fresh_process(_level_and_pitch, [tiny_root / path for path, _ in chosen])
+    for (_, parsed), cue in zip(chosen, measured):
+        speaker = cues.setdefault((parsed.corpus, parsed.speaker), {})
+        speaker.setdefault(parsed.emotion, []).append(cue)
     louder, higher = [], []
     for by_emotion in cues.values():
         angry, sad = np.mean(by_emotion["angry"], axis=0), np.mean(by_emotion["sad"], axis=0)
@@ -250,7 +261,7 @@ def test_emotion_is_learnable_across_speakers_but_far_from_solved(
         corpus = CORPORA[name]
         kept = [(p, parsed) for p, parsed in ((p, _parsed(p)) for p in paths)
                 if corpus.exclusion(parsed) is None]
-        features = np.array([_summary_features(root / p) for p, _ in kept])
+        features = np.array(_in_a_fresh_process(_summary_features, [root / p for p, _ in kept]))
         emotion = np.array([parsed.emotion for _, parsed in kept])
         speaker = np.array([parsed.speaker for _, parsed in kept])
         train = np.isin(speaker, corpus.train_speakers)
