@@ -177,8 +177,10 @@ def best_candidates(client: MlflowClient, experiment: str, *, space: str | None 
             for name, found in by_name.items()}
     if not best:
         which = " ".join(f"{k} {v}" for k, v in (("space", space), ("language", language)) if v)
+        first = (f"mser-ensemble --language {language or 'LANGUAGE'} --experiment {experiment}" if space == ENSEMBLE
+                 else "mser-search (or mser-train)")
         raise MserError(f"no finished run with a model in experiment {experiment!r}"
-                        f"{' for ' + which if which else ''}: run mser-search (or mser-train) first")
+                        f"{' for ' + which if which else ''}: run {first} first")
     return best
 
 

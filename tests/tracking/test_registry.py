@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 from cli.predict import collect
 from cli.predict import main as predict_main
 from cli.registry import models_main, promote_main
+from mser.errors import MserError
 from tracking.registry import (
     CHALLENGER,
     CHAMPION,
@@ -128,6 +129,8 @@ def test_an_ensemble_is_a_candidate_of_its_own_name(tracking_uri):
     assert ensemble.space == ENSEMBLE and ensemble.run_name == "ensemble-de-1" and ensemble.val_kappa == 0.5
     assert set(best_candidates(client, "mixed", space=ENSEMBLE)) == {f"mser-{ENSEMBLE}-de"}
     assert set(ensembles(client, "mixed", "de")) == {f"mser-{ENSEMBLE}-de"} and ensembles(client, "mixed", "it") == {}
+    with pytest.raises(MserError, match="run mser-ensemble --language it --experiment mixed first"):
+        best_candidates(client, "mixed", space=ENSEMBLE, language="it")
 
 
 @pytest.mark.parametrize("command", ["mser-promote", "mser-models", "mser-predict", "mser-report", "mser-ui"])
