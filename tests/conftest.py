@@ -3,11 +3,21 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+
+# Numba compiles librosa's functions on first use and caches them (cache=True) beside librosa's
+# sources, for every process. With two test workers in a fresh environment, a worker crashed
+# (segmentation fault) in the cached librosa.core.pitch._parabolic_interpolation three times,
+# in three tests; a cache written by two processes at once is the likeliest cause. Each worker
+# (and what it starts) keeps its own.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.mkdtemp(prefix="mser-tests-numba-"))))
 
 #: Modules whose module fixture is a costly search or a cluster: with ``pytest -n 2`` each runs
 #: on one worker (its fixture once); every other test goes to whichever worker is free.
