@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import mlflow
 import pytest
@@ -41,20 +42,62 @@ def pytest_xdist_make_scheduler(config, log):
     return OneWorkerModules(config, log)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _store_template() -> None:
+    """Every SQLite store MLflow creates in a test process is a copy of one it made once
+    (:mod:`tracking.testing.sqlite`): 0.3 s where its migrations take 8 to 12 s. A test whose
+    command process makes a store starts it with ``copy_template(path)``."""
+    from tracking.testing import sqlite
+
+    sqlite.install()
+
+
+def _shared(factory: pytest.TempPathFactory) -> Path:
+    """A folder every test worker of this run shares (the run's base temp)."""
+    base = factory.getbasetemp()
+    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+
+
+@pytest.fixture(scope="session")
+def shared_datasets(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
+    """``shared_datasets(cache_dir)``: ``cache_dir``'s prepared datasets and functionals are
+    the run's shared ones, so the tiny demo is read and its functionals are extracted once per
+    run, not once per search test (about 20 s each). The cache is keyed by content and safe for
+    concurrent writers (:mod:`mser.cache`); whatever else a test caches stays its own."""
+    shared = _shared(tmp_path_factory) / "shared-cache"
+
+    def link(cache_dir: Path) -> Path:
+        for part in ("datasets", "functionals"):
+            (shared / part).mkdir(parents=True, exist_ok=True)
+            (cache_dir / part).parent.mkdir(parents=True, exist_ok=True)
+            if not (cache_dir / part).exists():
+                (cache_dir / part).symlink_to(shared / part, target_is_directory=True)
+        return cache_dir
+
+    return link
+
+
 @pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep every test away from the user's ~/.cache/mser-search."""
+def _own_cache(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep every test away from the user's ~/.cache/mser-search; a slow test shares the
+    run's prepared datasets (:func:`shared_datasets`)."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("MSER_CACHE_DIR", str(cache))
+    if request.node.get_closest_marker("slow"):
+        request.getfixturevalue("shared_datasets")(cache)
     return cache
 
 
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo corpus at the tiny scale, seed 0 (read-only for tests)."""
+    """The demo corpus at the tiny scale, seed 0 (read-only for tests), written once per run."""
+    from filelock import FileLock
+
     from mser.demo import write_demo_corpus
 
-    return write_demo_corpus(tmp_path_factory.mktemp("demo") / "tiny", seed=0, scale="tiny").root
+    shared = _shared(tmp_path_factory)
+    with FileLock(shared / "demo.lock"):
+        return write_demo_corpus(shared / "demo" / "tiny", seed=0, scale="tiny").root
 
 
 @pytest.fixture

@@ -217,3 +217,40 @@ def test_refit_comparisons_pair_the_same_utterances_and_adjust_with_holm(refit_b
     summary = out["summary"]["refit_vs_chosen"]
     assert summary["smile_svm"]["better"] == 1 and summary["smile_svm"]["worse"] == 0
     assert summary["all"]["comparisons"] == 2
+
+
+def test_the_ensemble_benchmark_refuses_an_unknown_method_and_a_reuse_without_a_store(tmp_path):
+    script = str(BENCH.parent / "ensemble.py")
+    unknown = subprocess.run([sys.executable, script, "--methods", "selection,bogus"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "--methods: unknown bogus" in unknown.stderr
+    reuse = subprocess.run([sys.executable, script, "--reuse", "--work", str(tmp_path)], capture_output=True, text=True)
+    assert reuse.returncode == 2 and "--reuse needs --work" in reuse.stderr
+    assert not list(tmp_path.iterdir())  # refused before any work
+
+
+def test_stacking_and_selection_are_compared_on_the_same_test_utterances(objectives, tracking_uri):
+    """The ensemble benchmark's paired comparison of the two ways, from the runs' logged test
+    predictions (made up here), joined on the utterance, Holm over the languages."""
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    spec = importlib.util.spec_from_file_location("mser_bench_ensemble", BENCH.parent / "ensemble.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    client = MlflowClient(tracking_uri)
+    experiment = client.create_experiment("e")
+    truth = [0, 1, 2] * 6
+    rows = []
+    for language, predicted in (("de", {"stacking": truth, "selection": truth[:-6] + [0] * 6}),
+                                ("it", {"stacking": truth, "selection": truth})):
+        for method, labels in predicted.items():
+            run = client.create_run(experiment).info.run_id
+            frame = pd.DataFrame({"utterance": [f"{language}{i}" for i in range(len(truth))], "label": truth,
+                                  "predicted": labels}).sample(frac=1, random_state=1)  # any order
+            client.log_text(run, frame.to_csv(index=False), "predictions_test.csv")
+            client.set_terminated(run)
+            rows.append({"language": language, "asked": method, "run_id": run, "test_kappa": 0.0})
+    de, it = module._stacking_vs_selection(tracking_uri, rows)
+    assert de["language"] == "de" and de["utterances"] == 18 and de["difference"] > 0
+    assert it["difference"] == 0 and it["mcnemar_p"] == 1
+    assert de["holm_p"] >= de["mcnemar_p"]

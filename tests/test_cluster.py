@@ -23,6 +23,8 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tracking.testing.sqlite import copy_template
+
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
@@ -45,10 +47,12 @@ class Server:
         self.uri = f"http://127.0.0.1:{self.port}"
         self.command = [str(BIN / "mser-server"), "--host", "127.0.0.1", "--port", str(self.port),
                         "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-                        "--artifacts-destination", str(root / "artifacts")]
+                        "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
         self.env, self.root, self.process = env, root, None
 
     def start(self) -> None:
+        if not (self.root / "server.db").exists():
+            copy_template(self.root / "server.db")
         self.process = subprocess.Popen(self.command, env=self.env, cwd=self.root, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, text=True)
         assert self.process.stdout.readline().strip() == self.uri  # printed once it answers
@@ -60,8 +64,9 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, tiny_demo):
+def cluster(tmp_path_factory, tiny_demo, shared_datasets):
     root = tmp_path_factory.mktemp("cluster")
+    shared_datasets(root / "cache")
     # A temp dir of its own keeps this cluster out of the way of other tests' ray.init().
     temp_dir = Path("/tmp") / f"ray-mser-{os.getpid()}"
     # Ray's head turns on token authentication (the token in ~/.ray/auth_token); every
@@ -108,8 +113,8 @@ def _children(process: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def _search(cluster, experiment: str, trials: int, *extra: str, epochs: int = 40) -> list[str]:
-    # Long enough trials (no pruning, no early stop, 40 epochs) that faults find them running.
+def _search(cluster, experiment: str, trials: int, *extra: str, epochs: int = 24) -> list[str]:
+    # Long enough trials (no pruning, no early stop, 24 epochs: about 20 s) that faults find them running.
     return [sys.executable, "-m", "cli.search", "--space", "cnn_features", "--language", "de", "--trials",
             str(trials), "--max-epochs", str(epochs), "--grace-period", str(epochs), "--patience", str(epochs),
             "--address", cluster["address"],

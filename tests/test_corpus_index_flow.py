@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from mser.corpora import EMOTIONS
 from mser.demo import write_index_corpus
 from tracking.schema import LABELS_TAG, speakers_tag
+from tracking.testing.sqlite import copy_template
 
 pytestmark = pytest.mark.slow
 LABELS = "neutral,angry,happy,sad,surprise"
@@ -30,7 +31,7 @@ def _run(module: str, *args: str, env: dict, cwd) -> subprocess.CompletedProcess
 
 def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_demo, tmp_path):
     index = write_index_corpus(tmp_path / "urdu", speakers=6, takes=2)
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    uri = copy_template(tmp_path / "mlruns" / "mlflow.db")
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(tmp_path / "cache")}
     search = ["--space", "cnn_features", "--trials", "2", "--max-epochs", "3", "--grace-period", "1",
               "--experiment", "fourth", "--json"]

@@ -23,6 +23,7 @@ from mser.functionals import (
 )
 from mser.pipeline import EmotionPipeline
 from mser.train import TrainConfig, dataset_inputs, train
+from tracking.testing.sqlite import copy_template
 
 # EmoDB-named tone files at 16 kHz mono (openSMILE's own rate), six per speaker, and one
 # EMOVO speaker as a 48 kHz stereo copy.
@@ -348,6 +349,7 @@ def test_a_model_on_functionals_never_imports_tensorflow(shared, tmp_path):
     import subprocess
 
     root, _ = shared
+    copy_template(tmp_path / "mlflow.db")
     code = f"""
 import sys
 from mlflow.tracking import MlflowClient

@@ -21,6 +21,7 @@ from cli.registry import promote_main
 from mser.corpora import EMOTIONS
 from tracking.registry import CHAMPION
 from tracking.testing import post_json, served_model
+from tracking.testing.sqlite import copy_template
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -28,10 +29,11 @@ NAME = "mser-smile_svm-all"
 
 
 @pytest.fixture(scope="module")
-def flow(tiny_demo, tmp_path_factory):
+def flow(tiny_demo, tmp_path_factory, shared_datasets):
     """A finished 3-trial smile_svm search of every language and the joint one, by the real command."""
     root = tmp_path_factory.mktemp("smile")
-    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    shared_datasets(root / "cache")
+    uri = copy_template(root / "mlruns" / "mlflow.db")
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(root / "cache")}
     search = subprocess.run(
         [sys.executable, "-m", "cli.search", "--space", "smile_svm", "--language", "each", "--trials", "3",

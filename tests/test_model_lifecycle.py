@@ -20,6 +20,7 @@ from cli.registry import models_main, promote_main
 from mser.testing import tone, write_non_finite, write_one_sample, write_truncated, write_wav
 from tracking.registry import CHALLENGER, CHAMPION
 from tracking.testing import free_port, post_json, served_model
+from tracking.testing.sqlite import copy_template
 
 pytestmark = pytest.mark.slow
 NAME = "mser-sae_cnn-de"
@@ -27,10 +28,11 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
-def flow(tiny_demo, tmp_path_factory):
+def flow(tiny_demo, tmp_path_factory, shared_datasets):
     """A finished 4-trial search of sae_cnn on German, run by the real command."""
     root = tmp_path_factory.mktemp("lifecycle")
-    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    shared_datasets(root / "cache")
+    uri = copy_template(root / "mlruns" / "mlflow.db")
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(root / "cache")}
     search = subprocess.run(
         [sys.executable, "-m", "cli.search", "--space", "sae_cnn", "--language", "de", "--trials", "4",

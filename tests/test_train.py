@@ -15,8 +15,9 @@ QUICK = dict(sae_epochs=3, epochs=12, patience=6, seed=1)
 
 
 @pytest.fixture(scope="module")
-def dataset(tiny_demo, tmp_path_factory):
-    return load_dataset(tiny_demo, cache_dir=tmp_path_factory.mktemp("cache"), feature_sets=FEATURE_SETS)
+def dataset(tiny_demo, tmp_path_factory, shared_datasets):
+    cache = shared_datasets(tmp_path_factory.mktemp("cache"))
+    return load_dataset(tiny_demo, cache_dir=cache, feature_sets=FEATURE_SETS)
 
 
 @pytest.mark.parametrize("model", list(MODELS))

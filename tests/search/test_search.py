@@ -40,6 +40,7 @@ from tracking.schema import (
     TRIAL_TAG,
     Outcome,
 )
+from tracking.testing.sqlite import copy_template
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +54,9 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="module")
-def dataset(tiny_demo, tmp_path_factory):
-    return load_dataset(tiny_demo, cache_dir=tmp_path_factory.mktemp("data-cache"), feature_sets=FEATURE_SETS)
+def dataset(tiny_demo, tmp_path_factory, shared_datasets):
+    cache = shared_datasets(tmp_path_factory.mktemp("data-cache"))
+    return load_dataset(tiny_demo, cache_dir=cache, feature_sets=FEATURE_SETS)
 
 
 def _options(tmp_path, tracking_uri, space, **overrides):
@@ -102,7 +104,7 @@ def _check_refit(client, result, space):
 def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, tmp_path, tracking_uri, space,
                                                           monkeypatch):
     monkeypatch.setenv("MSER_CACHE_DIR", str(tmp_path / "cache"))
-    result = run_study(dataset, _options(tmp_path, tracking_uri, space, system_metrics=0.5))
+    result = run_study(dataset, _options(tmp_path, tracking_uri, space, trials=3, system_metrics=0.5))
     client = MlflowClient(tracking_uri)
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED"
@@ -110,11 +112,11 @@ def test_each_space_searches_and_records_a_complete_tree(ray_cluster, dataset, t
     # The sampler's study is kept (search.sampler): one Optuna trial per trial, with its value.
     sampled = optuna.load_study(study_name=parent.data.tags[OPTUNA_STUDY_TAG],
                                 storage=parent.data.tags[OPTUNA_STORAGE_TAG]).trials
-    assert len(sampled) == 4 and all(t.value is not None for t in sampled)
+    assert len(sampled) == 3 and all(t.value is not None for t in sampled)
     assert 0 < parent.data.metrics["search_seconds"] <= result.seconds
     children = _children(client, result.parent_run_id)
-    assert len(children) == 4 and result.trials["runs"] == 4
-    assert len({c.data.tags["trial_id"] for c in children}) == 4
+    assert len(children) == 3 and result.trials["runs"] == 3
+    assert len({c.data.tags["trial_id"] for c in children}) == 3
     for child in children:
         assert child.info.status in ("FINISHED", "KILLED"), child.info.status
         assert (child.info.status == "KILLED") == (outcome(child) is Outcome.PRUNED)
@@ -221,7 +223,7 @@ def test_reused_workers_survive_stop_decisions_on_a_trials_last_result(ray_clust
 def test_resume_continues_without_duplicate_runs(tiny_demo, tmp_path):
     """Stop a real mser-search process as a scheduler or kill would (SIGTERM; Ctrl-C takes the same
     path), resume it, and count the runs."""
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    uri = copy_template(tmp_path / "mlruns" / "mlflow.db")
     env = {**os.environ, "MSER_CACHE_DIR": str(tmp_path / "cache"), "MLFLOW_TRACKING_URI": uri}
     command = [sys.executable, "-m", "cli.search", "--space", "cnn_features", "--trials", "5", "--language", "de",
                "--max-epochs", "4", "--scheduler", "fifo", "--data-root", str(tiny_demo), "--max-concurrent", "1"]

@@ -22,7 +22,7 @@ from tracking.testing.postgres import postgres_server
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-TRIALS = 6
+TRIALS = 4
 
 
 def test_a_search_logs_every_trial_once_through_a_server_on_postgresql(tiny_demo, tmp_path):

@@ -18,8 +18,8 @@ from tracking.store import ensure_store, experiment_id
 
 
 @pytest.fixture(scope="module")
-def dataset(tiny_demo, tmp_path_factory):
-    return load_dataset(tiny_demo, cache_dir=tmp_path_factory.mktemp("cache"))
+def dataset(tiny_demo, tmp_path_factory, shared_datasets):
+    return load_dataset(tiny_demo, cache_dir=shared_datasets(tmp_path_factory.mktemp("cache")))
 
 
 def _client(uri):

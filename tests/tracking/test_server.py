@@ -34,6 +34,7 @@ from cli.server import (
 )
 from mser.errors import MserError
 from tracking.testing import free_port
+from tracking.testing.sqlite import copy_template
 
 PASSWORD = "correct-horse-battery"
 AUTH_ENV = ("MLFLOW_AUTH_CONFIG_PATH", "MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD",
@@ -198,6 +199,7 @@ def test_an_admin_whose_password_changed_is_refused_with_the_fixes(answering, tm
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mser-server --auth`` on loopback with the admin alice; yields its address."""
     root = tmp_path_factory.mktemp("auth-server")
+    copy_template(root / "runs.db")
     port = free_port()
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("MLFLOW_TRACKING_", "MLFLOW_AUTH_"))}
