@@ -77,7 +77,7 @@ def test_promotions_at_once_register_the_best_trial_once(flow, store, tmp_path):
     assert all(p.returncode == 0 for p in processes), [err[-1000:] for _, err in outputs]
     promotions = [json.loads(out)[0] for out, _ in outputs]
     assert sorted(p["registered"] for p in promotions) == [False, False, True]
-    assert not list(tmp_path.iterdir())  # no stray store in the working folder
+    assert not [p for p in tmp_path.iterdir() if p.name != "cache"]  # no stray store in the working folder
     assert {p["version"] for p in promotions} == {"1"}
     [version] = store.search_model_versions(f"name = '{NAME}'")
     assert version.status == "READY"
