@@ -244,12 +244,18 @@ def terminate_as_interrupt() -> None:
 
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None, prog: str) -> int:
     """Run a command's body, turning a :class:`MserError` (or an unusable path) into one line and exit status 2,
-    and Ctrl-C or SIGTERM into one line and exit status 130 or 143."""
+    Ctrl-C or SIGTERM into one line and exit status 130 or 143, and a closed output pipe into exit status 1."""
     quiet_libraries()
     _terminated.clear()
     terminate_as_interrupt()
     try:
         code = main(argv)
+    except BrokenPipeError:
+        # Whoever read the output went away (``| head``, a killed parent): what was done and
+        # recorded is kept; exit as other tools do, without a traceback, and keep Python's
+        # own last flush of stdout from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except MserError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         code = getattr(error, "exit_code", 2)

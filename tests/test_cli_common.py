@@ -105,3 +105,22 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_with_status_143(capsys):
         assert run(lambda argv: 0, [], "mser-x") == 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_reader_that_goes_away_ends_the_command_without_a_traceback():
+    """``mser-models | head``, or a killed parent: the command stops writing, status 1, no traceback."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from cli.common import run\n"
+            "def body(argv):\n"
+            "    for _ in range(200_000):\n"
+            "        print('a line of results')\n"
+            "    return 0\n"
+            "sys.exit(run(body, [], 'mser-x'))\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.read(10)
+    process.stdout.close()  # the reader goes away
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
