@@ -97,6 +97,10 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_with_status_143(capsys):
         return 0
 
     previous = signal.getsignal(signal.SIGTERM)
+    # As in a fresh command process: Ctrl-C raises KeyboardInterrupt (whatever an earlier test in
+    # this worker left as SIGINT's handler: this test once failed under pytest -n 2, its SIGTERM
+    # turned into a SIGINT that a handler left behind did not raise).
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         started = time.monotonic()
         assert run(body, [], "mser-x") == 143
@@ -105,6 +109,7 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_with_status_143(capsys):
         assert run(lambda argv: 0, [], "mser-x") == 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def test_a_reader_that_goes_away_ends_the_command_without_a_traceback():

@@ -79,6 +79,7 @@ def run_foreground(command: Sequence[str], base: str, *, what: str, on_ready: Ca
     """Start ``command``, wait until ``base``/health answers, call ``on_ready``, then wait for
     it to end (or Ctrl-C / SIGTERM, which stop it). Returns its exit status (0 when stopped)."""
     process = subprocess.Popen(list(command), start_new_session=True, stdout=sys.stderr)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # SIGTERM stops it as Ctrl-C does
     try:
         wait_healthy(base, process, what=what)
@@ -90,7 +91,11 @@ def run_foreground(command: Sequence[str], base: str, *, what: str, on_ready: Ca
         # A second Ctrl-C or SIGTERM must not cut the clean-up short and leave the server running.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop(process)
+        try:
+            stop(process)
+        finally:  # then as before, for a caller that goes on (a test calling a command in-process)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def wait_healthy(base: str, process: subprocess.Popen, *, what: str, timeout: float = 120.0) -> None:

@@ -283,3 +283,17 @@ def test_a_server_beyond_loopback_allows_the_address_it_prints(monkeypatch):
     monkeypatch.setenv("MLFLOW_SERVER_ALLOWED_HOSTS", "mlflow.lab")
     assert "--allowed-hosts" not in server_command(build_parser().parse_args(["--host", "0.0.0.0"]),
                                                    "sqlite:///x.db", auth=False)  # the user's own list rules
+
+
+def test_a_foreground_server_gives_back_the_signal_handlers_it_took():
+    """run_foreground ignores Ctrl-C and SIGTERM while it stops its server; a caller that goes
+    on afterwards (a test calling a command in-process) gets its own handlers back."""
+    import signal
+
+    from tracking.processes import run_foreground
+
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(MserError, match="exited with status 3 before it was ready"):
+        run_foreground([sys.executable, "-c", "raise SystemExit(3)"], f"http://127.0.0.1:{free_port()}",
+                       what="test server", on_ready=lambda: None)
+    assert {signum: signal.getsignal(signum) for signum in before} == before
