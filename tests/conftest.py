@@ -45,7 +45,7 @@ def pytest_xdist_make_scheduler(config, log):
 @pytest.fixture(scope="session", autouse=True)
 def _store_template() -> None:
     """Every SQLite store MLflow creates in a test process is a copy of one it made once
-    (:mod:`tracking.testing.sqlite`): 0.3 s where its migrations take 8 to 12 s. A test whose
+    (:mod:`tracking.testing.sqlite`): 0.3 s where its migrations take 10 to 12 s. A test whose
     command process makes a store starts it with ``copy_template(path)``."""
     from tracking.testing import sqlite
 
@@ -67,9 +67,9 @@ def shared_datasets(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path]
     shared = _shared(tmp_path_factory) / "shared-cache"
 
     def link(cache_dir: Path) -> Path:
+        cache_dir.mkdir(parents=True, exist_ok=True)
         for part in ("datasets", "functionals"):
             (shared / part).mkdir(parents=True, exist_ok=True)
-            (cache_dir / part).parent.mkdir(parents=True, exist_ok=True)
             if not (cache_dir / part).exists():
                 (cache_dir / part).symlink_to(shared / part, target_is_directory=True)
         return cache_dir

@@ -81,3 +81,24 @@ def test_a_database_that_does_not_answer_is_one_line_within_seconds(monkeypatch)
     with pytest.raises(MserError, match=r"nothing answers at the database .*postgresql://u:\*\*\*@127.0.0.1:1/db"):
         check_store("postgresql://u:secret@127.0.0.1:1/db")
     assert time.monotonic() - started < 10
+
+
+def test_a_store_from_the_test_template_is_at_mlflows_latest_schema(tmp_path):
+    """The tests' stores are copies of one MLflow migrated (tracking.testing.sqlite): the copy is
+    at MLflow's head revision, and MLflow opens it and records in it as in a store it made."""
+    import sqlite3
+
+    from mlflow.store.db.utils import _get_latest_schema_revision
+    from mlflow.tracking import MlflowClient
+
+    from tracking.testing.sqlite import copy_template
+
+    uri = copy_template(tmp_path / "m.db")
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        [(revision,)] = db.execute("select version_num from alembic_version").fetchall()
+        assert not db.execute("select * from experiments").fetchall()  # no rows: nothing of another store
+    assert revision == _get_latest_schema_revision()
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("e"))
+    client.log_metric(run.info.run_id, "kappa", 0.5)
+    assert client.get_run(run.info.run_id).data.metrics == {"kappa": 0.5}

@@ -69,7 +69,7 @@ def install(template: Path | None = None) -> None:
         migrate = utils._initialize_tables
 
         def initialize_tables(engine) -> None:
-            if engine.dialect.name != "sqlite" or _template is None:
+            if engine.dialect.name != "sqlite":
                 return migrate(engine)
             utils._logger.info("Creating initial MLflow database tables...")  # as MLflow says it
             raw = engine.raw_connection()
