@@ -58,17 +58,23 @@ def _shared(factory: pytest.TempPathFactory) -> Path:
     return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
 
 
+#: The parts of a cache folder (:mod:`mser.cache`) a slow test shares with the run's others.
+SHARED_CACHE = ("datasets", "functionals", "augmented")
+
+
 @pytest.fixture(scope="session")
 def shared_datasets(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
-    """``shared_datasets(cache_dir)``: ``cache_dir``'s prepared datasets and functionals are
-    the run's shared ones, so the tiny demo is read and its functionals are extracted once per
-    run, not once per search test (about 20 s each). The cache is keyed by content and safe for
-    concurrent writers (:mod:`mser.cache`); whatever else a test caches stays its own."""
+    """``shared_datasets(cache_dir)``: ``cache_dir``'s prepared datasets, functionals and
+    augmented audio are the run's shared ones, so the tiny demo is read, its functionals
+    extracted (about 20 s) and its augmented copies made (about 8 s, for every search of a
+    windows space) once per run, not once per search test. The cache is keyed by content and
+    safe for concurrent writers (:mod:`mser.cache`); whatever else a test caches (encoders)
+    stays its own."""
     shared = _shared(tmp_path_factory) / "shared-cache"
 
     def link(cache_dir: Path) -> Path:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        for part in ("datasets", "functionals"):
+        for part in SHARED_CACHE:
             (shared / part).mkdir(parents=True, exist_ok=True)
             if not (cache_dir / part).exists():
                 (cache_dir / part).symlink_to(shared / part, target_is_directory=True)

@@ -23,6 +23,11 @@ from mser.errors import MserError
 
 #: Options of ``mlflow ui`` / ``mlflow server`` that keep uvicorn's access log and INFO lines off the terminal.
 QUIET_SERVER = ("--uvicorn-opts", "--no-access-log --log-level warning")
+#: MLflow's server starts a job runner beside its web process for its GenAI jobs (scorers, prompt
+#: optimisation), which runs and tracks nothing of a search: a third Python process importing
+#: MLflow (the start took 16 s without it, 20-25 s with it, on 2 cores). Off unless the user's
+#: environment sets it.
+JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 
 def port_number(text: str) -> int:
@@ -78,7 +83,8 @@ def local_base(host: str, port: int) -> str:
 def run_foreground(command: Sequence[str], base: str, *, what: str, on_ready: Callable[[], None]) -> int:
     """Start ``command``, wait until ``base``/health answers, call ``on_ready``, then wait for
     it to end (or Ctrl-C / SIGTERM, which stop it). Returns its exit status (0 when stopped)."""
-    process = subprocess.Popen(list(command), start_new_session=True, stdout=sys.stderr)
+    env = {JOB_EXECUTION_ENV: "false", **os.environ}
+    process = subprocess.Popen(list(command), start_new_session=True, stdout=sys.stderr, env=env)
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # SIGTERM stops it as Ctrl-C does
     try:

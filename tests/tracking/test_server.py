@@ -297,3 +297,20 @@ def test_a_foreground_server_gives_back_the_signal_handlers_it_took():
         run_foreground([sys.executable, "-c", "raise SystemExit(3)"], f"http://127.0.0.1:{free_port()}",
                        what="test server", on_ready=lambda: None)
     assert {signum: signal.getsignal(signum) for signum in before} == before
+
+
+@pytest.mark.parametrize("users, expected", [(None, "false"), ("true", "true")])
+def test_mlflows_job_runner_is_off_unless_the_user_turns_it_on(monkeypatch, users, expected):
+    """MLflow's server would start a job runner (a third process importing MLflow) for GenAI
+    jobs a search never runs; the server and the UI start without it, unless the user's
+    environment asks for it."""
+    from tracking.processes import JOB_EXECUTION_ENV, run_foreground
+
+    if users is None:
+        monkeypatch.delenv(JOB_EXECUTION_ENV, raising=False)
+    else:
+        monkeypatch.setenv(JOB_EXECUTION_ENV, users)
+    command = [sys.executable, "-c", f"import os; raise SystemExit(3 if os.environ['{JOB_EXECUTION_ENV}'] == "
+                                     f"'{expected}' else 4)"]
+    with pytest.raises(MserError, match="exited with status 3 before it was ready"):
+        run_foreground(command, f"http://127.0.0.1:{free_port()}", what="test server", on_ready=lambda: None)
