@@ -1,6 +1,7 @@
 """A fourth corpus in a new language, brought as a CSV index, through the whole chain as a
 user runs it: inspect, a search on it alone (with a label set of its own) and jointly with
-the demo corpora, the report, promotion and mser-predict (slow; real Ray, MLflow, Keras)."""
+the demo corpora, the report (commands in processes of their own), then promotion and
+mser-predict (in this process) (slow; real Ray, MLflow, Keras)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import os
 import subprocess
 import sys
 
+import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from cli.predict import main as predict_main
+from cli.registry import promote_main
 from mser.corpora import EMOTIONS
 from mser.demo import write_index_corpus
 from tracking.schema import LABELS_TAG, speakers_tag
@@ -29,7 +33,7 @@ def _run(module: str, *args: str, env: dict, cwd) -> subprocess.CompletedProcess
     return done
 
 
-def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_demo, tmp_path):
+def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_demo, tmp_path, monkeypatch, capsys):
     index = write_index_corpus(tmp_path / "urdu", speakers=6, takes=2)
     uri = copy_template(tmp_path / "mlruns" / "mlflow.db")
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(tmp_path / "cache")}
@@ -64,16 +68,18 @@ def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_d
     page = (tmp_path / "reports" / "fourth" / "report.html").read_text()
     assert ">ur<" in page and "surprise" in page
 
-    promote = subprocess.run([sys.executable, "-c", "import sys; from cli.registry import promote_main; "
-                              "sys.exit(promote_main(sys.argv[1:]))", "--experiment", "fourth", "--language", "ur",
-                              "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert promote.returncode == 0, promote.stderr[-3000:]
-    [promoted] = json.loads(promote.stdout)
-    assert promoted["name"] == "mser-cnn_features-ur"
-
-    files = pd.read_csv(index)["file"].head(3).map(lambda f: str(index.parent / f)).tolist()
-    predicted = json.loads(_run("cli.predict", *files, "--model", "models:/mser-cnn_features-ur@champion",
-                                "--json", env=env, cwd=tmp_path).stdout)
-    records = predicted["predictions"]
+    # Promotion and prediction in this process (as the other flows run them): the store is the search's.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    try:
+        assert promote_main(["--experiment", "fourth", "--language", "ur", "--json"]) == 0
+        [promoted] = json.loads(capsys.readouterr().out)
+        assert promoted["name"] == "mser-cnn_features-ur"
+        files = pd.read_csv(index)["file"].head(3).map(lambda f: str(index.parent / f)).tolist()
+        assert predict_main([*files, "--model", "models:/mser-cnn_features-ur@champion", "--json"]) == 0
+        records = json.loads(capsys.readouterr().out)["predictions"]
+    finally:
+        mlflow.set_tracking_uri(None)  # as the commands left it, for the next test of this worker
     assert len(records) == 3 and all(r["emotion"] in LABELS.split(",") for r in records)
     assert all(sorted(r["probabilities"]) == sorted(LABELS.split(",")) for r in records)
