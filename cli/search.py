@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(parser, "space", choices=list(MODELS), default="sae_cnn",  # a space per model (search.spaces)
                help="which model's space to search: the paper's models (sae_*, cnn_features, dnn_features) "
                     "or openSMILE functionals with an SVM, logistic regression or MLP (smile_*; needs the "
-                    "opensmile extra) (default: %(default)s)")
+                    "opensmile extra), or an utterance's statistics of the autoencoder's code, alone or joined "
+                    "to functionals (sae_stats_*; needs it too) (default: %(default)s)")
     add_option(parser, "trials", type=at_least(1), default=200, metavar="N",
                help="trials per study (default: %(default)s)")
     add_option(parser, "language", type=_language, default="all", metavar="LANGUAGE",

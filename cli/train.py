@@ -2,6 +2,7 @@
 
     mser-train --model sae_cnn_features --language de [--data-root DIR] [--corpus FILE.csv] [--max-epochs N] [--json]
     mser-train --model smile_svm --feature-set eGeMAPSv02 --normalisation speaker
+    mser-train --model sae_stats_svm [--feature-set librosa]    # the code's utterance statistics (and librosa's)
     mser-train --reproduce [--max-epochs N]     # the paper's Table 4, measured beside the paper's
 """
 
@@ -31,7 +32,7 @@ from cli.common import (
     study_language,
 )
 from mser.corpora import JOINT, LANGUAGES
-from mser.functionals import INPUT_SETS, NORMALISATIONS, FunctionalsParams
+from mser.functionals import INPUT_SETS, NO_SET, NORMALISATIONS, FunctionalsParams
 from mser.metrics import CLASS_WEIGHTINGS
 from mser.models import MODELS
 from mser.paper import TABLE4, paper_epochs, table4_runs
@@ -68,15 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default="balanced",
                         help="class weights from compute_class_weight (default: balanced, as the paper)")
     defaults = FunctionalsParams()
-    parser.add_argument("--feature-set", choices=list(INPUT_SETS), default=defaults.feature_set,
-                        help="openSMILE functionals of the smile_* models, one set or two joined "
-                             f"(default: {defaults.feature_set})")
+    parser.add_argument("--feature-set", choices=[*INPUT_SETS, NO_SET],
+                        help="functionals of the smile_* models, one set or two joined (default: "
+                             f"{defaults.feature_set}); for the sae_stats_* models, the set joined to the code "
+                             f"statistics (default: {NO_SET})")
     parser.add_argument("--normalisation", choices=NORMALISATIONS, default=defaults.normalisation,
-                        help="smile_* models: standardise with the training speakers' statistics (global) or each "
-                             f"speaker's own (speaker; default: {defaults.normalisation})")
+                        help="smile_* and sae_stats_* models: standardise with the training speakers' statistics "
+                             f"(global) or each speaker's own (speaker; default: {defaults.normalisation})")
     parser.add_argument("--select", type=at_least(0), default=defaults.select, metavar="K",
-                        help="smile_* models: keep the K functionals that best separate the training speakers' "
-                             "emotions (ANOVA F; default: 0, all of them)")
+                        help="smile_* and sae_stats_* models: keep the K inputs that best separate the training "
+                             "speakers' emotions (ANOVA F; default: 0, all of them)")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     parser.add_argument("--json", action="store_true", help="print the final metrics and MLflow run ids as JSON")
     add_tracking_options(parser)
@@ -95,7 +97,8 @@ def _main(argv: Sequence[str] | None) -> int:
     import mlflow
 
     cells = table4_runs() if args.reproduce else [(args.model, args.language)]
-    feature_sets = [args.feature_set] if any(MODELS[model].uses_functionals for model, _ in cells) else []
+    wanted = {_feature_set(args, model) for model, _ in cells if MODELS[model].uses_functionals}
+    feature_sets = [name for name in INPUT_SETS if name in wanted]  # NO_SET: none for the dataset to compute
     require_functionals(feature_sets)
     uri = resolve_tracking_uri(args.tracking_uri)
     check_store(uri)  # up front; the store is made once the data is ready
@@ -124,12 +127,20 @@ def _config(args: argparse.Namespace, model: str, language: str) -> TrainConfig:
     from mser.train import TrainConfig
 
     cap = args.max_epochs or 10**6
-    functionals = ({"feature_set": args.feature_set, "normalisation": args.normalisation, "select": args.select}
-                   if MODELS[model].uses_functionals else {})
+    functionals = ({"feature_set": _feature_set(args, model), "normalisation": args.normalisation,
+                    "select": args.select} if MODELS[model].uses_functionals else {})
     return TrainConfig(model=model, language=language, sae_epochs=min(100, cap),
                        epochs=min(paper_epochs(language), cap),
                        patience=args.patience, class_weighting=args.class_weighting, seed=args.seed,
                        functionals=functionals)
+
+
+def _feature_set(args: argparse.Namespace, model: str) -> str:
+    """``--feature-set``, or by default the one of ``model``'s ``functionals`` group."""
+    if args.feature_set is not None:
+        return args.feature_set
+    spec = MODELS[model]
+    return spec.family.groups(spec)["functionals"]().feature_set
 
 
 class _Progress:

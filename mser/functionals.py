@@ -61,6 +61,9 @@ FUSED_SETS = {"eGeMAPSv02+ComParE_2016": ("eGeMAPSv02", "ComParE_2016"),
 _PART_SIZES = {**FEATURE_SETS, **OWN_SETS}
 #: Every set a model on functionals may read (openSMILE's, mser's own, the fused ones), with its size.
 INPUT_SETS = {**_PART_SIZES, **{name: sum(_PART_SIZES[part] for part in parts) for name, parts in FUSED_SETS.items()}}
+#: The ``feature_set`` of a model whose own utterance inputs are joined to no set of :data:`INPUT_SETS`
+#: (the statistics of the autoencoder's code alone, :mod:`mser.families.code_statistics`).
+NO_SET = "none"
 #: Every file is brought to this rate for openSMILE (Hz).
 FUNCTIONALS_RATE = 16_000
 NORMALISATIONS = ("global", "speaker")
@@ -90,12 +93,17 @@ class FunctionalsParams:
     select: int = 0
 
     def __post_init__(self) -> None:
-        set_parts(self.feature_set)
+        _ = self.parts  # refuses an unknown set
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"unknown normalisation {self.normalisation!r}: "
                              f"expected one of {', '.join(NORMALISATIONS)}")
         if isinstance(self.select, bool) or not isinstance(self.select, int) or self.select < 0:
             raise ValueError(f"select must be a whole number of columns, 0 for all, not {self.select!r}")
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The sets the dataset computes for this input, in column order (:func:`set_parts`)."""
+        return set_parts(self.feature_set)
 
     @property
     def selects(self) -> bool:

@@ -82,8 +82,9 @@ class EmotionPipeline:
         code_standardizer: Code standardiser (per latent unit), when the model reads the code.
         classifier: Trained Keras model or sklearn estimator.
         vote: How window scores are pooled per recording (``mean`` or ``majority``).
-        functionals: For a model on utterance functionals, their feature set and
-            normalisation; ``standardizer`` then holds the training speakers' statistics.
+        functionals: For a model on utterance functionals (or on the code statistics, with its
+            encoder: :mod:`mser.families.code_statistics`), their feature set and normalisation;
+            ``standardizer`` then holds the training speakers' statistics.
         emotions: The label set, in the order of the classifier's outputs.
         columns: For a model on functionals with feature selection, the columns of the raw
             functionals it keeps (``standardizer`` then holds their statistics only).
@@ -234,11 +235,18 @@ class EmotionPipeline:
         vote = settings.get("vote", "mean")
         if vote not in VOTES:
             raise ValueError(f"{folder}: unknown vote {vote!r}")
-        functional = FunctionalsParams(**settings["functionals"]) if settings.get("functionals") else None
+        functional = _functionals_params(settings["model"], settings["functionals"]) if settings.get("functionals") \
+            else None
         columns = np.load(folder / _COLUMNS) if (folder / _COLUMNS).exists() else None
         return cls(settings["model"], params, tuple(settings["window_range"]), standardizers.get("standardizer"),
                    encoder, classifier, vote, standardizers.get("code_standardizer"), functional,
                    tuple(settings.get("emotions", EMOTIONS)), columns)
+
+
+def _functionals_params(model: str, settings: dict) -> FunctionalsParams:
+    """The saved ``functionals`` settings of ``model``, as its family's group holds them."""
+    spec = get_model(model)
+    return spec.family.groups(spec)["functionals"](**settings)
 
 
 def _load_keras(path: Path):

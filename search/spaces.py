@@ -4,15 +4,18 @@ A trial's config is ``{"sae": {...}, "classifier": {...}, "training": {...}}``: 
 keywords of the groups the model's family reads (:meth:`mser.families.Family.groups`:
 ``sae``, :func:`mser.models.sae.build_autoencoder`, for a model on the code;
 ``functionals``, :class:`mser.functionals.FunctionalsParams`, for the ``smile_*``
-spaces), of the model's classifier builder, and of :class:`mser.train.TrainConfig` (a
-test checks every key against those signatures).
+spaces, and both for the ``sae_stats_*`` spaces, whose ``functionals`` group is
+:class:`mser.families.code_statistics.CodeStatisticsParams`), of the model's classifier
+builder, and of :class:`mser.train.TrainConfig` (a test checks every key against those
+signatures).
 Autoencoder sizes are coarse choices, so good encoders are asked for again and come
 from the encoder cache instead of being retrained.
 
 ``PAPER_POINTS`` holds the paper's configuration of each space, derived from the
 builders' defaults, which are the paper's values (for the ``smile_*`` spaces, the
-field's usual baseline: ComParE_2016, per-speaker normalisation); it is evaluated
-first, so a search can only improve on it.
+field's usual baseline: ComParE_2016, per-speaker normalisation; for the ``sae_stats_*``
+spaces, the paper's autoencoder and its code statistics alone, per-speaker normalisation);
+it is evaluated first, so a search can only improve on it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Mapping
 from ray import tune
 
 from mser.augment import AugmentParams
-from mser.functionals import INPUT_SETS, NORMALISATIONS
+from mser.functionals import INPUT_SETS, NO_SET, NORMALISATIONS
 from mser.models import get_model
 from mser.train import TrainConfig
 
@@ -52,6 +55,12 @@ SELECT_CHOICES = (0, 100, 300, 1000)
 _FUNCTIONALS = {"feature_set": tune.choice(list(INPUT_SETS)),
                 "normalisation": tune.choice(list(NORMALISATIONS)),
                 "select": tune.choice(list(SELECT_CHOICES))}
+#: The code statistics' own inputs (mser.families.code_statistics): joined to no set or to any set the
+#: smile_* spaces search, normalised and selected as they are.
+_CODE_STATISTICS = {**_FUNCTIONALS, "feature_set": tune.choice([NO_SET, *INPUT_SETS])}
+_SVM = {"kernel": tune.choice(["rbf", "linear"]), "C": tune.loguniform(1e-3, 1e3),
+        "gamma": tune.choice(["scale", "auto"])}
+_LOGREG = {"C": tune.loguniform(1e-4, 1e2)}
 _MLP = {"units": tune.choice([6, 16, 32, 64]), "layers_count": tune.choice([1, 2, 3]),
         "alpha": tune.loguniform(1e-5, 1e-1), "learning_rate_init": tune.loguniform(1e-4, 1e-2)}
 
@@ -89,18 +98,29 @@ SPACES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     },
     "smile_svm": {
         "functionals": _FUNCTIONALS,
-        "classifier": {"kernel": tune.choice(["rbf", "linear"]), "C": tune.loguniform(1e-3, 1e3),
-                       "gamma": tune.choice(["scale", "auto"])},
+        "classifier": _SVM,
         "training": _TRAINING,
     },
     "smile_logreg": {
         "functionals": _FUNCTIONALS,
-        "classifier": {"C": tune.loguniform(1e-4, 1e2)},
+        "classifier": _LOGREG,
         "training": _TRAINING,
     },
     "smile_mlp": {
         "functionals": _FUNCTIONALS,
         "classifier": _MLP,
+        "training": _TRAINING,
+    },
+    "sae_stats_svm": {
+        "sae": _SAE,
+        "functionals": _CODE_STATISTICS,
+        "classifier": _SVM,
+        "training": _TRAINING,
+    },
+    "sae_stats_logreg": {
+        "sae": _SAE,
+        "functionals": _CODE_STATISTICS,
+        "classifier": _LOGREG,
         "training": _TRAINING,
     },
 })
@@ -128,10 +148,10 @@ def point_label(space: str) -> str:
 
 
 def feature_sets(space: str) -> tuple[str, ...]:
-    """The feature sets a search of ``space`` may ask for (none for the paper's spaces); a fused
-    one comes after the sets it joins."""
+    """The feature sets a search of ``space`` may ask the dataset for (none for the paper's
+    spaces; :data:`~mser.functionals.NO_SET` is none); a fused one comes after the sets it joins."""
     domain = SPACES[space].get("functionals", {}).get("feature_set")
-    return tuple(domain.categories) if domain is not None else ()
+    return tuple(name for name in domain.categories if name in INPUT_SETS) if domain is not None else ()
 
 
 def augmentations(space: str) -> tuple[str, ...]:

@@ -210,10 +210,11 @@ def default_folds(dataset: Dataset, options: StudyOptions) -> int | str:
     """The objective when ``--folds`` is not given: speaker-grouped cross-validation over the
     training speakers for a model on utterance functionals, whose trials cost seconds
     (leave one speaker out up to :data:`LOSO_MAX_SPEAKERS` speakers, else
-    :data:`GROUPED_FOLDS` folds); one validation split for the others, whose trials cost
-    minutes and where folds were measured not to choose better at equal time
-    (``bench/objectives.py``)."""
-    if not get_model(options.space).uses_functionals:
+    :data:`GROUPED_FOLDS` folds); one validation split for the others and for any model that
+    trains an autoencoder (one per fold), whose trials cost minutes and where folds were
+    measured not to choose better at equal time (``bench/objectives.py``)."""
+    spec = get_model(options.space)
+    if spec.uses_code or not spec.uses_functionals:
         return 0
     split = make_split(study_data(dataset, options), train_config(PAPER_POINTS[options.space], options))
     return LOSO if len(split.train + split.validation) <= LOSO_MAX_SPEAKERS else GROUPED_FOLDS

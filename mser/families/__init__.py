@@ -10,6 +10,8 @@ configuration groups a model reads (``sae``, ``functionals``) from its family.
   through the autoencoder's code, the 41 x 16 librosa features, or both (the paper's models).
 - :class:`~mser.families.functionals.FunctionalsFamily`: a whole utterance described by
   its openSMILE functionals, normalised globally or per speaker (the field's baseline).
+- :class:`~mser.families.code_statistics.CodeStatisticsFamily`: a whole utterance described
+  by the statistics of the autoencoder's code over its windows, alone or joined to functionals.
 
 A new family is a new module here, registered in :data:`FAMILIES`, with its models in
 :data:`mser.models.MODELS` and a search space for each.
@@ -99,7 +101,8 @@ class Family(ABC):
 #: Each family's name and where it is defined, imported when first asked for: the windows
 #: family brings Keras, which a process that trains only models on functionals never needs.
 FAMILIES: Mapping[str, str] = {"windows": "mser.families.windows:WindowFamily",
-                               "functionals": "mser.families.functionals:FunctionalsFamily"}
+                               "functionals": "mser.families.functionals:FunctionalsFamily",
+                               "code_statistics": "mser.families.code_statistics:CodeStatisticsFamily"}
 
 _REGISTRY: dict[str, Family] = {}
 

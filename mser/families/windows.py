@@ -69,26 +69,13 @@ class WindowFamily(Family):
                                    (float(train_windows.min()), float(train_windows.max())), None, None, None,
                                    config.vote, emotions=data.emotions)
         if spec.uses_code:
-            def fit_encoder(reporter=on_epoch):
-                scaled = {side: pipeline.scale_windows(data.windows[index]) for side, index in rows.items()}
-                return train_autoencoder(scaled["train"], scaled.get("validation"), config, reporter, probe)
-
-            if encoder_cache is None:
-                encoder, sae_history = fit_encoder()
-            else:
-                material = encoder_material(data, split, config, train_windows.shape[1])
-                replaying = probe is not None and on_epoch is not None
-                encoder, sae_history, _ = encoder_cache.get_or_train(
-                    material, (lambda: _fit_replaying(fit_encoder, encoder_cache, material, on_epoch)) if replaying
-                    else fit_encoder)
-            history.update(sae_history)
-            pipeline.encoder = encoder
+            pipeline.encoder = fitted_encoder(pipeline, data, config, rows, split, history=history,
+                                              on_epoch=on_epoch, encoder_cache=encoder_cache, probe=probe)
             if spec.keras:  # SVM and MLP standardise the flat code in their own sklearn pipeline
                 pipeline.code_standardizer = Standardizer.fit(pipeline.encode(train_windows), axis=2)
         if spec.uses_features:
             pipeline.standardizer = Standardizer.fit(data.features[rows["train"]], axis=1)
         return pipeline
-
 
     def inputs(self, pipeline: EmotionPipeline, data: Dataset, index: np.ndarray) -> np.ndarray:
         return pipeline.inputs(np.asarray(data.windows[index]), np.asarray(data.features[index]))
@@ -98,6 +85,30 @@ class WindowFamily(Family):
         """Each signal on its own: its 1-s windows (mono, 8 kHz, silence dropped), their
         probabilities pooled by the pipeline's vote."""
         return [or_skip(_predict_windows, pipeline, samples, rate) for samples, rate in signals]
+
+
+def fitted_encoder(pipeline: EmotionPipeline, data: Dataset, config: TrainConfig, rows: Mapping[str, np.ndarray],
+                   split: Split, *, history: dict, on_epoch: EpochCallback | None = None, encoder_cache=None,
+                   probe: tuple | None = None) -> keras.Model:
+    """The autoencoder's encoder, trained on the training windows at ``rows["train"]`` of
+    ``data.windows`` (scaled by ``pipeline``; early stopping on ``rows["validation"]``'s
+    reconstruction, ``probe`` as :func:`train_autoencoder` takes it), or loaded from
+    ``encoder_cache``, where every model reading the code with the same data, speakers and
+    settings finds it. Its curves go to ``history``."""
+    def fit_encoder(reporter=on_epoch):
+        scaled = {side: pipeline.scale_windows(data.windows[index]) for side, index in rows.items()}
+        return train_autoencoder(scaled["train"], scaled.get("validation"), config, reporter, probe)
+
+    if encoder_cache is None:
+        encoder, sae_history = fit_encoder()
+    else:
+        material = encoder_material(data, split, config, data.windows.shape[1])
+        replaying = probe is not None and on_epoch is not None
+        encoder, sae_history, _ = encoder_cache.get_or_train(
+            material, (lambda: _fit_replaying(fit_encoder, encoder_cache, material, on_epoch)) if replaying
+            else fit_encoder)
+    history.update(sae_history)
+    return encoder
 
 
 def _predict_windows(pipeline: EmotionPipeline, samples: np.ndarray, rate: int) -> Prediction:

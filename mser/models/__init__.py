@@ -5,7 +5,9 @@ classifier on the code, the features, or both stacked. :func:`model_inputs` turn
 scaled windows and standardised features into what such a classifier reads, for
 training and prediction alike. The ``smile_*`` models are the field's standard
 baseline: a classic classifier on an utterance's openSMILE functionals
-(:mod:`mser.functionals`), normalised globally or per speaker.
+(:mod:`mser.functionals`), normalised globally or per speaker. The ``sae_stats_*`` models
+read an utterance's statistics of the autoencoder's code, alone or joined to functionals
+(:mod:`mser.families.code_statistics`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class ModelSpec:
         builder: Classifier builder in :mod:`mser.models.classifiers`.
         keras: The classifier is a Keras model (trained by epochs) rather than sklearn.
         family_name: Its family (:mod:`mser.families`): ``windows`` (1-s windows, the
-            paper's models) or ``functionals`` (a whole utterance's openSMILE functionals).
+            paper's models), ``functionals`` (a whole utterance's openSMILE functionals) or
+            ``code_statistics`` (a whole utterance's statistics of the autoencoder's code).
     """
 
     name: str
@@ -64,7 +67,7 @@ class ModelSpec:
 
     @property
     def uses_functionals(self) -> bool:
-        """Reads openSMILE functionals (the dataset must hold them)."""
+        """Takes the ``functionals`` group (a set of functionals, their normalisation and selection)."""
         return "functionals" in self.family.groups(self)
 
 
@@ -80,6 +83,10 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in 
     ModelSpec("smile_logreg", "openSMILE functionals + logistic regression", False, False,
               classifiers.build_logreg, False, "functionals"),
     ModelSpec("smile_mlp", "openSMILE functionals + MLP", False, False, classifiers.build_mlp, False, "functionals"),
+    ModelSpec("sae_stats_svm", "AE code statistics + SVM", True, False, classifiers.build_svm, False,
+              "code_statistics"),
+    ModelSpec("sae_stats_logreg", "AE code statistics + logistic regression", True, False, classifiers.build_logreg,
+              False, "code_statistics"),
 )})
 
 
