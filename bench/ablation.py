@@ -3,6 +3,7 @@
     python bench/ablation.py --study fused [--scale full] [--model smile_svm] [--data-root DIR]
     python bench/ablation.py --study augment [--scale small] [--model cnn_features] [--epochs 30] [--data-root DIR]
     python bench/ablation.py --study librosa [--scale full] [--model smile_svm] [--data-root DIR]
+    python bench/ablation.py --study code [--scale full] [--sae-epochs 10] [--data-root DIR]
 
 Issue 32's "fused inputs" and "augmentation" parts, each measured as an ablation of one
 recipe at its default settings on the paper's speaker split, per language and jointly:
@@ -14,6 +15,11 @@ recipe at its default settings on the paper's speaker split, per language and jo
 - ``librosa``: the same recipe against mser's own utterance statistics of the paper's
   librosa features (``librosa``: 164 columns), ComParE_2016 joined with them, and the
   joined set's 1,000 best columns;
+- ``code``: the same recipe (``smile_svm`` on ComParE_2016) against an SVM on the
+  utterance statistics of the autoencoder's code (``sae_stats_svm``, the paper's encoder
+  trained on the training speakers' windows, ``--sae-epochs``), alone, joined to the
+  ``librosa`` statistics, and joined to ComParE_2016 (every column, and its 1,000 best);
+  the code variants of a language share one encoder (the encoder cache);
 - ``augment``: a model on windows (``--model`` default ``cnn_features``, the paper's
   configuration) against the same with its training speakers' audio augmented: speed
   perturbation (0.9, 1.1), white noise at 20 dB SNR, and both.
@@ -39,7 +45,8 @@ from performance import _machine, _say, corpus_arguments, corpus_root
 
 from mser.augment import AugmentParams, load_augmentation
 from mser.dataset import load_dataset
-from mser.functionals import FEATURE_SETS, FUSED_SETS, LIBROSA
+from mser.encoders import EncoderCache
+from mser.functionals import FEATURE_SETS, FUSED_SETS, LIBROSA, NO_SET
 from mser.stats import compare_paired, holm
 from mser.train import TrainConfig, train
 
@@ -59,6 +66,14 @@ STUDIES = {
         (f"{WITH_LIBROSA}, every column", {"functionals": {"feature_set": WITH_LIBROSA}}),
         (f"{WITH_LIBROSA}, best 1000", {"functionals": {"feature_set": WITH_LIBROSA, "select": 1000}}),
     ]),
+    "code": ("smile_svm", "full", [
+        ("ComParE_2016, every column", {"functionals": {"feature_set": "ComParE_2016"}}),
+        ("code statistics", {"model": "sae_stats_svm", "functionals": {"feature_set": NO_SET}}),
+        (f"code statistics + {LIBROSA}", {"model": "sae_stats_svm", "functionals": {"feature_set": LIBROSA}}),
+        ("code statistics + ComParE_2016", {"model": "sae_stats_svm", "functionals": {"feature_set": "ComParE_2016"}}),
+        ("code statistics + ComParE_2016, best 1000", {"model": "sae_stats_svm", "functionals": {
+            "feature_set": "ComParE_2016", "select": 1000}}),
+    ]),
     "augment": ("cnn_features", "small", [
         ("no augmentation", {}),
         ("speed 0.9/1.1", {"augment": {"speed": True}}),
@@ -75,6 +90,8 @@ def main() -> None:
     parser.add_argument("--normalisation", default="speaker", choices=("speaker", "global"),
                         help="fused, librosa: the functionals' normalisation (default: speaker)")
     parser.add_argument("--epochs", type=int, default=30, help="augment: classifier epochs at most (default: 30)")
+    parser.add_argument("--sae-epochs", type=int, default=10,
+                        help="code: autoencoder epochs at most (default: 10, a search's default)")
     parser.add_argument("--seed", type=int, default=0)
     corpus_arguments(parser, out=Path(__file__).parent / "ablation.json", scale=None)
     args = parser.parse_args()
@@ -84,8 +101,9 @@ def main() -> None:
     work, root = corpus_root(args, f"mser-{args.study}-")
     started = time.perf_counter()
     _say(f"preparing {root} (cached in {work / 'cache'})")
-    if args.study in ("fused", "librosa"):
-        sets = [*FEATURE_SETS, FUSED] if args.study == "fused" else ["ComParE_2016", LIBROSA, WITH_LIBROSA]
+    if args.study in ("fused", "librosa", "code"):
+        sets = {"fused": [*FEATURE_SETS, FUSED], "librosa": ["ComParE_2016", LIBROSA, WITH_LIBROSA],
+                "code": ["ComParE_2016", LIBROSA]}[args.study]
         dataset = load_dataset(root, cache_dir=work / "cache", feature_sets=sets)
         for _, settings in variants:
             settings["functionals"]["normalisation"] = args.normalisation
@@ -100,8 +118,9 @@ def main() -> None:
         results = {}
         for name, settings in variants:
             fitted = time.perf_counter()
-            config = TrainConfig(model=model, language=language, seed=args.seed, epochs=args.epochs, **settings)
-            results[name] = result = train(dataset, config)
+            config = TrainConfig(**{"model": model, "language": language, "seed": args.seed, "epochs": args.epochs,
+                                    "sae_epochs": args.sae_epochs, **settings})
+            results[name] = result = train(dataset, config, encoder_cache=EncoderCache(work / "cache"))
             _say(f"{language:>4} {name:<34}: validation kappa {result.validation.utterances['kappa']:.3f}, "
                  f"test {result.test.utterances['kappa']:.3f} ({time.perf_counter() - fitted:.1f} s)")
         baseline = variants[0][0]
