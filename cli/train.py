@@ -97,6 +97,8 @@ def _main(argv: Sequence[str] | None) -> int:
     import mlflow
 
     cells = table4_runs() if args.reproduce else [(args.model, args.language)]
+    for model in {model for model, _ in cells if MODELS[model].uses_functionals}:
+        _check_functionals(parser, args, model)
     wanted = {_feature_set(args, model) for model, _ in cells if MODELS[model].uses_functionals}
     feature_sets = [name for name in INPUT_SETS if name in wanted]  # NO_SET: none for the dataset to compute
     require_functionals(feature_sets)
@@ -133,6 +135,19 @@ def _config(args: argparse.Namespace, model: str, language: str) -> TrainConfig:
                        epochs=min(paper_epochs(language), cap),
                        patience=args.patience, class_weighting=args.class_weighting, seed=args.seed,
                        functionals=functionals)
+
+
+def _check_functionals(parser: argparse.ArgumentParser, args: argparse.Namespace, model: str) -> None:
+    """Refuse, before any data is read, a ``--feature-set`` the model cannot read (``none``, the
+    code statistics alone, is the sae_stats_* models' only)."""
+    spec = MODELS[model]
+    try:
+        spec.family.groups(spec)["functionals"](feature_set=_feature_set(args, model),
+                                               normalisation=args.normalisation, select=args.select)
+    except ValueError:
+        parser.error(f"--feature-set {args.feature_set}: {model} reads one of {', '.join(INPUT_SETS)}"
+                     + (f" ('{NO_SET}', no functionals, is for the sae_stats_* models)"
+                        if args.feature_set == NO_SET else ""))
 
 
 def _feature_set(args: argparse.Namespace, model: str) -> str:

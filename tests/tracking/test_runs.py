@@ -135,6 +135,11 @@ def test_bad_options_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--max-epochs", "0"])
     assert "argument --max-epochs: 0 is too small: give 1 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # no functionals is the code statistics' choice only
+        main(["--model", "smile_svm", "--feature-set", "none"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("mser-train: error: --feature-set none: smile_svm reads one of eGeMAPSv02, ComParE_2016")
+    assert "is for the sae_stats_* models" in err
 
 
 def test_a_language_without_data_is_refused_before_a_store_or_run_exists(tiny_demo, tmp_path, capfd):
