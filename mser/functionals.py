@@ -105,11 +105,6 @@ class FunctionalsParams:
         """The sets the dataset computes for this input, in column order (:func:`set_parts`)."""
         return set_parts(self.feature_set)
 
-    @property
-    def selects(self) -> bool:
-        """Whether the model keeps fewer columns than its set has."""
-        return 0 < self.select < INPUT_SETS[self.feature_set]
-
 
 def set_parts(feature_set: str) -> tuple[str, ...]:
     """The sets (openSMILE's or :data:`OWN_SETS`) an input set is made of, in column order

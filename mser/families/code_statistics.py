@@ -56,12 +56,6 @@ class CodeStatisticsParams(FunctionalsParams):
         """The sets the dataset computes for this input: none for the code statistics alone."""
         return () if self.feature_set == NO_SET else set_parts(self.feature_set)
 
-    @property
-    def selects(self) -> bool:
-        """Whether any selection is asked for: the input's size depends on the autoencoder's
-        ``latent``, so whether it keeps fewer columns than there are is known once fitted."""
-        return self.select > 0
-
 
 class CodeStatisticsFamily(FunctionalsFamily):
     """Models on an utterance's statistics of the autoencoder's code, alone or joined to functionals."""
