@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -12,13 +11,24 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-# Numba compiles librosa's functions on first use and caches them (cache=True) beside librosa's
-# sources, for every process. With two test workers in a fresh environment, a worker crashed
-# (segmentation fault) in the cached librosa.core.pitch._parabolic_interpolation three times,
-# in three tests; a cache written by two processes at once is the likeliest cause. Each worker
-# (and what it starts) keeps its own.
-if "PYTEST_XDIST_WORKER" in os.environ:
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.mkdtemp(prefix="mser-tests-numba-"))))
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile librosa's numba kernels once, before any test worker starts.
+
+    Importing librosa's ``util``, ``core.audio`` and ``core.pitch`` compiles twelve kernels
+    (``cache=True``, explicit signatures), about 30 s on 2 cores, and writes them to numba's
+    cache beside librosa's sources. Every test worker, and every process a test starts (a Ray
+    worker, a command), then loads them in well under a second. Compiled in each worker, as
+    before, a CI run paid it twice per pytest run; with one cache for both workers, a worker
+    crashed (a segmentation fault) in a cached kernel of ``librosa.core.pitch``, a cache written
+    by two processes at once the likeliest cause. Here only
+    the controller (or a run without xdist) writes; workers only read. librosa's lazily compiled
+    kernels (``istft``'s, ``pyin``'s) are not used by the project."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        import librosa.core.audio  # noqa: F401
+        import librosa.core.pitch  # noqa: F401
+        import librosa.util.utils  # noqa: F401
+
 
 #: Modules whose module fixture is a costly search or a cluster: with ``pytest -n 2`` each runs
 #: on one worker (its fixture once); every other test goes to whichever worker is free.
