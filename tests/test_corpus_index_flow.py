@@ -38,7 +38,7 @@ def test_a_corpus_index_in_a_new_language_goes_from_inspect_to_prediction(tiny_d
     uri = copy_template(tmp_path / "mlruns" / "mlflow.db")
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(tmp_path / "cache")}
     search = ["--space", "cnn_features", "--trials", "2", "--max-epochs", "3", "--grace-period", "1",
-              "--experiment", "fourth", "--json"]
+              "--max-concurrent", "1", "--experiment", "fourth", "--json"]
 
     inspect = json.loads(_run("cli.data", "inspect", "--corpus", str(index), "--emotions", LABELS, "--json",
                               env=env, cwd=tmp_path).stdout)

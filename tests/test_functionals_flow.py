@@ -37,7 +37,7 @@ def flow(tiny_demo, tmp_path_factory, shared_datasets):
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(root / "cache")}
     search = subprocess.run(
         [sys.executable, "-m", "cli.search", "--space", "smile_svm", "--language", "each", "--trials", "3",
-         "--top", "1", "--experiment", "smile", "--data-root", str(tiny_demo), "--json"],
+         "--top", "1", "--max-concurrent", "1", "--experiment", "smile", "--data-root", str(tiny_demo), "--json"],
         env=env, cwd=root, capture_output=True, text=True, timeout=900)
     assert search.returncode == 0, search.stderr[-3000:]
     return {"root": root, "uri": uri, "env": env, "studies": json.loads(search.stdout)}
@@ -116,7 +116,8 @@ def test_a_warm_started_search_seeds_its_sampler_and_optuna_dashboard_opens_it(f
 
     search = subprocess.run(
         [sys.executable, "-m", "cli.search", "--space", "smile_svm", "--language", "de", "--trials", "2", "--top", "1",
-         "--no-refit", "--experiment", "smile-warm", "--warm-start", "smile", "--data-root", str(tiny_demo)],
+         "--no-refit", "--max-concurrent", "1", "--experiment", "smile-warm", "--warm-start", "smile",
+         "--data-root", str(tiny_demo)],
         env=flow["env"], cwd=flow["root"], capture_output=True, text=True, timeout=600)
     assert search.returncode == 0, search.stderr[-3000:]
     [earlier] = [s for s in flow["studies"] if s["language"] == "de"]

@@ -36,8 +36,8 @@ def flow(tiny_demo, tmp_path_factory, shared_datasets):
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MSER_CACHE_DIR": str(root / "cache")}
     search = subprocess.run(
         [sys.executable, "-m", "cli.search", "--space", "sae_cnn", "--language", "de", "--trials", "4",
-         "--max-epochs", "4", "--sae-epochs", "1", "--grace-period", "2", "--top", "2", "--experiment", "e2e",
-         "--data-root", str(tiny_demo), "--json"],
+         "--max-epochs", "4", "--sae-epochs", "1", "--grace-period", "2", "--top", "2", "--max-concurrent", "1",
+         "--experiment", "e2e", "--data-root", str(tiny_demo), "--json"],
         env=env, cwd=root, capture_output=True, text=True, timeout=900)
     assert search.returncode == 0, search.stderr[-3000:]
     # The search ends by writing the study report, in the folder it ran from.

@@ -56,7 +56,7 @@ def searched(tiny_demo, tmp_path_factory, shared_datasets):
                                         ("smile_logreg", "de", 3)):
             run_study(dataset, StudyOptions(space=space, language=language, trials=trials, tracking_uri=uri,
                                             experiment="report", state_dir=root / "state", epochs=4, grace_period=2,
-                                            patience=3, top=2,
+                                            patience=3, top=2, max_concurrent=1,
                                             command=f"mser-search --space {space} --language {language}",
                                             cache_dir=str(root / "cache")))
     finally:

@@ -60,9 +60,12 @@ def dataset(tiny_demo, tmp_path_factory, shared_datasets):
 
 
 def _options(tmp_path, tracking_uri, space, **overrides):
+    """A tiny study's options. One trial at a time, on one reused worker, unless a test is about
+    trials at once: a second worker costs a study about 12 s of CPU (its start and imports,
+    TensorFlow's for a Keras model) for trials that take a second or two."""
     values = dict(space=space, language="de", trials=4, tracking_uri=tracking_uri, experiment=f"test-{space}",
                   state_dir=tmp_path / "state", sae_epochs=1, epochs=4, grace_period=1, patience=3,
-                  max_concurrent=2, top=2, command="test")
+                  max_concurrent=1, top=2, command="test")
     values.update(overrides)
     return StudyOptions(**values)
 
@@ -160,7 +163,9 @@ def test_encoders_are_trained_once_and_reused(ray_cluster, dataset, tmp_path, tr
     space = {**SPACES["sae_cnn"], "sae": {"depth": tune.choice([3]), "filters": tune.choice([20]),
                                           "latent": tune.choice([16])}}
     monkeypatch.setattr(study_module, "get_space", lambda name: space)
-    result = run_study(dataset, _options(tmp_path, tracking_uri, "sae_cnn", trials=5, cache_dir=str(cache)))
+    # Two trials at once: the second waits for the first's encoder rather than training its own.
+    result = run_study(dataset, _options(tmp_path, tracking_uri, "sae_cnn", trials=5, cache_dir=str(cache),
+                                         max_concurrent=2))
     runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
     hits = Counter(r.data.tags.get("encoder_cache") for r in runs if r.data.tags.get("encoder_cache"))
     assert hits["miss"] == 1 and hits["hit"] >= 2
@@ -211,7 +216,8 @@ def test_reused_workers_survive_stop_decisions_on_a_trials_last_result(ray_clust
     search failed that way every time on reused workers; it must now end every trial, on
     workers that ran several trials each."""
     result = run_study(dataset, _options(tmp_path, tracking_uri, "smile_logreg", language="all", trials=12, folds=3,
-                                         grace_period=1, top=1, refit=False, experiment=f"reuse-{attempt}"))
+                                         grace_period=1, top=1, refit=False, experiment=f"reuse-{attempt}",
+                                         max_concurrent=2))
     assert result.trials["failed"] == 0 and result.trials["retried"] == 0
     assert result.trials["finished"] + result.trials["pruned"] == 12 and result.trials["pruned"] >= 1
     runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
