@@ -21,9 +21,9 @@ def pytest_configure(config: pytest.Config) -> None:
     worker, a command), then loads them in well under a second. Compiled in each worker, as
     before, a CI run paid it twice per pytest run; with one cache for both workers, a worker
     crashed (a segmentation fault) in a cached kernel of ``librosa.core.pitch``, a cache written
-    by two processes at once the likeliest cause. Here only
-    the controller (or a run without xdist) writes; workers only read. librosa's lazily compiled
-    kernels (``istft``'s, ``pyin``'s) are not used by the project."""
+    by two processes at once the likeliest cause. Here only the controller (or a run without
+    xdist) writes; workers only read. librosa's lazily compiled kernels (``istft``'s,
+    ``pyin``'s) are not used by the project."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         import librosa.core.audio  # noqa: F401
         import librosa.core.pitch  # noqa: F401
