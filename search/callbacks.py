@@ -39,8 +39,12 @@ class MlflowStatusCallback(Callback):
     """
 
     def __init__(self, client: MlflowClient, *, total: int, label: str, stream: TextIO | None = sys.stderr,
-                 every: float = 5.0, experiment_id: str | None = None, parent_run_id: str | None = None) -> None:
+                 every: float = 5.0, experiment_id: str | None = None, parent_run_id: str | None = None,
+                 folds: int = 0) -> None:
         self.client, self.total, self.label, self.stream, self.every = client, total, label, stream, every
+        #: Speaker folds of the objective (0: one validation split). With folds, a trial's results
+        #: before its last are running means over its first folds, no model's kappa.
+        self.folds = folds
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
         self.retried = 0
         self.done = self.pruned = self.failed = 0
@@ -85,7 +89,8 @@ class MlflowStatusCallback(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         value = result.get(VAL_KAPPA)
-        if value is not None:
+        partial = self.folds and not result.get(FINAL_KEY)
+        if value is not None and not (partial and ENCODER_STEP not in result):
             kind = "best_probe" if ENCODER_STEP in result else "best"
             if getattr(self, kind) is None or value > getattr(self, kind):
                 setattr(self, kind, float(value))

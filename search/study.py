@@ -157,7 +157,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     _save_state(path, {"parent_run_id": parent, "dataset_key": dataset.key, "options": options.saved()})
     settings = SearchSettings(options, experiment, parent)
     status = MlflowStatusCallback(client, total=options.trials, label=study_name(options), experiment_id=experiment,
-                                  parent_run_id=parent)
+                                  parent_run_id=parent, folds=folds)
     # Trials receive the data of the languages they train on only (not a held-out language's).
     trainable = tune.with_resources(tune.with_parameters(run_trial, dataset=study_data(dataset, options),
                                                          settings=settings),

@@ -54,6 +54,20 @@ def test_the_best_is_a_choosable_models_kappa_and_the_encoder_probe_is_apart(tmp
     assert "best val kappa 0.315 (encoder probe 0.377);" in status.line()
 
 
+def test_with_speaker_folds_only_a_trials_final_objective_is_a_best(tmp_path):
+    from search.schedulers import CLASSIFIER_STEP
+    from search.trial import FINAL_KEY
+
+    status = _callback(tmp_path)
+    status.folds = 5
+    status.on_step_begin(0, [])
+    trial = SimpleNamespace(trial_id="a")
+    status.on_trial_result(0, [], trial, {"val_kappa": 0.9, CLASSIFIER_STEP: 1})  # the mean of its first fold
+    assert "best val kappa -;" in status.line()
+    status.on_trial_result(0, [], trial, {"val_kappa": 0.82, CLASSIFIER_STEP: 5, FINAL_KEY: True})
+    assert "best val kappa 0.820;" in status.line()
+
+
 def test_the_end_of_the_search_repeats_no_line(tmp_path):
     import io
 
