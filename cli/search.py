@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(parser, "warm_start", metavar="EXPERIMENT",
                help="start the sampler from the finished trials of the latest search of the same space, "
                     "language and data in EXPERIMENT (same store)")
+    add_option(parser, "fixed", action="append", default=None, metavar="PARAM=VALUE",
+               help="hold one parameter of the space at a value and search the others (repeat for more; PARAM "
+                    "as the runs in MLflow name it), e.g. the field's recipe with its classifier searched: "
+                    "--fix functionals.feature_set=ComParE_2016 --fix functionals.normalisation=speaker "
+                    "--fix functionals.select=0")
     parser.add_argument("--json", action="store_true", help="print the studies' results as JSON")
     add_tracking_options(parser)
     add_data_options(parser)
@@ -162,12 +167,16 @@ def _main(argv: Sequence[str] | None) -> int:
         check_cluster_address(address)
     else:
         check_store(uri)  # created by the first study, once the data is ready
-    from search.spaces import feature_sets
+    from search.spaces import feature_sets, parse_fixed
     from search.study import resumable_state
     from search.trial import default_folds, fold_count
 
-    require_functionals(feature_sets(args.space))
-    dataset = prepare(args, feature_sets(args.space))
+    try:
+        args.fixed = parse_fixed(args.space, args.fixed or ())
+    except ValueError as error:
+        parser.error(str(error))
+    require_functionals(feature_sets(args.space, args.fixed))
+    dataset = prepare(args, feature_sets(args.space, args.fixed))
     languages = (study_languages(dataset.languages, held_out=args.held_out) if args.language == "each"
                  else (args.language,))
     for language in languages:

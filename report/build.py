@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -63,6 +64,7 @@ from tracking.schema import (
     ENSEMBLE_FILE,
     ENSEMBLE_TAG,
     EPOCHS_PARAM,
+    FIXED_TAG,
     FOLDS_PARAM,
     HISTORY_FILE,
     LABELS_TAG,
@@ -209,7 +211,9 @@ def importance(study: Study) -> dict[str, float] | None:
     finished = study.finished
     if len(finished) < MIN_TRIALS_FOR_IMPORTANCE:
         return None
-    distributions = {param_name(k): d for k, d in OptunaSearch.convert_search_space(dict(SPACES[study.space])).items()}
+    fixed = json.loads(study.parent.data.tags.get(FIXED_TAG, "{}"))  # held at a value: nothing to explain
+    distributions = {param_name(k): d for k, d in OptunaSearch.convert_search_space(dict(SPACES[study.space])).items()
+                     if param_name(k) not in fixed}
     # A dimension the space gained after these trials ran (their runs lack its param) is left out.
     distributions = {name: d for name, d in distributions.items() if all(name in t.data.params for t in finished)}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -251,6 +255,7 @@ def analyse(study: Study, *, resamples: int) -> dict:
               "objective": study.objective, "trials": len(study.trials), "finished": len(study.finished),
               "dataset_key": study.parent.data.tags.get(DATASET_KEY_TAG, ""),
               "command": study.parent.data.tags.get(COMMAND_TAG, ""),
+              "fixed": json.loads(study.parent.data.tags.get(FIXED_TAG, "{}")),
               "paper_table4": TABLE4.get(study.space, {}).get(study.language), "best": None, "paper": None,
               "comparison": None, "languages": {}, "refit_vs_chosen": None,
               "repeats": summarise([{"seed": r.data.params.get(SEED_PARAM), "run_id": r.info.run_id,
@@ -520,7 +525,13 @@ def _importance(studies: list[Study], figures: Figures) -> list[Importance]:
     for study in studies:
         name = f"{study.space}-{study.language}"
         finished = study.finished
-        values = importance(study)
+        # fANOVA explains differences: with every finished trial at one kappa there are none.
+        same = len(finished) >= MIN_TRIALS_FOR_IMPORTANCE and len({t.data.metrics[study.objective]
+                                                                    for t in finished}) == 1
+        values = None if same else importance(study)
+        reason = (f"every finished trial scored the same validation kappa ({len(finished)} trials): no "
+                  "hyperparameter made a difference to explain" if same else
+                  f"{len(finished)} finished trials, too few for fANOVA (it needs {MIN_TRIALS_FOR_IMPORTANCE})")
         images: list[Image] = []
         if values is not None:
             columns = {p: [_number(t.data.params[p]) for t in finished] for p in values}
@@ -530,7 +541,7 @@ def _importance(studies: list[Study], figures: Figures) -> list[Importance]:
                       figures.add(parallel_figure(columns, scores, title=f"{name}: finished trials"),
                                   f"parallel-{name}")]
         parts.append({"study": name, "finished": len(finished), "needed": MIN_TRIALS_FOR_IMPORTANCE,
-                      "images": images})
+                      "images": images, "reason": reason})
     return parts
 
 

@@ -33,12 +33,14 @@ class Image(TypedDict):
 
 
 class Importance(TypedDict):
-    """One study's fANOVA pictures; none when it has fewer finished trials than fANOVA needs."""
+    """One study's fANOVA pictures; none, and why (``reason``), when there are too few finished
+    trials or nothing to explain."""
 
     study: str
     finished: int
     needed: int
     images: list[Image]
+    reason: str
 
 
 class Pictures(TypedDict):

@@ -37,14 +37,16 @@ def state_folder(cache_dir: Path, tracking_uri: str, experiment: str) -> Path:
     return cache_dir / "searches" / f"{folder_name(experiment)}-{digest_json([tracking_uri, experiment])[:12]}"
 
 
-def _fixed(flag: str, *default: Any) -> Any:
+def _fixed(flag: str, *default: Any, factory: Any = None) -> Any:
     """A field that defines the study: a resumed search must ask for the same value."""
-    return _option(flag, *default, fixed=True)
+    return _option(flag, *default, fixed=True, factory=factory)
 
 
-def _option(flag: str, *default: Any, fixed: bool = False) -> Any:
+def _option(flag: str, *default: Any, fixed: bool = False, factory: Any = None) -> Any:
     """A field whose command-line flag is not its name with dashes (e.g. a ``--no-...`` switch)."""
     metadata = {"flag": flag, "fixed": fixed}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
     return field(default=default[0], metadata=metadata) if default else field(metadata=metadata)
 
 
@@ -81,6 +83,9 @@ class StudyOptions:
         repeats: After the search, train the study's result again with this many other seeds.
         refit: Once the configuration is chosen, train it again on every training speaker
             (validation ones included) as the study's result (:mod:`search.retrain`).
+        fixed: Parameters of the space held at a value (``--fix``; MLflow names, e.g.
+            ``{"functionals.feature_set": "ComParE_2016"}``, :func:`search.spaces.parse_fixed`):
+            the sampler searches the others.
     """
 
     space: str = _fixed("--space")
@@ -106,7 +111,12 @@ class StudyOptions:
     repeats: int = 0
     refit: bool = _fixed("--no-refit", True)
     warm_start: str | None = _fixed("--warm-start", None)
+    fixed: dict[str, Any] = _fixed("--fix", factory=dict)
     system_metrics: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.fixed is None:  # no --fix given (argparse's default)
+            object.__setattr__(self, "fixed", {})
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **values: Any) -> "StudyOptions":
@@ -157,5 +167,12 @@ def resume_differences(saved: Mapping[str, Any], options: StudyOptions) -> list[
             continue
         before, now = saved[f.name], getattr(options, f.name)
         if before != now:
-            differences.append(f"{flag} {before} (now {now})")
+            differences.append(f"{flag} {_shown(before)} (now {_shown(now)})")
     return differences
+
+
+def _shown(value: Any) -> str:
+    """An option's value as a user gives it (``--fix``'s as ``PARAM=VALUE ...``, or none)."""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return str(value)

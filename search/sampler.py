@@ -26,13 +26,14 @@ A search of another space, language or data is refused, naming what differs.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from mser.errors import MserError
-from tracking.schema import DATASET_KEY_TAG, OPTUNA_STORAGE_TAG, OPTUNA_STUDY_TAG
+from tracking.schema import DATASET_KEY_TAG, FIXED_TAG, OPTUNA_STORAGE_TAG, OPTUNA_STUDY_TAG
 
 if TYPE_CHECKING:
     import optuna
@@ -156,6 +157,14 @@ def find_warm_start(client: "MlflowClient", experiment: str, options: "StudyOpti
         raise MserError(f"{what}: its search of {options.space} on {options.language} ran on other data (dataset key "
                         f"{str(tags.get(DATASET_KEY_TAG))[:12]}, now {dataset_key[:12]}): its objective values do not "
                         "apply here; use the same --data-root, --corpus and --emotions, or search without --warm-start")
+    held = json.loads(tags.get(FIXED_TAG, "{}"))
+    if held != dict(options.fixed):
+        def shown(values):
+            return " ".join(f"--fix {k}={v}" for k, v in values.items()) or "no --fix"
+
+        raise MserError(f"{what}: its search of {options.space} on {options.language} held other parameters "
+                        f"({shown(held)}; now {shown(options.fixed)}): its objective values do not apply here; "
+                        "warm-start from a search that held the same ones, or search without --warm-start")
     if OPTUNA_STORAGE_TAG not in tags or OPTUNA_STUDY_TAG not in tags:
         raise MserError(f"{what}: its search of {options.space} on {options.language} (run "
                         f"{earlier.info.run_id}) kept no sampler's study (it ran before this version): search "

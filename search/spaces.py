@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ray import tune
 
@@ -142,27 +142,120 @@ def _paper_point(space: str) -> dict[str, dict[str, Any]]:
 PAPER_POINTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({space: _paper_point(space) for space in SPACES})
 
 
+def pinned_space(space: str, fixed: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The space ``space`` with the parameters ``fixed`` (MLflow names, as :func:`parse_fixed`
+    gives them) held at their value: Tune passes a constant to every trial's config as it is,
+    and Optuna's sampler does not see it."""
+    groups = {group: dict(domains) for group, domains in get_space(space).items()}
+    for name, value in (fixed or {}).items():
+        group, key = _param_key(name)
+        groups[group][key] = value
+    return groups
+
+
+def first_point(space: str, fixed: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The configuration a study evaluates first: the paper's (:data:`PAPER_POINTS`), with the
+    ``fixed`` parameters at their value."""
+    point = {group: dict(values) for group, values in PAPER_POINTS[space].items()}
+    for name, value in (fixed or {}).items():
+        group, key = _param_key(name)
+        point[group][key] = value
+    return point
+
+
+def sampled_point(space: str, fixed: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`first_point` without the fixed parameters: what the sampler is asked to evaluate first."""
+    point = first_point(space, fixed)
+    for name in fixed or {}:
+        group, key = _param_key(name)
+        del point[group][key]
+    return {group: values for group, values in point.items() if values}
+
+
+def parse_fixed(space: str, texts: Sequence[str]) -> dict[str, Any]:
+    """``mser-search --fix`` values (``PARAM=VALUE``, ``PARAM`` a parameter's MLflow name such as
+    ``functionals.feature_set`` or ``class_weighting``) as ``{PARAM: value}``, each value one
+    its domain in ``space`` allows, typed as the domain's (a choice's own value, a number in a
+    range's bounds).
+
+    Raises:
+        ValueError: A text that is not ``PARAM=VALUE``, a parameter ``space`` does not search,
+            a value outside its domain, or every parameter fixed; the message names it and
+            what is allowed.
+    """
+    space_groups = get_space(space)
+    searched = {param_name(f"{group}/{key}"): domain for group, domains in space_groups.items()
+                for key, domain in domains.items()}
+    fixed: dict[str, Any] = {}
+    for text in texts:
+        name, equals, value = text.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not name or not value:
+            raise ValueError(f"--fix {text!r}: expected PARAM=VALUE, e.g. --fix functionals.feature_set=ComParE_2016")
+        if name not in searched:
+            raise ValueError(f"--fix {text}: {space} searches no parameter {name!r}; it searches "
+                             f"{', '.join(searched)}")
+        fixed[name] = _domain_value(searched[name], value, text)
+    if fixed and len(fixed) == len(searched):
+        raise ValueError(f"--fix leaves nothing of {space} to search: fix fewer parameters, or train the one "
+                         "configuration with mser-train")
+    return fixed
+
+
+def _domain_value(domain, text: str, given: str) -> Any:
+    """The value ``text`` names in ``domain`` (a Tune domain), or a ValueError saying what it allows."""
+    if isinstance(domain, tune.search.sample.Categorical):
+        for category in domain.categories:
+            if str(category).lower() == text.lower() or (isinstance(category, float) and _number(text) == category):
+                return category
+        raise ValueError(f"--fix {given}: expected one of {', '.join(str(c) for c in domain.categories)}")
+    number = _number(text)
+    if number is None or not domain.lower <= number <= domain.upper:
+        raise ValueError(f"--fix {given}: expected a number from {domain.lower:g} to {domain.upper:g}")
+    return int(number) if isinstance(domain, tune.search.sample.Integer) else number
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _param_key(name: str) -> tuple[str, str]:
+    """The space's ``(group, key)`` of a parameter's MLflow name (the inverse of :func:`param_name`)."""
+    group, dot, key = name.partition(".")
+    return (group, key) if dot else ("training", name)
+
+
 def point_label(space: str) -> str:
     """What the point evaluated first is called in a study of ``space``."""
     return "the baseline configuration" if "functionals" in SPACES[space] else "the paper's configuration"
 
 
-def feature_sets(space: str) -> tuple[str, ...]:
-    """The feature sets a search of ``space`` may ask the dataset for (none for the paper's
-    spaces; :data:`~mser.functionals.NO_SET` is none); a fused one comes after the sets it joins."""
-    domain = SPACES[space].get("functionals", {}).get("feature_set")
-    return tuple(name for name in domain.categories if name in INPUT_SETS) if domain is not None else ()
+def _values(domain) -> tuple:
+    """What a space's entry may take: a choice's values, or the one value ``--fix`` held it at."""
+    if domain is None:
+        return ()
+    return tuple(domain.categories) if isinstance(domain, tune.search.sample.Categorical) else (domain,)
 
 
-def augmentations(space: str) -> tuple[str, ...]:
-    """The augmentation variants a search of ``space`` may ask for (none for the functionals)."""
-    domains = SPACES[space].get("augment", {})
-    speeds = domains.get("speed")
-    snrs = domains.get("noise_snr")
+def feature_sets(space: str, fixed: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The feature sets a search of ``space`` (with ``fixed`` parameters) may ask the dataset
+    for (none for the paper's spaces; :data:`~mser.functionals.NO_SET` is none); a fused one
+    comes after the sets it joins."""
+    domain = pinned_space(space, fixed).get("functionals", {}).get("feature_set")
+    return tuple(name for name in _values(domain) if name in INPUT_SETS)
+
+
+def augmentations(space: str, fixed: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The augmentation variants a search of ``space`` (with ``fixed`` parameters) may ask for
+    (none for the functionals)."""
+    domains = pinned_space(space, fixed).get("augment", {})
     variants = set()
-    for speed in (speeds.categories if speeds is not None else ()):
+    for speed in _values(domains.get("speed")):
         variants.update(AugmentParams(speed=speed).variants)
-    for snr in (snrs.categories if snrs is not None else ()):
+    for snr in _values(domains.get("noise_snr")):
         variants.update(AugmentParams(noise_snr=snr).variants)
     return tuple(sorted(variants))
 

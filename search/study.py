@@ -40,7 +40,7 @@ from search.options import SCHEDULERS, StudyOptions, resume_differences
 from search.repeats import run_repeats
 from search.retrain import run_refit
 from search.schedulers import make_scheduler
-from search.spaces import PAPER_POINTS, augmentations, feature_sets, get_space
+from search.spaces import PAPER_POINTS, augmentations, feature_sets, pinned_space, sampled_point
 from search.trial import SearchSettings, fold_count, run_trial, study_data, train_config
 from tracking.model import score_logged_model
 from tracking.query import children, outcome, ranked
@@ -55,6 +55,7 @@ from tracking.schema import (
     CV_VAL_KAPPA_SD,
     DATASET_KEY_TAG,
     EPOCHS_PARAM,
+    FIXED_TAG,
     FOLDS_PARAM,
     GRACE_PERIOD_PARAM,
     INTERRUPTED_TAG,
@@ -129,7 +130,7 @@ def study_name(options: StudyOptions) -> str:
 def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) -> StudyResult:
     """Search ``options.space`` on ``options.language``; see the module docstring."""
     started = time.perf_counter()
-    get_space(options.space)
+    space = pinned_space(options.space, options.fixed)
     _prepare_inputs(dataset, options)
     path = options.state_dir / study_name(options)
     state = resumable_state(dataset, options) if resume else None  # before anything is written
@@ -166,7 +167,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
     watch = ServerWatch(options.tracking_uri, on_lost=lambda: signal.raise_signal(signal.SIGINT))
     try:
         tuner = (tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False,
-                                    restart_errored=False, param_space=dict(get_space(options.space)))
+                                    restart_errored=False, param_space=space)
                  if state and (path / "tuner.pkl").exists()
                  else _tuner(trainable, options, path, status, folds, sampler.search_storage(optuna_study, warm),
                              optuna_study))
@@ -201,7 +202,7 @@ def run_study(dataset: Dataset, options: StudyOptions, *, resume: bool = False) 
         raise SearchInterrupted(f"{study_name(options)} was interrupted after {ended} of {options.trials} trials; "
                                 "continue it with the same command and --resume")
     errored = {r.metrics.get(TRIAL_ID) for r in grid if r.error is not None} - {None}
-    sampler.record_study(storage_url, optuna_study, OptunaSearch.convert_search_space(dict(get_space(options.space))),
+    sampler.record_study(storage_url, optuna_study, OptunaSearch.convert_search_space(space),
                          [(flatten_dict(r.config, delimiter="/"), r.metrics.get(VAL_KAPPA), r.error is not None)
                           for r in grid], warm)
     counts = _counts(client, experiment, parent, errored)
@@ -253,11 +254,11 @@ def _prepare_inputs(dataset: Dataset, options: StudyOptions) -> None:
     """Make, once per dataset (then cached), every input a trial of the space may ask for that
     the dataset does not hold yet: its functionals sets (a fused one from its parts) and its
     augmented audio, each with a progress line; a no-op for what ``mser-search`` prepared."""
-    for feature_set in feature_sets(options.space):
+    for feature_set in feature_sets(options.space, options.fixed):
         if feature_set not in dataset.functionals:
             with progress_bar(f"openSMILE {feature_set} functionals", "files") as progress:
                 load_functionals(dataset, feature_set, cache_dir=options.cache_dir, progress=progress)
-    for variant in augmentations(options.space):
+    for variant in augmentations(options.space, options.fixed):
         if variant not in dataset.augmented:
             with progress_bar(f"augmented audio ({variant})", "files") as progress:
                 load_augmentation(dataset, variant, cache_dir=options.cache_dir, progress=progress)
@@ -274,7 +275,7 @@ def _use_callbacks(tuner: tune.Tuner, callbacks: list) -> None:
 def warm_start(client: MlflowClient, dataset: Dataset, options: StudyOptions) -> sampler.WarmStart:
     """The earlier search ``--warm-start`` names for this study (:func:`search.sampler.find_warm_start`)."""
     return sampler.find_warm_start(client, options.warm_start, options, dataset.key,
-                                   OptunaSearch.convert_search_space(dict(get_space(options.space))))
+                                   OptunaSearch.convert_search_space(pinned_space(options.space, options.fixed)))
 
 
 def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCallback, folds: int,
@@ -282,12 +283,14 @@ def _tuner(trainable, options: StudyOptions, path: Path, status: MlflowStatusCal
     # OptunaSearch names parameters by their flattened path, e.g. "sae/depth". Its study is
     # in memory (``storage``, search.sampler), where a warm start put the earlier search's trials;
     # Tune's saved state holds it, and the complete search writes it to the Optuna storage.
-    searcher = OptunaSearch(points_to_evaluate=[flatten_dict(PAPER_POINTS[options.space], delimiter="/")],
+    # The paper's configuration first (with --fix, at the fixed values, which Tune adds to every config).
+    searcher = OptunaSearch(points_to_evaluate=[flatten_dict(sampled_point(options.space, options.fixed),
+                                                             delimiter="/")],
                             sampler=optuna.samplers.TPESampler(seed=options.seed), storage=storage,
                             study_name=optuna_study)
     return tune.Tuner(
         trainable,
-        param_space=dict(get_space(options.space)),
+        param_space=pinned_space(options.space, options.fixed),
         # Workers are reused by every space: a fresh one costs seconds of imports per trial
         # (see search.trial.run_trial for how a trial ends so that its worker can be reset).
         tune_config=tune.TuneConfig(metric=VAL_KAPPA, mode="max", num_samples=options.trials,
@@ -304,14 +307,15 @@ def _open_parent(client: MlflowClient, experiment: str, dataset: Dataset, option
     run = client.create_run(experiment, run_name=f"search-{study_name(options)}-{time.strftime('%Y%m%d-%H%M%S')}",
                             tags={COMMAND_TAG: options.command, SPACE_TAG: options.space,
                                   LANGUAGE_TAG: options.language, DATASET_KEY_TAG: dataset.key,
-                                  SEARCH_TAG: PARENT_ROLE})
+                                  SEARCH_TAG: PARENT_ROLE,
+                                  **({FIXED_TAG: json.dumps(options.fixed)} if options.fixed else {})})
     run_id = run.info.run_id
     log_params(client, run_id, {TRIALS_PARAM: options.trials, SEED_PARAM: options.seed,
                                 SAE_EPOCHS_PARAM: options.sae_epochs, EPOCHS_PARAM: options.epochs,
                                 GRACE_PERIOD_PARAM: options.grace_period, MAX_CONCURRENT_PARAM: options.max_concurrent,
                                 FOLDS_PARAM: options.folds, REFIT_PARAM: str(options.refit).lower()})
-    client.log_dict(run_id, {"space": _describe(get_space(options.space)),
-                             "paper_point": PAPER_POINTS[options.space]}, SPACE_FILE)
+    client.log_dict(run_id, {"space": _describe(pinned_space(options.space, options.fixed)),
+                             "paper_point": PAPER_POINTS[options.space], "fixed": options.fixed}, SPACE_FILE)
     return run_id
 
 

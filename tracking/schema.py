@@ -135,6 +135,8 @@ OPTUNA_STORAGE_TAG = "optuna_storage"
 OPTUNA_STUDY_TAG = "optuna_study"
 #: With --warm-start: the parent run of the earlier search whose trials seeded the sampler.
 WARM_START_TAG = "warm_start_of"
+#: With --fix: the parameters held at a value, as JSON (``{"functionals.feature_set": "ComParE_2016"}``).
+FIXED_TAG = "fixed_params"
 #: The other params of a study's parent run: its options (also :data:`SEED_PARAM`,
 #: :data:`EPOCHS_PARAM`, :data:`FOLDS_PARAM`).
 TRIALS_PARAM = "trials"

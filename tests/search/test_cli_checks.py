@@ -226,3 +226,14 @@ def test_a_cluster_address_where_another_kind_of_server_answers_is_refused_withi
         check_cluster_address(f"127.0.0.1:{port}", timeout=5)
     finally:
         head.stop(None)
+
+
+def test_a_fix_the_space_cannot_take_is_refused_before_anything_is_prepared(tmp_path, capfd):
+    store = tmp_path / "m.db"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--space", "smile_svm", "--fix", "classifier.degree=3", "--tracking-uri", f"sqlite:///{store}",
+              "--data-root", str(tmp_path / "nothing-here")])
+    assert exit_info.value.code == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("mser-search: error: --fix classifier.degree=3: smile_svm searches no parameter")
+    assert "Traceback" not in "\n".join(err) and not store.exists()

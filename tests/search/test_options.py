@@ -94,3 +94,13 @@ def test_each_option_is_defined_once_its_flag_and_default_read_from_the_field():
             assert action.default == f.default, flag  # a --no-... switch keeps the field's default
         elif f.default is not dataclasses.MISSING and f.name not in ("folds", "max_concurrent"):
             assert action.default == f.default, flag  # folds, max_concurrent: None = decided by the space, the cluster
+
+
+def test_fixed_parameters_define_the_study_and_a_resume_names_them(tmp_path):
+    fixed = {"augment.speed": False, "classifier.kernel": 3}
+    before = _options(tmp_path, fixed=fixed)
+    assert _options(tmp_path).fixed == {}  # no --fix: nothing held
+    saved = json.loads(json.dumps(before.saved()))  # as the study's state keeps it
+    assert resume_differences(saved, _options(tmp_path, fixed=dict(fixed))) == []
+    assert resume_differences(saved, _options(tmp_path)) == [
+        "--fix augment.speed=False classifier.kernel=3 (now none)"]

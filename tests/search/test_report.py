@@ -323,10 +323,15 @@ def test_importance_finds_the_parameter_that_decides_the_score():
         trials.append(SimpleNamespace(info=SimpleNamespace(status="FINISHED"),
                                       data=SimpleNamespace(params=params, metrics={"val_kappa": 0.1 * kernel})))
     assert PAPER_POINTS["cnn_features"]["classifier"].keys() == {k.split(".")[1] for k in params if "." in k}
-    values = importance(Study("cnn_features", "de", parent=None, trials=trials, objective="val_kappa"))
+    parent = SimpleNamespace(data=SimpleNamespace(tags={}))
+    values = importance(Study("cnn_features", "de", parent=parent, trials=trials, objective="val_kappa"))
     assert set(values) == set(trials[0].data.params)
     assert max(values, key=values.get) == "classifier.kernel" and values["classifier.kernel"] > 0.5
-    assert importance(Study("cnn_features", "de", parent=None, trials=trials[:3], objective="val_kappa")) is None
+    assert importance(Study("cnn_features", "de", parent=parent, trials=trials[:3], objective="val_kappa")) is None
+    # A parameter a search held at a value (--fix) is not one of the searched ones it explains.
+    pinned = SimpleNamespace(data=SimpleNamespace(tags={"fixed_params": '{"class_weighting": "none"}'}))
+    values = importance(Study("cnn_features", "de", parent=pinned, trials=trials, objective="val_kappa"))
+    assert set(values) == set(trials[0].data.params) - {"class_weighting"}
 
 
 @pytest.mark.slow
@@ -417,3 +422,20 @@ def _signal(path):
 
     samples, info = read_wav(path)
     return samples, info.rate
+
+
+def test_importance_says_why_there_is_none_when_every_trial_scored_the_same(tmp_path):
+    from types import SimpleNamespace
+
+    from report.build import MIN_TRIALS_FOR_IMPORTANCE, Figures, Study, _importance
+
+    trials = [SimpleNamespace(info=SimpleNamespace(status="FINISHED"), data=SimpleNamespace(
+        params={"classifier.C": str(0.1 * (i + 1)), "class_weighting": "none"}, metrics={"val_kappa": 0.8}))
+        for i in range(MIN_TRIALS_FOR_IMPORTANCE)]
+    parent = SimpleNamespace(data=SimpleNamespace(tags={}))
+    [entry] = _importance([Study("smile_logreg", "de", parent=parent, trials=trials, objective="val_kappa")],
+                          Figures(tmp_path))
+    assert entry["images"] == [] and entry["reason"].startswith("every finished trial scored the same validation kappa")
+    [entry] = _importance([Study("smile_logreg", "de", parent=parent, trials=trials[:2], objective="val_kappa")],
+                          Figures(tmp_path))
+    assert entry["reason"] == f"2 finished trials, too few for fANOVA (it needs {MIN_TRIALS_FOR_IMPORTANCE})"

@@ -90,6 +90,9 @@ def test_a_warm_start_seeds_the_new_study_with_the_earlier_finished_trials(store
     ("earlier", {"space": "smile_svm"}, "key1", "smile_svm", "no finished search of smile_svm on de"),
     ("earlier", {}, "key2", SPACE, "ran on other data"),
     ("earlier", {}, "key1", "smile_svm", "search space of smile_logreg differs"),
+    # Same searched names, other held inputs: the earlier values were measured on other inputs.
+    ("earlier", {"fixed": {"functionals.feature_set": "eGeMAPSv02"}}, "key1", SPACE,
+     r"held other parameters \(no --fix; now --fix functionals.feature_set=eGeMAPSv02\)"),
 ])
 def test_a_warm_start_that_does_not_apply_is_one_line(store, experiment, options, key, space, says):
     client, folder, _, _ = store

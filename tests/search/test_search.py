@@ -289,6 +289,35 @@ def test_leave_one_speaker_out_measures_the_objective_on_every_training_speaker(
     assert choice["objective"] == "leave one speaker out" and choice["speakers"] == len(pool)
 
 
+def test_fixed_parameters_hold_in_every_trial_and_the_sampler_searches_the_rest(ray_cluster, dataset, tmp_path,
+                                                                              tracking_uri):
+    import json
+
+    from report.build import analyse, collect
+
+    fixed = {"functionals.feature_set": "eGeMAPSv02", "functionals.normalisation": "speaker"}
+    options = _options(tmp_path, tracking_uri, "smile_logreg", trials=3, folds=0, top=1, refit=False, fixed=fixed,
+                       experiment="fixed")
+    result = run_study(dataset, options)
+    client = MlflowClient(tracking_uri)
+    runs = _children(client, result.parent_run_id)
+    assert len(runs) == 3
+    for run in runs:
+        assert {k: run.data.params[k] for k in fixed} == fixed
+    # The first trial is the baseline at the fixed values (ComParE's baseline no longer: not the paper point).
+    assert len({r.data.params["classifier.C"] for r in runs}) == 3
+    assert [r.data.tags[PAPER_TAG] for r in runs].count("true") == 0
+    parent = client.get_run(result.parent_run_id)
+    assert json.loads(parent.data.tags["fixed_params"]) == fixed
+    # The sampler's study holds the searched parameters only.
+    sampled = optuna.load_study(study_name=parent.data.tags[OPTUNA_STUDY_TAG],
+                                storage=parent.data.tags[OPTUNA_STORAGE_TAG]).trials
+    assert {name for t in sampled for name in t.params} == {"functionals/select", "classifier/C",
+                                                            "training/class_weighting"}
+    _, [study] = collect(client, options.experiment)
+    assert analyse(study, resamples=100)["fixed"] == fixed
+
+
 def test_a_trial_that_completes_its_epochs_is_never_pruned(ray_cluster, dataset, tmp_path, tracking_uri):
     # ASHA's only rung is at the last epoch: a trial stopped there has trained to its end.
     # With --no-refit: the tree of trials alone, and the chosen trial is the study's result.

@@ -64,3 +64,45 @@ def test_unknown_space():
 def test_every_model_has_a_space_and_every_space_a_model():
     # mser-search offers the models' names as --space choices without importing the spaces (Ray Tune).
     assert set(SPACES) == set(MODELS)
+
+
+def test_fix_holds_parameters_at_values_their_domains_allow():
+    from search.spaces import augmentations, feature_sets, first_point, parse_fixed, pinned_space, sampled_point
+
+    recipe = parse_fixed("smile_svm", ["functionals.feature_set=ComParE_2016", "functionals.normalisation=speaker",
+                                       "functionals.select=0", "classifier.C=10", "class_weighting=none"])
+    # Typed as the domain's values: the choice's own int, a float in the range's bounds.
+    assert recipe == {"functionals.feature_set": "ComParE_2016", "functionals.normalisation": "speaker",
+                      "functionals.select": 0, "classifier.C": 10.0, "class_weighting": "none"}
+    assert isinstance(recipe["functionals.select"], int)
+    space = pinned_space("smile_svm", recipe)
+    assert space["functionals"]["feature_set"] == "ComParE_2016" and space["training"]["class_weighting"] == "none"
+    assert isinstance(space["classifier"]["kernel"], Categorical)  # the rest is still searched
+    assert get_space("smile_svm")["functionals"]["feature_set"] is not space["functionals"]["feature_set"]
+    # Only the sets and augmented audio the pinned space can ask for are prepared.
+    assert feature_sets("smile_svm", recipe) == ("ComParE_2016",)
+    assert augmentations("cnn_features", parse_fixed("cnn_features", ["augment.speed=false",
+                                                                      "augment.noise_snr=0"])) == ()
+    assert augmentations("cnn_features", parse_fixed("cnn_features", ["augment.noise_snr=20"])) == (
+        "noise20", "speed0.9", "speed1.1")
+    # First: the paper's point at the fixed values; the sampler is asked for the rest of it only.
+    first = first_point("smile_svm", recipe)
+    assert first["classifier"] == {**PAPER_POINTS["smile_svm"]["classifier"], "C": 10.0}
+    assert sampled_point("smile_svm", recipe) == {"classifier": {"kernel": "rbf", "gamma": "scale"}}
+
+
+@pytest.mark.parametrize("texts, message", [
+    (["functionals.feature_set"], "expected PARAM=VALUE"),
+    (["classifier.degree=3"], "smile_svm searches no parameter 'classifier.degree'; it searches .*classifier.C"),
+    (["classifier.C=1e9"], "expected a number from 0.001 to 1000"),
+    (["classifier.C=big"], "expected a number from 0.001 to 1000"),
+    (["functionals.select=7"], "expected one of 0, 100, 300, 1000"),
+    (["functionals.feature_set=ComParE_2016", "functionals.normalisation=speaker", "functionals.select=0",
+      "classifier.kernel=rbf", "classifier.C=1", "classifier.gamma=scale", "class_weighting=none"],
+     "leaves nothing of smile_svm to search.*mser-train"),
+])
+def test_fix_refuses_what_the_space_does_not_search(texts, message):
+    from search.spaces import parse_fixed
+
+    with pytest.raises(ValueError, match=message):
+        parse_fixed("smile_svm", texts)
