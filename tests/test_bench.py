@@ -181,7 +181,7 @@ def test_the_new_benchmarks_have_help(name):
     assert "--trials" in out and "results.json" in out
 
 
-@pytest.mark.parametrize("name", ["ensemble", "ablation", "refit", "peer"])
+@pytest.mark.parametrize("name", ["ensemble", "ablation", "refit", "peer", "recipe"])
 def test_the_accuracy_benchmarks_run_on_a_users_corpora_too(name):
     out = subprocess.run([sys.executable, str(BENCH.parent / f"{name}.py"), "--help"], capture_output=True, text=True,
                          check=True).stdout
@@ -254,3 +254,16 @@ def test_stacking_and_selection_are_compared_on_the_same_test_utterances(objecti
     assert de["language"] == "de" and de["utterances"] == 18 and de["difference"] > 0
     assert it["difference"] == 0 and it["mcnemar_p"] == 1
     assert de["holm_p"] >= de["mcnemar_p"]
+
+
+def test_the_recipe_benchmark_holds_each_kind_of_space_to_its_recipe():
+    from search.spaces import parse_fixed
+
+    recipe = _module("recipe")
+    for space in ("smile_svm", "smile_logreg", "smile_mlp"):  # the field's inputs; the classifier searched
+        assert parse_fixed(space, recipe.held(space)) == {
+            "functionals.feature_set": "ComParE_2016", "functionals.normalisation": "speaker", "functionals.select": 0}
+    for space in ("cnn_features", "dnn_features"):  # no augmentation
+        assert parse_fixed(space, recipe.held(space)) == {"augment.speed": False, "augment.noise_snr": 0.0}
+    with pytest.raises(SystemExit, match="sae_cnn: it searches neither"):
+        recipe.held("sae_cnn")

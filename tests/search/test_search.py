@@ -228,11 +228,13 @@ def test_reused_workers_survive_stop_decisions_on_a_trials_last_result(ray_clust
 
 def test_resume_continues_without_duplicate_runs(tiny_demo, tmp_path):
     """Stop a real mser-search process as a scheduler or kill would (SIGTERM; Ctrl-C takes the same
-    path), resume it, and count the runs."""
+    path), resume it, and count the runs. A search held in part (``--fix``), whose held values
+    the resume must find as it saved them. (A Keras space's resume: tests/test_cluster.py.)"""
     uri = copy_template(tmp_path / "mlruns" / "mlflow.db")
     env = {**os.environ, "MSER_CACHE_DIR": str(tmp_path / "cache"), "MLFLOW_TRACKING_URI": uri}
-    command = [sys.executable, "-m", "cli.search", "--space", "cnn_features", "--trials", "5", "--language", "de",
-               "--max-epochs", "4", "--scheduler", "fifo", "--data-root", str(tiny_demo), "--max-concurrent", "1"]
+    command = [sys.executable, "-m", "cli.search", "--space", "smile_logreg", "--trials", "5", "--language", "de",
+               "--fix", "functionals.feature_set=eGeMAPSv02", "--fix", "functionals.select=0",
+               "--scheduler", "fifo", "--data-root", str(tiny_demo), "--max-concurrent", "1"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.monotonic() + 240
     for line in process.stderr:
