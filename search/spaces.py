@@ -15,7 +15,7 @@ from the encoder cache instead of being retrained.
 builders' defaults, which are the paper's values (for the ``smile_*`` spaces, the
 field's usual baseline: ComParE_2016, per-speaker normalisation; for the ``sae_stats_*``
 spaces, the paper's autoencoder and its code statistics alone, per-speaker normalisation);
-it is evaluated first, so a search can only improve on it.
+it is evaluated first, so a search's best validation objective is never below it.
 """
 
 from __future__ import annotations
