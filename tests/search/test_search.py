@@ -162,7 +162,7 @@ def test_encoders_are_trained_once_and_reused(ray_cluster, dataset, tmp_path, tr
     monkeypatch.setenv("MSER_CACHE_DIR", str(cache))
     space = {**SPACES["sae_cnn"], "sae": {"depth": tune.choice([3]), "filters": tune.choice([20]),
                                           "latent": tune.choice([16])}}
-    monkeypatch.setattr(study_module, "get_space", lambda name: space)
+    monkeypatch.setattr(study_module, "pinned_space", lambda name, fixed=None: space)
     # Two trials at once: the second waits for the first's encoder rather than training its own.
     result = run_study(dataset, _options(tmp_path, tracking_uri, "sae_cnn", trials=5, cache_dir=str(cache),
                                          max_concurrent=2))
@@ -193,9 +193,9 @@ def test_a_crashing_trial_is_failed_and_the_search_goes_on(ray_cluster, dataset,
     # A pooling size of 0 makes the model builder raise: the trial must fail, not the search.
     space = {**SPACES["cnn_features"], "classifier": {**SPACES["cnn_features"]["classifier"],
                                                       "pool": tune.choice([0, 2])}}
-    monkeypatch.setattr(study_module, "get_space", lambda name: space)
-    monkeypatch.setattr(study_module, "PAPER_POINTS", {"cnn_features": {
-        **PAPER_POINTS["cnn_features"], "classifier": {**PAPER_POINTS["cnn_features"]["classifier"], "pool": 0}}})
+    monkeypatch.setattr(study_module, "pinned_space", lambda name, fixed=None: space)
+    monkeypatch.setattr(study_module, "sampled_point", lambda name, fixed=None: {
+        **PAPER_POINTS["cnn_features"], "classifier": {**PAPER_POINTS["cnn_features"]["classifier"], "pool": 0}})
     result = run_study(dataset, _options(tmp_path, tracking_uri, "cnn_features", trials=3, top=1,
                                          cache_dir=str(tmp_path / "cache")))
     runs = _children(MlflowClient(tracking_uri), result.parent_run_id)
@@ -342,9 +342,9 @@ def test_a_search_whose_every_trial_fails_says_so_and_exits_non_zero(ray_cluster
 
     # An unknown class weighting fails every trial before it can open its MLflow run.
     space = {**SPACES["cnn_features"], "training": {"class_weighting": tune.choice(["bogus"])}}
-    monkeypatch.setattr(study_module, "get_space", lambda name: space)
-    monkeypatch.setattr(study_module, "PAPER_POINTS", {"cnn_features": {
-        **PAPER_POINTS["cnn_features"], "training": {"class_weighting": "bogus"}}})
+    monkeypatch.setattr(study_module, "pinned_space", lambda name, fixed=None: space)
+    monkeypatch.setattr(study_module, "sampled_point", lambda name, fixed=None: {
+        **PAPER_POINTS["cnn_features"], "training": {"class_weighting": "bogus"}})
     status = main(["--space", "cnn_features", "--language", "de", "--trials", "2", "--max-epochs", "2",
                    "--data-root", str(tiny_demo), "--tracking-uri", tracking_uri, "--experiment", "all-fail",
                    "--cache-dir", str(tmp_path / "cache")])
