@@ -195,6 +195,8 @@ def parse_fixed(space: str, texts: Sequence[str]) -> dict[str, Any]:
         if name not in searched:
             raise ValueError(f"--fix {text}: {space} searches no parameter {name!r}; it searches "
                              f"{', '.join(searched)}")
+        if name in fixed:
+            raise ValueError(f"--fix {text}: {name} is fixed twice; give it once")
         fixed[name] = _domain_value(searched[name], value, text)
     if fixed and len(fixed) == len(searched):
         raise ValueError(f"--fix leaves nothing of {space} to search: fix fewer parameters, or train the one "

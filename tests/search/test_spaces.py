@@ -97,6 +97,7 @@ def test_fix_holds_parameters_at_values_their_domains_allow():
     (["classifier.C=1e9"], "expected a number from 0.001 to 1000"),
     (["classifier.C=big"], "expected a number from 0.001 to 1000"),
     (["functionals.select=7"], "expected one of 0, 100, 300, 1000"),
+    (["classifier.C=1", "classifier.C=2"], "classifier.C is fixed twice; give it once"),
     (["functionals.feature_set=ComParE_2016", "functionals.normalisation=speaker", "functionals.select=0",
       "classifier.kernel=rbf", "classifier.C=1", "classifier.gamma=scale", "class_weighting=none"],
      "leaves nothing of smile_svm to search.*mser-train"),
