@@ -261,14 +261,21 @@ def _study_options(args, argv, language: str, uri: str, address: str | None) -> 
         command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
 
 
+def study_header(options: StudyOptions) -> str:
+    """The line a study starts with: what it searches, how, what it holds (``--fix``) and where it logs."""
+    held = f", holding {', '.join(f'{k}={v}' for k, v in options.fixed.items())}" if options.fixed else ""
+    return (f"{options.space} on {options.language}: {options.trials} trials, {options.max_concurrent} at once, "
+            f"up to {options.epochs} epochs (autoencoder {options.sae_epochs}){held}, tracking at "
+            f"{options.tracking_uri}")
+
+
 def _run_studies(args, studies: list[StudyOptions], dataset, out) -> list[StudyResult]:
     """Each language's study in turn; the results to ``out`` as tables or JSON."""
     from search.study import run_study
 
     results = []
     for options in studies:
-        note(f"{options.space} on {options.language}: {options.trials} trials, {options.max_concurrent} at once, "
-             f"up to {options.epochs} epochs (autoencoder {options.sae_epochs}), tracking at {options.tracking_uri}")
+        note(study_header(options))
         results.append(run_study(dataset, options, resume=args.resume))
     if args.json:
         json.dump([_as_json(r) for r in results], out, indent=2)

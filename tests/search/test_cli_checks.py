@@ -237,3 +237,16 @@ def test_a_fix_the_space_cannot_take_is_refused_before_anything_is_prepared(tmp_
     err = capfd.readouterr().err.strip().splitlines()
     assert err[-1].startswith("mser-search: error: --fix classifier.degree=3: smile_svm searches no parameter")
     assert "Traceback" not in "\n".join(err) and not store.exists()
+
+
+def test_a_study_starts_by_saying_what_it_holds(tmp_path):
+    from cli.search import study_header
+    from search.options import StudyOptions
+
+    options = StudyOptions(space="cnn_features", language="de", trials=3, tracking_uri="sqlite:///m.db",
+                           experiment="x", state_dir=tmp_path, fixed={"augment.speed": False, "augment.noise_snr": 0.0})
+    assert study_header(options) == ("cnn_features on de: 3 trials, 2 at once, up to 30 epochs (autoencoder 10), "
+                                     "holding augment.speed=False, augment.noise_snr=0.0, tracking at sqlite:///m.db")
+    plain = StudyOptions(space="cnn_features", language="de", trials=3, tracking_uri="sqlite:///m.db",
+                         experiment="x", state_dir=tmp_path)
+    assert "holding" not in study_header(plain)
