@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 # bench/ is the script's folder, first on sys.path
-from performance import _machine, _say, corpus_arguments, corpus_root
+from performance import _machine, _say, corpus_arguments, corpus_root, run_search
 
 from mser.stats import holm
 
@@ -64,16 +64,11 @@ def main() -> None:
     bin_dir = Path(sys.executable).parent
     languages = set() if not args.reuse else _studied(uri)
     for space in [] if args.reuse else args.spaces.split(","):
-        command = [str(bin_dir / "mser-search"), "--space", space, "--language", "each", "--trials", str(args.trials),
-                   "--max-epochs", str(args.epochs), "--seed", str(args.seed), "--json", *common]
-        _say(f"{space}: {' '.join(command[1:])}")
-        started = time.perf_counter()
-        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=work)
-        if done.returncode != 0:  # mser-search said why on stderr; the searches before it stay in the store
-            raise SystemExit(f"{space}: mser-search ended with status {done.returncode} (its message is above); the "
-                             f"finished searches are in {uri}")
-        languages |= {study["language"] for study in json.loads(done.stdout)}
-        _say(f"  {time.perf_counter() - started:.0f} s")
+        out, seconds = run_search(space, ["--space", space, "--language", "each", "--trials", str(args.trials),
+                                          "--max-epochs", str(args.epochs), "--seed", str(args.seed), "--json",
+                                          *common], work, uri)
+        languages |= {study["language"] for study in json.loads(out)}
+        _say(f"  {seconds:.0f} s")
     rows = []
     for language in sorted(languages):
         for method in methods:

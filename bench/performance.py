@@ -500,5 +500,19 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def run_search(label: str, arguments: list[str], work: Path, uri: str) -> tuple[str, float]:
+    """Run ``mser-search ARGUMENTS`` in ``work`` as a user would (its progress on stderr), and
+    return its stdout and seconds; a failed search ends the benchmark in one line (the searches
+    before it stay in the store at ``uri``)."""
+    command = [str(Path(sys.executable).parent / "mser-search"), *arguments]
+    _say(f"{label}: {' '.join(command[1:])}")
+    started = time.perf_counter()
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=work)
+    if done.returncode != 0:  # mser-search said why on stderr
+        raise SystemExit(f"{label}: mser-search ended with status {done.returncode} (its message is above); the "
+                         f"finished searches are in {uri}")
+    return done.stdout, time.perf_counter() - started
+
+
 if __name__ == "__main__":
     main()

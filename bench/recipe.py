@@ -29,13 +29,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 # bench/ is the script's folder, first on sys.path
-from performance import _machine, _say, corpus_arguments, corpus_root
+from performance import _machine, _say, corpus_arguments, corpus_root, run_search
 
 SPACES = "smile_svm,smile_logreg,cnn_features"
 HELD_EXPERIMENT = "bench-recipe-held"
@@ -80,15 +78,9 @@ def main() -> None:
             if _studied(uri, experiment, space):
                 _say(f"{space}, {arm}: reusing the finished searches in {experiment}")
                 continue
-            command = [str(Path(sys.executable).parent / "mser-search"), "--space", space, "--experiment", experiment,
-                       *common, *(f for fix in fixes for f in ("--fix", fix))]
-            _say(f"{space}, {arm}: {' '.join(command[1:])}")
-            started = time.perf_counter()
-            done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=work)
-            if done.returncode != 0:  # mser-search said why on stderr; the searches before it stay in the store
-                raise SystemExit(f"{space} ({arm}): mser-search ended with status {done.returncode} (its message is "
-                                 f"above); the finished searches are in {uri}")
-            seconds[f"{space}-{arm}"] = round(time.perf_counter() - started)
+            _, took = run_search(f"{space}, {arm}", ["--space", space, "--experiment", experiment, *common,
+                                                     *(f for fix in fixes for f in ("--fix", fix))], work, uri)
+            seconds[f"{space}-{arm}"] = round(took)
     rows = _compare(uri, args.full_experiment, spaces, holds)
     from mser.stats import holm
 
@@ -103,7 +95,8 @@ def main() -> None:
                "significant": sum(r["significant_after_holm"] for r in rows)}
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     for row in rows:
-        print(f"{row['space']:>13} {row['language']:>4}: full {row['full']['test_kappa']:.3f} "
+        print(f"{row['space']:>13} {row['language']:>4}: test kappa of the study results (refits), full "
+              f"{row['full']['test_kappa']:.3f} "
               f"({row['full']['chose']}) vs held {row['held']['test_kappa']:.3f} ({row['held']['chose']}): "
               f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}], Holm p {row['holm_p']:.3g}")
     print(f"written to {args.out}")
