@@ -195,6 +195,9 @@ def _main(argv: Sequence[str] | None) -> int:
         client = ensure_store(uri)
         for options in studies:
             warm_start(client, dataset, options)  # refused now, before Ray starts, if it cannot be used
+    if not args.resume:
+        for line in superseded(uri, args.experiment, studies):
+            note(line)
     # Ray and MLflow print on stdout at times (a dead worker, a run's address): keep it for results.
     with stdout_for_results() as out:
         cpus = _start_ray(address)
@@ -259,6 +262,32 @@ def _study_options(args, argv, language: str, uri: str, address: str | None) -> 
         # On a cluster each machine keeps encoders in its own default cache folder.
         cache_dir=str(args.cache_dir) if args.cache_dir and not address else None,
         command=" ".join([PROG, *(argv if argv is not None else sys.argv[1:])]))
+
+
+def superseded(uri: str, experiment: str, studies: Sequence[StudyOptions]) -> list[str]:
+    """A line for each study this search will hide from the report, ``mser-promote`` and
+    ``mser-ensemble`` (they read the latest study of each space and language) although it held
+    other values (``--fix``): an experiment's earlier search of the same space and language,
+    which a user comparing the two wants kept apart. Nothing when the store or experiment is new."""
+    from tracking.query import held_values, latest_studies
+
+    try:
+        client = ensure_store(uri, create=False)
+    except MserError:
+        return []
+    found = client.get_experiment_by_name(experiment)
+    latest = latest_studies(client, found.experiment_id) if found is not None else {}
+    lines = []
+    for options in studies:
+        earlier = latest.get((options.space, options.language))
+        if earlier is not None and held_values(earlier) != dict(options.fixed):
+            held = held_values(earlier)
+            what = f"held {', '.join(f'{k}={v}' for k, v in held.items())}" if held else "searched the whole space"
+            lines.append(f"{PROG}: experiment {experiment!r} has a study of {options.space} on {options.language} "
+                         f"that {what}; this one will replace it in the report, mser-promote and mser-ensemble (they "
+                         "read the latest study of each space and language; both stay in the store): to see both in "
+                         "a report, give this search its own --experiment")
+    return lines
 
 
 def study_header(options: StudyOptions) -> str:

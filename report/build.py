@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -52,7 +51,7 @@ from report.page import Image, Importance, Pictures, render
 from search.repeats import summarise
 from search.spaces import SPACES, param_name
 from tracking.language_choice import language_choice
-from tracking.query import NEWEST_FIRST, all_runs, best_by, children, latest_studies, outcome
+from tracking.query import NEWEST_FIRST, all_runs, best_by, children, held_values, latest_studies, outcome
 from tracking.schema import (
     BEST_EPOCH_TAG,
     BEST_RUN_TAG,
@@ -64,7 +63,6 @@ from tracking.schema import (
     ENSEMBLE_FILE,
     ENSEMBLE_TAG,
     EPOCHS_PARAM,
-    FIXED_TAG,
     FOLDS_PARAM,
     HISTORY_FILE,
     LABELS_TAG,
@@ -211,7 +209,7 @@ def importance(study: Study) -> dict[str, float] | None:
     finished = study.finished
     if len(finished) < MIN_TRIALS_FOR_IMPORTANCE:
         return None
-    fixed = json.loads(study.parent.data.tags.get(FIXED_TAG, "{}"))  # held at a value: nothing to explain
+    fixed = held_values(study.parent)  # held at a value: nothing to explain
     distributions = {param_name(k): d for k, d in OptunaSearch.convert_search_space(dict(SPACES[study.space])).items()
                      if param_name(k) not in fixed}
     # A dimension the space gained after these trials ran (their runs lack its param) is left out.
@@ -255,7 +253,7 @@ def analyse(study: Study, *, resamples: int) -> dict:
               "objective": study.objective, "trials": len(study.trials), "finished": len(study.finished),
               "dataset_key": study.parent.data.tags.get(DATASET_KEY_TAG, ""),
               "command": study.parent.data.tags.get(COMMAND_TAG, ""),
-              "fixed": json.loads(study.parent.data.tags.get(FIXED_TAG, "{}")),
+              "fixed": held_values(study.parent),
               "paper_table4": TABLE4.get(study.space, {}).get(study.language), "best": None, "paper": None,
               "comparison": None, "languages": {}, "refit_vs_chosen": None,
               "repeats": summarise([{"seed": r.data.params.get(SEED_PARAM), "run_id": r.info.run_id,

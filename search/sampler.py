@@ -26,14 +26,13 @@ A search of another space, language or data is refused, naming what differs.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from mser.errors import MserError
-from tracking.schema import DATASET_KEY_TAG, FIXED_TAG, OPTUNA_STORAGE_TAG, OPTUNA_STUDY_TAG
+from tracking.schema import DATASET_KEY_TAG, OPTUNA_STORAGE_TAG, OPTUNA_STUDY_TAG
 
 if TYPE_CHECKING:
     import optuna
@@ -141,7 +140,7 @@ def find_warm_start(client: "MlflowClient", experiment: str, options: "StudyOpti
         MserError: No such experiment or search, other data, another search space, or a
             search whose sampler's study was not kept; one line naming it and the fix.
     """
-    from tracking.query import latest_studies
+    from tracking.query import held_values, latest_studies
 
     what = f"--warm-start {experiment}"
     found = client.get_experiment_by_name(experiment)
@@ -157,7 +156,7 @@ def find_warm_start(client: "MlflowClient", experiment: str, options: "StudyOpti
         raise MserError(f"{what}: its search of {options.space} on {options.language} ran on other data (dataset key "
                         f"{str(tags.get(DATASET_KEY_TAG))[:12]}, now {dataset_key[:12]}): its objective values do not "
                         "apply here; use the same --data-root, --corpus and --emotions, or search without --warm-start")
-    held = json.loads(tags.get(FIXED_TAG, "{}"))
+    held = held_values(earlier)
     if held != dict(options.fixed):
         def shown(values):
             return " ".join(f"--fix {k}={v}" for k, v in values.items()) or "no --fix"

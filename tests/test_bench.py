@@ -267,3 +267,12 @@ def test_the_recipe_benchmark_holds_each_kind_of_space_to_its_recipe():
         assert parse_fixed(space, recipe.held(space)) == {"augment.speed": False, "augment.noise_snr": 0.0}
     with pytest.raises(SystemExit, match="sae_cnn: it searches neither"):
         recipe.held("sae_cnn")
+
+
+def test_the_cpu_probe_times_its_loop_and_prints_one_line():
+    probe = _module("cpu_probe")
+    assert 0 < probe.probe(1_000) < probe.probe(2_000_000)
+    printed = subprocess.run([sys.executable, str(BENCH.parent / "cpu_probe.py")], capture_output=True, text=True,
+                             check=True).stdout
+    assert printed.startswith("CPU probe: ") and printed.endswith(" s (20 million Python multiply-adds; lower is "
+                                                                   "faster)\n")

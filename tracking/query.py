@@ -8,6 +8,7 @@ highest value of a metric, ties to the run that started first.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 from tracking.schema import (
     BEST_RUN_TAG,
+    FIXED_TAG,
     LANGUAGE_TAG,
     LEGACY_PRUNED_TAG,
     OUTCOME_TAG,
@@ -96,6 +98,12 @@ def latest_studies(client: MlflowClient, experiment_id: str) -> dict[tuple[str, 
     for parent in parents:
         latest.setdefault((parent.data.tags[SPACE_TAG], parent.data.tags[LANGUAGE_TAG]), parent)
     return latest
+
+
+def held_values(parent: "Run") -> dict:
+    """What a study's parent run says its search held with ``--fix`` (parameter to value), ``{}``
+    for a search of the whole space."""
+    return json.loads(parent.data.tags.get(FIXED_TAG, "{}"))
 
 
 def result_run_id(parent: Run) -> str | None:

@@ -250,3 +250,38 @@ def test_a_study_starts_by_saying_what_it_holds(tmp_path):
     plain = StudyOptions(space="cnn_features", language="de", trials=3, tracking_uri="sqlite:///m.db",
                          experiment="x", state_dir=tmp_path)
     assert "holding" not in study_header(plain)
+
+
+def test_a_search_says_when_it_will_hide_a_study_that_held_other_values(tmp_path, tracking_uri):
+    import json
+
+    from cli.search import superseded
+    from search.options import StudyOptions
+    from tracking.schema import FIXED_TAG, LANGUAGE_TAG, PARENT_ROLE, SEARCH_TAG, SPACE_TAG
+    from tracking.store import ensure_store
+
+    client = ensure_store(tracking_uri)
+    experiment = client.create_experiment("compared")
+    held = {"functionals.feature_set": "ComParE_2016"}
+    parent = client.create_run(experiment, tags={SEARCH_TAG: PARENT_ROLE, SPACE_TAG: "smile_svm", LANGUAGE_TAG: "de",
+                                                 FIXED_TAG: json.dumps(held)})
+    client.set_terminated(parent.info.run_id)
+
+    def options(language="de", fixed=None, experiment="compared"):
+        return StudyOptions(space="smile_svm", language=language, trials=3, tracking_uri=tracking_uri,
+                            experiment=experiment, state_dir=tmp_path, fixed=fixed or {})
+
+    [line] = superseded(tracking_uri, "compared", [options(), options("it")])  # the full search of de hides it
+    assert line == ("mser-search: experiment 'compared' has a study of smile_svm on de that held "
+                    "functionals.feature_set=ComParE_2016; this one will replace it in the report, mser-promote and "
+                    "mser-ensemble (they read the latest study of each space and language; both stay in the store): "
+                    "to see both in a report, give this search its own --experiment")
+    assert superseded(tracking_uri, "compared", [options(fixed=held)]) == []  # the same search again: nothing to say
+    assert superseded(tracking_uri, "elsewhere", [options(experiment="elsewhere")]) == []
+    store = tmp_path / "none" / "mlflow.db"
+    assert superseded(f"sqlite:///{store}", "compared", [options()]) == [] and not store.exists()
+    held_parent = client.create_run(experiment, tags={SEARCH_TAG: PARENT_ROLE, SPACE_TAG: "smile_svm",
+                                                      LANGUAGE_TAG: "it"})
+    client.set_terminated(held_parent.info.run_id)
+    [line] = superseded(tracking_uri, "compared", [options("it", fixed=held)])
+    assert "a study of smile_svm on it that searched the whole space" in line

@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from search.callbacks import MlflowStatusCallback
@@ -110,20 +111,21 @@ def test_a_failed_trial_is_recorded_once_the_store_answers_again(tmp_path):
     assert status._unfailed == []
 
 
-def test_a_trials_clock_is_readable_while_it_trains_and_leaves_out_the_time_aside():
+def test_a_trials_clock_is_readable_while_it_trains_and_leaves_out_the_time_aside(monkeypatch):
     """Each epoch logs the trial's training seconds so far, so a trial whose worker ends
     before the trial does (a search's last stopped trials) still has its train_seconds."""
-    import time
-
+    from search import trial as trial_module
     from search.trial import _Clock
 
+    now = [100.0]  # a clock the test moves: the arithmetic, not the machine's speed, is under test
+    monkeypatch.setattr(trial_module.time, "perf_counter", lambda: now[0])
     clock = _Clock()
     with clock.training():
-        time.sleep(0.05)
+        now[0] += 0.05
         with clock.aside():  # logging and reporting: not training
-            time.sleep(0.2)
+            now[0] += 0.2
             during = clock.metric().value
-        time.sleep(0.05)
-        assert 0.04 < clock.elapsed < 0.2
-    assert 0.05 < during < 0.35 and clock.elapsed == clock.seconds
-    assert 0.09 < clock.seconds < 0.2 and clock.metric().key == "train_seconds"
+        now[0] += 0.05
+        assert clock.elapsed == pytest.approx(0.1)
+    assert during == pytest.approx(0.25) and clock.elapsed == clock.seconds
+    assert clock.seconds == pytest.approx(0.1) and clock.metric().key == "train_seconds"
