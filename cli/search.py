@@ -292,10 +292,19 @@ def superseded(uri: str, experiment: str, studies: Sequence[StudyOptions]) -> li
 
 def study_header(options: StudyOptions) -> str:
     """The line a study starts with: what it searches, how, what it holds (``--fix``) and where it logs."""
-    held = f", holding {', '.join(f'{k}={v}' for k, v in options.fixed.items())}" if options.fixed else ""
-    return (f"{options.space} on {options.language}: {options.trials} trials, {options.max_concurrent} at once, "
-            f"up to {options.epochs} epochs (autoencoder {options.sae_epochs}){held}, tracking at "
-            f"{options.tracking_uri}")
+    spec = MODELS[options.space]
+    parts = [f"{options.trials} trials", f"{options.max_concurrent} at once"]
+    if spec.keras:  # only a Keras classifier and the autoencoder train by epochs
+        parts.append(f"up to {options.epochs} epochs" + (f" (autoencoder {options.sae_epochs})" if spec.uses_code
+                                                         else ""))
+    elif spec.uses_code:
+        parts.append(f"autoencoder up to {options.sae_epochs} epochs")
+    if options.folds:
+        parts.append("each on one fold per training speaker" if options.folds == LOSO
+                     else f"each on {options.folds} speaker folds")
+    if options.fixed:
+        parts.append(f"holding {', '.join(f'{k}={v}' for k, v in options.fixed.items())}")
+    return f"{options.space} on {options.language}: {', '.join(parts)}, tracking at {options.tracking_uri}"
 
 
 def _run_studies(args, studies: list[StudyOptions], dataset, out) -> list[StudyResult]:

@@ -243,13 +243,21 @@ def test_a_study_starts_by_saying_what_it_holds(tmp_path):
     from cli.search import study_header
     from search.options import StudyOptions
 
-    options = StudyOptions(space="cnn_features", language="de", trials=3, tracking_uri="sqlite:///m.db",
-                           experiment="x", state_dir=tmp_path, fixed={"augment.speed": False, "augment.noise_snr": 0.0})
-    assert study_header(options) == ("cnn_features on de: 3 trials, 2 at once, up to 30 epochs (autoencoder 10), "
-                                     "holding augment.speed=False, augment.noise_snr=0.0, tracking at sqlite:///m.db")
-    plain = StudyOptions(space="cnn_features", language="de", trials=3, tracking_uri="sqlite:///m.db",
-                         experiment="x", state_dir=tmp_path)
-    assert "holding" not in study_header(plain)
+    def header(space, **values):
+        return study_header(StudyOptions(space=space, language="de", trials=3, tracking_uri="sqlite:///m.db",
+                                         experiment="x", state_dir=tmp_path, **values))
+
+    assert header("cnn_features", fixed={"augment.speed": False, "augment.noise_snr": 0.0}) == (
+        "cnn_features on de: 3 trials, 2 at once, up to 30 epochs, holding augment.speed=False, "
+        "augment.noise_snr=0.0, tracking at sqlite:///m.db")
+    # Epochs only where something trains by epochs; the objective's folds where there are some.
+    assert header("sae_cnn").startswith("sae_cnn on de: 3 trials, 2 at once, up to 30 epochs (autoencoder 10), "
+                                        "tracking")
+    assert header("sae_svm").startswith("sae_svm on de: 3 trials, 2 at once, autoencoder up to 10 epochs, tracking")
+    assert header("smile_svm", folds="speakers").startswith(
+        "smile_svm on de: 3 trials, 2 at once, each on one fold per training speaker, tracking")
+    assert header("smile_logreg", folds=5).startswith("smile_logreg on de: 3 trials, 2 at once, each on 5 speaker "
+                                                      "folds, tracking")
 
 
 def test_a_search_says_when_it_will_hide_a_study_that_held_other_values(tmp_path, tracking_uri):
