@@ -22,7 +22,9 @@ other, on both sides.
 Against it, ``mser-search`` with the same N and its defaults (ASHA, encoder cache, two
 trials at once on two cores). Measured from one run of each: trials per hour, the best
 validation kappa reached and when, the overhead (the share of the slots' time, jobs x wall
-time, not spent in the trials' own fitting and scoring) and MLflow completeness (runs, runs
+time, not spent in the trials' own fitting and scoring), where mser-search's slots' time went
+(``mser_search_slot_time``: fitting, recording finished trials, other runs, between runs, the rest)
+and MLflow completeness (runs, runs
 with curves, runs with a logged model, parameters and metrics per run). Figures into
 ``bench/results.json`` under ``peer`` (or ``--out``). Needs the dev extra (psutil,
 optuna-integration).
@@ -78,6 +80,8 @@ def main() -> None:
               "mser_search": {**_summary(ours, ours["search_s"], args.jobs), "command_s": round(ours["command_s"], 1)},
               "peer": {**_summary(peer, peer["search_s"], args.jobs), "command_s": round(peer["command_s"], 1)},
               "mser_search_completeness": _completeness(work / "search-mser_search" / "mlflow.db", ours["parents"]),
+              "mser_search_slot_time": slot_time(_trial_spans(work / "search-mser_search" / "mlflow.db",
+                                                              ours["parents"]), ours["search_s"], args.jobs),
               "peer_completeness": _completeness(work / "peer" / "mlflow.db", peer["parents"])}
     result["trials_per_hour_ratio"] = round(result["mser_search"]["trials_per_hour"]
                                             / result["peer"]["trials_per_hour"], 2)
@@ -113,6 +117,49 @@ def _summary(search: dict, seconds: float, jobs: int) -> dict:
         out["best_reached_s"] = round(min((t["ended_s"] for t in finished if t["val_kappa"] >= top),
                                           default=float("nan")), 1)
     return out
+
+
+def _trial_spans(db: Path, parents: list[str]) -> list[dict]:
+    """Each trial run of the searches under ``parents``: its start and end (s), its fitting and
+    scoring seconds (``train_seconds``), whether it finished, and the worker that ran it."""
+    from mlflow.tracking import MlflowClient
+
+    from tracking.schema import NODE_TAG, PID_TAG, RETRIED_TAG, TRAIN_SECONDS, TRIAL_TAG
+
+    client = MlflowClient(f"sqlite:///{db}")
+    experiment = client.get_run(parents[0]).info.experiment_id
+    return [{"start": run.info.start_time / 1000, "end": run.info.end_time / 1000,
+             "fit": run.data.metrics.get(TRAIN_SECONDS, 0.0), "finished": run.info.status == "FINISHED",
+             "worker": (parent, run.data.tags.get(NODE_TAG), run.data.tags.get(PID_TAG))}
+            for parent in parents
+            for run in client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=5000)
+            if TRIAL_TAG in run.data.tags and run.data.tags.get(RETRIED_TAG) != "true"]
+
+
+def slot_time(spans: list[dict], seconds: float, jobs: int) -> dict:
+    """Where the slots' time (``jobs`` x the searches' ``seconds``) went, from the trial runs'
+    ``spans``: fitting and scoring; recording the finished trials (their runs' time besides
+    fitting); the other (pruned) trials' runs besides fitting; between one run's end and the
+    next run's start on the same worker (Tune); the rest (the studies' start and end, the
+    workers' start). Also the overhead if the finished trials recorded nothing."""
+    fit = sum(span["fit"] for span in spans)
+    recording = [span["end"] - span["start"] - span["fit"] for span in spans if span["finished"]]
+    others = [span["end"] - span["start"] - span["fit"] for span in spans if not span["finished"]]
+    workers: dict = {}
+    for span in spans:
+        workers.setdefault(span["worker"], []).append(span)
+    between = sum(later["start"] - earlier["end"] for runs in workers.values()
+                  for earlier, later in zip(sorted(runs, key=lambda s: s["start"]),
+                                            sorted(runs, key=lambda s: s["start"])[1:]))
+    total = jobs * seconds
+    return {"slot_s": round(total, 1), "fitting_s": round(fit, 1),
+            "recording_finished_s": round(sum(recording), 1),
+            "recording_finished_median_s": round(float(np.median(recording)), 3) if recording else None,
+            "other_runs_s": round(sum(others), 1),
+            "other_runs_median_s": round(float(np.median(others)), 3) if others else None,
+            "between_runs_s": round(between, 1),
+            "rest_s": round(total - fit - sum(recording) - sum(others) - between, 1),
+            "overhead_if_finished_recorded_nothing": round(1 - fit / (total - sum(recording)), 3)}
 
 
 def _completeness(db: Path, parents: list[str]) -> dict:

@@ -276,3 +276,16 @@ def test_the_cpu_probe_times_its_loop_and_prints_one_line():
                              check=True).stdout
     assert printed.startswith("CPU probe: ") and printed.endswith(" s (20 million Python multiply-adds; lower is "
                                                                    "faster)\n")
+
+
+def test_the_slots_time_is_split_into_fitting_recording_other_runs_between_and_the_rest():
+    peer = _module("peer")
+    one, two = ("p", "n", "1"), ("p", "n", "2")
+    spans = [{"start": 0.0, "end": 2.0, "fit": 1.5, "finished": True, "worker": one},
+             {"start": 2.5, "end": 3.0, "fit": 0.4, "finished": False, "worker": one},
+             {"start": 1.0, "end": 4.0, "fit": 2.0, "finished": True, "worker": two}]
+    split = peer.slot_time(spans, 5.0, 2)
+    assert (split["slot_s"], split["fitting_s"], split["recording_finished_s"]) == (10.0, 3.9, 1.5)
+    assert (split["other_runs_s"], split["between_runs_s"], split["rest_s"]) == (0.1, 0.5, 4.0)
+    assert split["recording_finished_median_s"] == 0.75
+    assert split["overhead_if_finished_recorded_nothing"] == round(1 - 3.9 / 8.5, 3)
