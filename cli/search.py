@@ -280,14 +280,19 @@ def superseded(uri: str, experiment: str, studies: Sequence[StudyOptions]) -> li
     lines = []
     for options in studies:
         earlier = latest.get((options.space, options.language))
-        if earlier is not None and held_values(earlier) != dict(options.fixed):
-            held = held_values(earlier)
-            what = f"held {', '.join(f'{k}={v}' for k, v in held.items())}" if held else "searched the whole space"
+        held = held_values(earlier) if earlier is not None else dict(options.fixed)
+        if held != dict(options.fixed):
+            what = f"held {_held(held)}" if held else "searched the whole space"
             lines.append(f"{PROG}: experiment {experiment!r} has a study of {options.space} on {options.language} "
                          f"that {what}; this one will replace it in the report, mser-promote and mser-ensemble (they "
                          "read the latest study of each space and language; both stay in the store): to see both in "
                          "a report, give this search its own --experiment")
     return lines
+
+
+def _held(values) -> str:
+    """Held parameters as a study's lines show them: ``augment.speed=False, augment.noise_snr=0.0``."""
+    return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
 def study_header(options: StudyOptions) -> str:
@@ -303,7 +308,7 @@ def study_header(options: StudyOptions) -> str:
         parts.append("each on one fold per training speaker" if options.folds == LOSO
                      else f"each on {options.folds} speaker folds")
     if options.fixed:
-        parts.append(f"holding {', '.join(f'{k}={v}' for k, v in options.fixed.items())}")
+        parts.append(f"holding {_held(options.fixed)}")
     return f"{options.space} on {options.language}: {', '.join(parts)}, tracking at {options.tracking_uri}"
 
 

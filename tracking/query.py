@@ -102,8 +102,15 @@ def latest_studies(client: MlflowClient, experiment_id: str) -> dict[tuple[str, 
 
 def held_values(parent: "Run") -> dict:
     """What a study's parent run says its search held with ``--fix`` (parameter to value), ``{}``
-    for a search of the whole space."""
-    return json.loads(parent.data.tags.get(FIXED_TAG, "{}"))
+    for a search of the whole space. A tag edited into something else (the UI edits tags) is
+    kept as it reads, ``{"fixed_params": text}``: it matches no search's held values, so no warm
+    start takes it, and the report shows it as it is."""
+    text = parent.data.tags.get(FIXED_TAG, "{}")
+    try:
+        held = json.loads(text)
+    except ValueError:
+        held = None
+    return held if isinstance(held, dict) else {FIXED_TAG: text}
 
 
 def result_run_id(parent: Run) -> str | None:

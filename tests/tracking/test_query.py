@@ -39,3 +39,17 @@ def test_the_best_run_ties_to_the_earlier_and_ignores_missing_or_nan(tracking_ur
     assert query.best_by(runs, "val_kappa").info.run_id == first
     assert [r.info.run_id for r in query.ranked(runs, "val_kappa")] == [first, second, low]
     assert query.best_by(runs, "test_kappa") is None
+
+
+def test_held_values_read_the_parents_tag_and_keep_an_edited_one_as_it_reads():
+    from types import SimpleNamespace
+
+    from tracking.schema import FIXED_TAG
+
+    def parent(**tags):
+        return SimpleNamespace(data=SimpleNamespace(tags=tags))
+
+    assert query.held_values(parent()) == {}
+    assert query.held_values(parent(**{FIXED_TAG: '{"augment.speed": false}'})) == {"augment.speed": False}
+    for edited in ("not json", "[1, 2]", "3"):  # the UI edits tags: never a crash, never a match
+        assert query.held_values(parent(**{FIXED_TAG: edited})) == {FIXED_TAG: edited}
