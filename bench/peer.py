@@ -145,12 +145,9 @@ def slot_time(spans: list[dict], seconds: float, jobs: int) -> dict:
     fit = sum(span["fit"] for span in spans)
     recording = [span["end"] - span["start"] - span["fit"] for span in spans if span["finished"]]
     others = [span["end"] - span["start"] - span["fit"] for span in spans if not span["finished"]]
-    workers: dict = {}
-    for span in spans:
-        workers.setdefault(span["worker"], []).append(span)
-    between = sum(later["start"] - earlier["end"] for runs in workers.values()
-                  for earlier, later in zip(sorted(runs, key=lambda s: s["start"]),
-                                            sorted(runs, key=lambda s: s["start"])[1:]))
+    ordered = sorted(spans, key=lambda span: (str(span["worker"]), span["start"]))
+    between = sum(later["start"] - earlier["end"] for earlier, later in zip(ordered, ordered[1:])
+                  if earlier["worker"] == later["worker"])
     total = jobs * seconds
     return {"slot_s": round(total, 1), "fitting_s": round(fit, 1),
             "recording_finished_s": round(sum(recording), 1),
